@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Packet parsing for the TC program: Ethernet and VLAN tags, IPv4 (IHL,
+ * fragments), IPv6 (extension header chain, fragments), transport headers.
+ *
+ * Parsing works on offsets from skb->data, never on pointers kept across
+ * calls, so that pkt_ptr() may pull non-linear data at any point. Every
+ * header access goes through pkt_ptr() and is bounds-checked there. A parse
+ * function returns 0, or the index of the malformed-frame counter to bump.
+ */
+#ifndef TCFLOWS_PARSE_H
+#define TCFLOWS_PARSE_H
+
+#include <asm-generic/errno-base.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
+#include "tcflows.h"
+
+/* Headers deeper than this are not parsed (an over-long IPv6 chain). */
+#define TCF_MAX_HDR_OFF 1024
+/* IPv6 extension headers followed before giving up. */
+#define TCF_MAX_EXT_HDRS 8
+
+/* ICMP echo types (linux/icmp.h would pull in libc headers). */
+#define ICMP_ECHOREPLY	    0
+#define ICMP_ECHO	    8
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY   129
+
+/* TCP flags in byte 13 of the header. */
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+#define IPV4_MF		 0x2000
+#define IPV4_OFFSET	 0x1fff
+#define IPV6_FRAG_OFFSET 0xfff8
+#define IPV6_FRAG_MF	 0x0001
+
+/* Not in the UAPI headers: one 802.1Q/802.1ad tag after the MAC addresses. */
+struct vlan_tag {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+/* 802.2 LLC header, and the SNAP extension used by CDP and PVST+. */
+struct llc_snap {
+	__u8 dsap;
+	__u8 ssap;
+	__u8 ctrl;
+	__u8 oui[3];
+	__be16 pid;
+};
+
+/* The IPv6 fragment header (struct frag_hdr is kernel-internal). */
+struct ipv6_frag {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+/* What parsing learns about one frame (one GSO super-packet). */
+struct pkt {
+	struct tcf_flow_key key; /* endpoint 0 = sender, until canonicalised */
+	__u64 bytes;		 /* IP-level bytes (frame bytes for link flows) */
+	__u32 hdr_len;		 /* L3 + L4 header bytes every GSO segment repeats */
+	__u32 frag_id;		 /* IP identification of a fragment */
+	__u8 frag;		 /* enum pkt_frag */
+	__u8 tcp_flags;
+	__u8 has_data;
+	__u8 icmp_type;
+	__u8 icmp_code;
+};
+
+enum pkt_frag {
+	PKT_NOT_FRAG = 0,
+	PKT_FRAG_FIRST = 1, /* offset 0, more fragments follow: has L4 header */
+	PKT_FRAG_LATER = 2, /* offset > 0: no L4 header */
+};
+
+/*
+ * skb->data and skb->data_end loaded in asm: with alu32, clang would reuse an
+ * earlier load through a 32-bit zero extension, which turns the verifier's
+ * packet pointer into a scalar.
+ */
+#define SKB_PTR(skb, field)                                                                        \
+	({                                                                                         \
+		void *__ptr;                                                                       \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                                              \
+			     : "=r"(__ptr)                                                         \
+			     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, field)));        \
+		__ptr;                                                                             \
+	})
+
+/* Pointer to `size` bytes at `off` in the linear part of the frame, or NULL. */
+static __always_inline void *pkt_linear(struct __sk_buff *skb, __u32 off, __u32 size)
+{
+	void *data = SKB_PTR(skb, data);
+	void *end = SKB_PTR(skb, data_end);
+	void *ptr;
+
+	if (off > TCF_MAX_HDR_OFF)
+		return NULL;
+	ptr = data + off;
+	if (ptr + size > end)
+		return NULL;
+	return ptr;
+}
+
+/*
+ * Pointer to `size` bytes at `off` in the frame, or NULL when the frame is
+ * shorter. Pulls non-linear data into the head when the frame has the bytes
+ * but the linear part does not; that invalidates earlier packet pointers.
+ */
+static __always_inline void *pkt_ptr(struct __sk_buff *skb, __u32 off, __u32 size)
+{
+	void *ptr = pkt_linear(skb, off, size);
+
+	if (ptr || off + size > skb->len)
+		return ptr;
+	if (bpf_skb_pull_data(skb, off + size))
+		return NULL;
+	return pkt_linear(skb, off, size);
+}
+
+static __always_inline int skb_is_gso(const struct __sk_buff *skb)
+{
+	return skb->gso_segs > 1;
+}
+
+/* Keeps the first two VLAN ids of a frame, outermost first. */
+static __always_inline void keep_vlan(struct pkt *p, int *tags, __u16 tci)
+{
+	/* Constant indices: the verifier rejects a variable offset into the stack key. */
+	if (*tags == 0)
+		p->key.vlan[0] = tci & 0x0fff;
+	else if (*tags == 1)
+		p->key.vlan[1] = tci & 0x0fff;
+	(*tags)++;
+}
+
+/* Ethernet header and up to two in-band VLAN tags; *proto is network order. */
+static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32 *off,
+				     __be16 *proto)
+{
+	struct ethhdr *eth = pkt_ptr(skb, 0, sizeof(*eth));
+	int tags = 0;
+
+	if (!eth)
+		return TCF_CTR_MAL_L2;
+	*proto = eth->h_proto;
+	__builtin_memcpy(p->key.addr[0], eth->h_source, ETH_ALEN);
+	__builtin_memcpy(p->key.addr[1], eth->h_dest, ETH_ALEN);
+	*off = sizeof(*eth);
+
+	/* A tag the driver took out of the frame comes first. */
+	if (skb->vlan_present)
+		keep_vlan(p, &tags, skb->vlan_tci);
+
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		struct vlan_tag *tag;
+
+		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
+			break;
+		tag = pkt_ptr(skb, *off, sizeof(*tag));
+		if (!tag)
+			return TCF_CTR_MAL_L2;
+		keep_vlan(p, &tags, bpf_ntohs(tag->tci));
+		*proto = tag->encapsulated_proto;
+		*off += sizeof(*tag);
+	}
+	return 0;
+}
+
+/*
+ * A non-IP frame: a link-layer flow keyed by MAC addresses and EtherType
+ * (or the 802.2 LLC SAPs and SNAP protocol id of an 802.3 frame).
+ */
+static __always_inline int parse_link(struct __sk_buff *skb, struct pkt *p, __u32 off, __be16 proto)
+{
+	__u16 type = bpf_ntohs(proto);
+
+	p->key.kind = TCF_KIND_LINK;
+	p->bytes = skb->len + (skb->vlan_present ? sizeof(struct vlan_tag) : 0);
+	if (type >= ETH_P_802_3_MIN) {
+		p->key.ethertype = type;
+		return 0;
+	}
+	struct llc_snap *llc = pkt_ptr(skb, off, 3);
+
+	if (!llc)
+		return TCF_CTR_MAL_L2;
+	p->key.ethertype = TCF_ETH_LLC;
+	p->key.port[0] = p->key.port[1] = llc->dsap << 8 | llc->ssap;
+	if (llc->dsap != 0xaa || llc->ssap != 0xaa)
+		return 0;
+	llc = pkt_ptr(skb, off, sizeof(*llc));
+	if (!llc)
+		return TCF_CTR_MAL_L2;
+	p->key.ethertype = bpf_ntohs(llc->pid);
+	return 0;
+}
+
+/* Transport ports of protocols that start with them. */
+static __always_inline int has_ports(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
+	       proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
+}
+
+static __always_inline int is_echo(__u8 proto, __u8 type)
+{
+	if (proto == IPPROTO_ICMP)
+		return type == ICMP_ECHO || type == ICMP_ECHOREPLY;
+	return type == ICMPV6_ECHO_REQUEST || type == ICMPV6_ECHO_REPLY;
+}
+
+static __always_inline int parse_tcp(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+{
+	struct tcphdr *th = pkt_ptr(skb, off, sizeof(*th));
+	__u32 doff;
+
+	if (!th || l4_len < sizeof(*th))
+		return TCF_CTR_MAL_L4;
+	doff = th->doff * 4;
+	if (doff < sizeof(*th) || doff > l4_len)
+		return TCF_CTR_MAL_L4;
+	p->key.port[0] = bpf_ntohs(th->source);
+	p->key.port[1] = bpf_ntohs(th->dest);
+	p->tcp_flags = ((__u8 *)th)[13];
+	p->has_data = l4_len > doff;
+	p->hdr_len += doff;
+	return 0;
+}
+
+static __always_inline int parse_udp(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+{
+	struct udphdr *uh = pkt_ptr(skb, off, sizeof(*uh));
+	__u32 ulen;
+
+	if (!uh || l4_len < sizeof(*uh))
+		return TCF_CTR_MAL_L4;
+	ulen = bpf_ntohs(uh->len);
+	/* A super-packet's or jumbogram's length field is not the datagram's. */
+	if (p->key.proto == IPPROTO_UDP && !skb_is_gso(skb) && ulen &&
+	    (ulen < sizeof(*uh) || ulen > l4_len))
+		return TCF_CTR_MAL_L4;
+	p->key.port[0] = bpf_ntohs(uh->source);
+	p->key.port[1] = bpf_ntohs(uh->dest);
+	p->has_data = l4_len > sizeof(*uh);
+	p->hdr_len += sizeof(*uh);
+	return 0;
+}
+
+/* SCTP (12-byte common header) and DCCP (ports first, data offset at byte 4). */
+static __always_inline int parse_ports_only(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					    __u32 l4_len)
+{
+	__be16 *ports = pkt_ptr(skb, off, 12);
+	__u32 hlen = 12;
+
+	if (!ports || l4_len < 12)
+		return TCF_CTR_MAL_L4;
+	if (p->key.proto == IPPROTO_DCCP)
+		hlen = ((__u8 *)ports)[4] * 4;
+	if (hlen < 12 || hlen > l4_len)
+		return TCF_CTR_MAL_L4;
+	p->key.port[0] = bpf_ntohs(ports[0]);
+	p->key.port[1] = bpf_ntohs(ports[1]);
+	p->has_data = l4_len > hlen;
+	p->hdr_len += hlen;
+	return 0;
+}
+
+static __always_inline int parse_icmp(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+{
+	/* Type, code, checksum and the 4-byte rest: identifier and sequence. */
+	__u8 *icmp = pkt_ptr(skb, off, 8);
+
+	if (!icmp || l4_len < 8)
+		return TCF_CTR_MAL_L4;
+	p->icmp_type = icmp[0];
+	p->icmp_code = icmp[1];
+	p->has_data = l4_len > 8;
+	p->hdr_len += 8;
+	if (is_echo(p->key.proto, icmp[0])) {
+		p->key.kind = TCF_KIND_ICMP_ECHO;
+		p->key.port[0] = p->key.port[1] = bpf_ntohs(*(__be16 *)(icmp + 4));
+	} else {
+		p->key.kind = TCF_KIND_ICMP;
+		p->key.port[0] = icmp[0] << 8 | icmp[1];
+	}
+	return 0;
+}
+
+/* The transport header at `off`; `l4_len` bytes of transport data follow. */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+{
+	switch (p->key.proto) {
+	case IPPROTO_TCP:
+		return parse_tcp(skb, p, off, l4_len);
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+		return parse_udp(skb, p, off, l4_len);
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP:
+		return parse_ports_only(skb, p, off, l4_len);
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return parse_icmp(skb, p, off, l4_len);
+	default:
+		p->key.kind = TCF_KIND_IP;
+		return 0;
+	}
+}
+
+/*
+ * IP-level bytes: the header's length field, or what the frame holds for a
+ * super-packet (whose length field may be stale) and for a length field of 0
+ * (`len_field` is 0 only for BIG TCP and jumbograms).
+ */
+static __always_inline int ip_bytes(struct __sk_buff *skb, struct pkt *p, __u32 off,
+				    __u32 len_field, __u32 min_len)
+{
+	__u32 avail = skb->len > off ? skb->len - off : 0;
+
+	if (skb_is_gso(skb) || len_field == 0) {
+		if (avail < min_len)
+			return -1;
+		p->bytes = avail;
+		return 0;
+	}
+	if (len_field < min_len || len_field > avail)
+		return -1;
+	p->bytes = len_field;
+	return 0;
+}
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p, __u32 off)
+{
+	struct iphdr *ip = pkt_ptr(skb, off, sizeof(*ip));
+	__u32 ihl, frag_off;
+
+	if (!ip || ip->version != 4 || ip->ihl < 5)
+		return TCF_CTR_MAL_IPV4;
+	ihl = ip->ihl * 4;
+	p->key.ethertype = ETH_P_IP;
+	p->key.proto = ip->protocol;
+	p->key.addr[0][0] = ip->saddr;
+	p->key.addr[1][0] = ip->daddr;
+	__builtin_memset(&p->key.addr[0][1], 0, 3 * sizeof(__u32));
+	__builtin_memset(&p->key.addr[1][1], 0, 3 * sizeof(__u32));
+	p->frag_id = bpf_ntohs(ip->id);
+	frag_off = bpf_ntohs(ip->frag_off);
+	if (!ip->tot_len && !skb_is_gso(skb))
+		return TCF_CTR_MAL_IPV4;
+	if (ip_bytes(skb, p, off, bpf_ntohs(ip->tot_len), ihl))
+		return TCF_CTR_MAL_IPV4;
+	p->hdr_len = ihl;
+
+	if (frag_off & IPV4_OFFSET) {
+		p->frag = PKT_FRAG_LATER;
+		return 0;
+	}
+	if (frag_off & IPV4_MF)
+		p->frag = PKT_FRAG_FIRST;
+	return parse_l4(skb, p, off + ihl, p->bytes - ihl);
+}
+
+/* One IPv6 extension header at *off: advances *off and *nexthdr, or fails. */
+static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, struct pkt *p, __u32 *off,
+					  __u8 *nexthdr)
+{
+	__u8 *h = pkt_ptr(skb, *off, 2);
+
+	if (!h)
+		return TCF_CTR_MAL_IPV6_EXT;
+	switch (*nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+		*nexthdr = h[0];
+		*off += (h[1] + 1) * 8;
+		return 0;
+	case IPPROTO_AH:
+		*nexthdr = h[0];
+		*off += (h[1] + 2) * 4;
+		return 0;
+	}
+	/* IPPROTO_FRAGMENT */
+	struct ipv6_frag *fh = pkt_ptr(skb, *off, sizeof(*fh));
+
+	if (!fh)
+		return TCF_CTR_MAL_IPV6_EXT;
+	*nexthdr = fh->nexthdr;
+	*off += sizeof(*fh);
+	p->frag_id = bpf_ntohl(fh->identification);
+	if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_OFFSET)
+		p->frag = PKT_FRAG_LATER;
+	else if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_MF)
+		p->frag = PKT_FRAG_FIRST;
+	return 0;
+}
+
+static __always_inline int is_ipv6_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT;
+}
+
+static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u32 off)
+{
+	struct ipv6hdr *ip6 = pkt_ptr(skb, off, sizeof(*ip6));
+	__u32 l3_off = off, len_field;
+	__u8 nexthdr;
+	int err;
+
+	if (!ip6 || ip6->version != 6)
+		return TCF_CTR_MAL_IPV6;
+	p->key.ethertype = ETH_P_IPV6;
+	__builtin_memcpy(p->key.addr[0], &ip6->saddr, sizeof(ip6->saddr));
+	__builtin_memcpy(p->key.addr[1], &ip6->daddr, sizeof(ip6->daddr));
+	nexthdr = ip6->nexthdr;
+	/* A zero payload length is a jumbogram only with a hop-by-hop header. */
+	len_field = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	if (!ip6->payload_len && nexthdr == IPPROTO_HOPOPTS)
+		len_field = 0;
+	if (ip_bytes(skb, p, off, len_field, sizeof(*ip6)))
+		return TCF_CTR_MAL_IPV6;
+	off += sizeof(*ip6);
+
+	for (int i = 0; i < TCF_MAX_EXT_HDRS; i++) {
+		if (!is_ipv6_ext(nexthdr) || p->frag == PKT_FRAG_LATER)
+			break;
+		err = parse_ipv6_ext(skb, p, &off, &nexthdr);
+		if (err)
+			return err;
+	}
+	if (is_ipv6_ext(nexthdr) && p->frag != PKT_FRAG_LATER)
+		return TCF_CTR_MAL_IPV6_EXT;
+	if (off - l3_off > p->bytes)
+		return TCF_CTR_MAL_IPV6_EXT;
+	p->key.proto = nexthdr;
+	p->hdr_len = off - l3_off;
+	if (p->frag == PKT_FRAG_LATER)
+		return 0;
+	return parse_l4(skb, p, off, p->bytes - p->hdr_len);
+}
+
+/* The whole frame; the key's ifindex and direction are the caller's. */
+static __always_inline int parse_frame(struct __sk_buff *skb, struct pkt *p)
+{
+	__be16 proto;
+	__u32 off;
+	int err = parse_eth(skb, p, &off, &proto);
+
+	if (err)
+		return err;
+	if (proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(skb, p, off);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(skb, p, off);
+	return parse_link(skb, p, off, proto);
+}
+
+#endif /* TCFLOWS_PARSE_H */

@@ -1,0 +1,83 @@
+#include "cli.h"
+
+#include "error.h"
+#include "units.h"
+
+#include <CLI/CLI.hpp>
+
+#include <bit>
+#include <cstdlib>
+
+namespace tcflows {
+namespace {
+
+void add_duration(CLI::App *app, const std::string &name, std::chrono::nanoseconds &target,
+                  const std::string &description) {
+  app->add_option_function<std::string>(
+         name,
+         [&target, name](const std::string &text) {
+           auto duration = parse_duration(text);
+           if (!duration || duration->count() <= 0)
+             throw CLI::ValidationError(
+                 name, "'" + text + "' is not a duration like 250ms, 30s, 15m, 1h, 2d");
+           target = *duration;
+         },
+         description)
+      ->type_name("DURATION");
+}
+
+void add_record(CLI::App &app, RecordOptions &o) {
+  auto *record = app.add_subcommand("record", "count traffic per connection on interfaces");
+  record->add_option("-i,--iface", o.ifaces,
+                     "interface to watch (repeatable; default: the "
+                     "interface of the default route)");
+  add_duration(record, "--interval", o.interval, "how often to refresh the table (default 5s)");
+  record->add_option("--top", o.top, "rows in the table (default 20)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30))
+      ->each([&o](const std::string &) { o.top_given = true; });
+  record->add_option("--format", o.format, "live output: table or json (one snapshot per line)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, LiveFormat>{
+          {"table", LiveFormat::table}, {"json", LiveFormat::json}}));
+  record->add_flag("-q,--quiet", o.quiet, "print no live output");
+  record->add_option("--max-flows", o.max_flows, "flow map entries (default 65536)")
+      ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 26));
+  record
+      ->add_option("--ringbuf-size", o.ringbuf_bytes,
+                   "ring buffer bytes, a power of two >= 4096 (default 4 MiB)")
+      ->check(CLI::Validator(
+          [](std::string &text) -> std::string {
+            unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
+            if (value < 4096 || value > (1ull << 30) || !std::has_single_bit(value))
+              return "must be a power of two between 4096 and 1073741824";
+            return {};
+          },
+          "POW2"));
+  record->add_option("--tc-priority", o.tc_priority, "TC filter priority (default 1)")
+      ->check(CLI::Range(uint32_t{1}, uint32_t{0xffff}));
+}
+
+} // namespace
+
+Command parse_command_line(int argc, char **argv) {
+  CLI::App app("tcflows: exact per-connection network flow records from eBPF", "tcflows");
+  app.require_subcommand(1);
+  Command command;
+  app.add_flag("-v,--verbose", command.verbose, "debug output, libbpf messages and verifier log");
+  RecordOptions record;
+  add_record(app, record);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &) {
+    std::exit(app.exit(CLI::CallForHelp()));
+  } catch (const CLI::ParseError &e) {
+    if (e.get_exit_code() == 0)
+      std::exit(app.exit(e));
+    std::string sub =
+        app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name() + " ";
+    fail(exit_usage, "{} (see `tcflows {}--help`)", e.what(), sub);
+  }
+  command.options = record;
+  return command;
+}
+
+} // namespace tcflows

@@ -1,0 +1,36 @@
+// The command line: subcommands and their options.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace tcflows {
+
+enum class LiveFormat { table, json };
+
+struct RecordOptions {
+  std::vector<std::string> ifaces; // empty: the default-route interface
+  std::chrono::nanoseconds interval = std::chrono::seconds(5);
+  size_t top = 20;
+  bool top_given = false;
+  LiveFormat format = LiveFormat::table;
+  bool quiet = false;
+  uint32_t max_flows = 65536;
+  uint32_t ringbuf_bytes = 4u << 20;
+  uint32_t tc_priority = 1;
+};
+
+struct Command {
+  bool verbose = false;
+  std::variant<RecordOptions> options;
+};
+
+// Parses argv. Throws Fatal (exit 2) with a one-line message on bad input;
+// prints help and exits 0 for --help.
+Command parse_command_line(int argc, char **argv);
+
+} // namespace tcflows

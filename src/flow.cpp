@@ -1,0 +1,125 @@
+#include "flow.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
+
+#include <array>
+#include <cstring>
+#include <string_view>
+
+namespace tcflows {
+namespace {
+
+struct Named {
+  uint16_t number;
+  std::string_view name;
+};
+
+constexpr std::array ip_protocols{
+    Named{IPPROTO_TCP, "TCP"},         Named{IPPROTO_UDP, "UDP"},   Named{IPPROTO_ICMP, "ICMP"},
+    Named{IPPROTO_ICMPV6, "ICMPv6"},   Named{IPPROTO_SCTP, "SCTP"}, Named{IPPROTO_DCCP, "DCCP"},
+    Named{IPPROTO_UDPLITE, "UDPLite"},
+};
+
+constexpr std::array ethertypes{
+    Named{ETH_P_ARP, "ARP"},          Named{ETH_P_RARP, "RARP"},     Named{0x88cc, "LLDP"},
+    Named{ETH_P_PPP_DISC, "PPPoE-D"}, Named{ETH_P_PPP_SES, "PPPoE"}, Named{ETH_P_MPLS_UC, "MPLS"},
+    Named{ETH_P_MPLS_MC, "MPLS"},     Named{ETH_P_PAE, "EAPOL"},     Named{0x88f7, "PTP"},
+    Named{ETH_P_SLOW, "LACP"},        Named{0x9000, "LOOP"},         Named{ETH_P_8021Q, "VLAN"},
+    Named{ETH_P_8021AD, "VLAN"},      Named{ETH_P_IP, "IPv4"},       Named{ETH_P_IPV6, "IPv6"},
+};
+
+// SNAP protocol ids (Cisco OUI) and LLC SAPs of 802.3 frames.
+constexpr std::array snap_protocols{
+    Named{0x2000, "CDP"},
+    Named{0x010b, "PVST+"},
+    Named{0x2003, "VTP"},
+    Named{0x2004, "DTP"},
+};
+constexpr uint16_t llc_snap = 0xaaaa;
+constexpr uint16_t llc_stp = 0x4242;
+
+template <size_t N> std::string_view find_name(const std::array<Named, N> &table, uint16_t number) {
+  for (const auto &entry : table)
+    if (entry.number == number)
+      return entry.name;
+  return {};
+}
+
+std::string link_name(const tcf_flow_key &key) {
+  if (key.ethertype != TCF_ETH_LLC && key.port[0] != llc_snap) {
+    auto name = find_name(ethertypes, key.ethertype);
+    return name.empty() ? fmt::format("0x{:04x}", key.ethertype) : std::string(name);
+  }
+  if (key.port[0] == llc_snap) {
+    auto name = find_name(snap_protocols, key.ethertype);
+    return name.empty() ? fmt::format("SNAP-0x{:04x}", key.ethertype) : std::string(name);
+  }
+  return key.port[0] == llc_stp ? "STP" : "LLC";
+}
+
+} // namespace
+
+std::string proto_name(const tcf_flow_key &key) {
+  if (key.kind == TCF_KIND_LINK)
+    return link_name(key);
+  auto name = find_name(ip_protocols, key.proto);
+  return name.empty() ? std::to_string(key.proto) : std::string(name);
+}
+
+std::string addr_text(const tcf_flow_key &key, int side) {
+  const auto *bytes = reinterpret_cast<const uint8_t *>(key.addr[side]);
+  if (key.kind == TCF_KIND_LINK)
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2],
+                       bytes[3], bytes[4], bytes[5]);
+  char text[INET6_ADDRSTRLEN];
+  int family = key.ethertype == ETH_P_IPV6 ? AF_INET6 : AF_INET;
+  if (!inet_ntop(family, bytes, text, sizeof(text)))
+    return "?";
+  return text;
+}
+
+bool has_transport_ports(const tcf_flow_key &key) { return key.kind == TCF_KIND_PORTS; }
+
+std::string endpoint_text(const tcf_flow_key &key, int side) {
+  std::string addr = addr_text(key, side);
+  if (!has_transport_ports(key))
+    return addr;
+  if (key.ethertype == ETH_P_IPV6)
+    return fmt::format("[{}]:{}", addr, key.port[side]);
+  return fmt::format("{}:{}", addr, key.port[side]);
+}
+
+int canonicalise(tcf_flow_key &key) {
+  for (int i = 0; i < 4; i++) {
+    uint32_t a = ntohl(key.addr[0][i]), b = ntohl(key.addr[1][i]);
+    if (a != b) {
+      if (a < b)
+        return TCF_DIR_FWD;
+      goto swap;
+    }
+  }
+  if (key.port[0] <= key.port[1])
+    return TCF_DIR_FWD;
+swap:
+  std::swap(key.addr[0], key.addr[1]);
+  std::swap(key.port[0], key.port[1]);
+  return TCF_DIR_REV;
+}
+
+bool operator==(const tcf_flow_key &a, const tcf_flow_key &b) {
+  return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+size_t FlowKeyHash::operator()(const tcf_flow_key &key) const {
+  // FNV-1a over the key's bytes; the layout has no padding.
+  const auto *p = reinterpret_cast<const uint8_t *>(&key);
+  uint64_t hash = 1469598103934665603ull;
+  for (size_t i = 0; i < sizeof(key); i++)
+    hash = (hash ^ p[i]) * 1099511628211ull;
+  return hash;
+}
+
+} // namespace tcflows

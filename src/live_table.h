@@ -1,0 +1,42 @@
+// The live traffic table: one row per flow direction, largest first.
+#pragma once
+
+#include "maps.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace tcflows {
+
+struct DirectionRow {
+  tcf_flow_key key; // canonical key of the flow
+  int dir;          // TCF_DIR_FWD: endpoint 0 to 1
+  uint64_t packets;
+  uint64_t bytes;
+};
+
+// Rows for both directions of every flow that carried traffic, by bytes
+// (then packets) descending.
+std::vector<DirectionRow> direction_rows(const std::vector<FlowEntry> &flows);
+
+struct Status {
+  size_t flows = 0;
+  uint32_t max_flows = 0;
+  Counters counters{};
+};
+
+// "flows 12/65536  malformed 0  failed inserts 0 ..."
+std::string status_line(const Status &status);
+
+// The table, at most `top` rows, then the status line. With `show_iface`
+// an IFACE column follows BYTES.
+std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,
+                         const Status &status);
+
+// One JSON line: {"ts_ns", "flows": [...], "counters": {...}} with exact numbers.
+std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, size_t top,
+                        const Status &status);
+
+} // namespace tcflows

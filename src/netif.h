@@ -1,0 +1,24 @@
+// Network interfaces: names, indexes, the default-route interface.
+#pragma once
+
+#include <string>
+
+namespace tcflows {
+
+struct Interface {
+  std::string name;
+  int ifindex = 0;
+  bool loopback = false;
+};
+
+// The interface called `name`; throws Fatal (usage) when there is none.
+Interface resolve_interface(const std::string &name);
+
+// The interface of the default route (IPv4, else IPv6), by lowest metric.
+// Throws Fatal when the host has no default route.
+Interface default_route_interface();
+
+// The current name of an interface index, or "if<N>" when it is gone.
+std::string interface_name(int ifindex);
+
+} // namespace tcflows

@@ -1,0 +1,125 @@
+#include "tc_attach.h"
+
+#include "error.h"
+#include "log.h"
+#include "rtnl.h"
+
+#include <algorithm>
+
+namespace tcflows {
+namespace {
+
+bpf_tc_hook make_hook(int ifindex, bpf_tc_attach_point point) {
+  bpf_tc_hook hook{};
+  hook.sz = sizeof(hook);
+  hook.ifindex = ifindex;
+  hook.attach_point = point;
+  return hook;
+}
+
+bpf_tc_opts make_opts(const TcOptions &options, int prog_fd) {
+  bpf_tc_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.prog_fd = prog_fd;
+  opts.handle = options.handle;
+  opts.priority = options.priority;
+  return opts;
+}
+
+const char *hook_name(bpf_tc_attach_point point) {
+  return point == BPF_TC_INGRESS ? "ingress" : "egress";
+}
+
+// Why an attach found its slot taken: a tcflows left running or killed, or someone else.
+[[noreturn]] void fail_taken(const Interface &iface, bpf_tc_attach_point point,
+                             const TcOptions &options) {
+  for (const auto &filter : list_tc_filters(iface.ifindex, point == BPF_TC_INGRESS))
+    if (filter.priority == options.priority && filter.handle == options.handle &&
+        is_tcflows_filter_name(filter.bpf_name))
+      fail(exit_failure,
+           "tcflows is already attached to {} {}: another `tcflows record` runs there, or one "
+           "was killed; stop it, or run `tcflows detach -i {}`",
+           iface.name, hook_name(point), iface.name);
+  fail(exit_failure,
+       "TC priority {} handle {:#x} on {} {} is taken by another filter: choose a free one "
+       "with --tc-priority",
+       options.priority, options.handle, iface.name, hook_name(point));
+}
+
+} // namespace
+
+bool is_tcflows_filter_name(const std::string &bpf_name) {
+  return bpf_name.starts_with("tcflows_ingress") || bpf_name.starts_with("tcflows_egress");
+}
+
+InterfaceHook::InterfaceHook(Interface iface, int ingress_fd, int egress_fd, TcOptions options)
+    : iface_(std::move(iface)), options_(options) {
+  bpf_tc_hook hook = make_hook(iface_.ifindex, BPF_TC_INGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST)
+    fail(exit_failure,
+         "cannot add a clsact qdisc to {}: {} (another ingress qdisc may hold the slot: see "
+         "`tc qdisc show dev {}`)",
+         iface_.name, errno_text(err), iface_.name);
+  created_qdisc_ = !err;
+  try {
+    attach(BPF_TC_INGRESS, ingress_fd);
+    if (!iface_.loopback)
+      attach(BPF_TC_EGRESS, egress_fd);
+  } catch (...) {
+    detach_all();
+    throw;
+  }
+  log::debug("attached to {} (ifindex {}){}", iface_.name, iface_.ifindex,
+             created_qdisc_ ? ", clsact qdisc created" : "");
+}
+
+InterfaceHook::InterfaceHook(InterfaceHook &&other) noexcept
+    : iface_(std::move(other.iface_)), options_(other.options_),
+      created_qdisc_(other.created_qdisc_), attached_(std::move(other.attached_)) {
+  other.attached_.clear();
+  other.created_qdisc_ = false;
+}
+
+InterfaceHook::~InterfaceHook() { detach_all(); }
+
+void InterfaceHook::attach(bpf_tc_attach_point point, int prog_fd) {
+  bpf_tc_hook hook = make_hook(iface_.ifindex, point);
+  bpf_tc_opts opts = make_opts(options_, prog_fd);
+  int err = bpf_tc_attach(&hook, &opts);
+  if (err == -EEXIST)
+    fail_taken(iface_, point, options_);
+  if (err)
+    fail(exit_failure, "cannot attach to {} {}: {}", iface_.name, hook_name(point),
+         errno_text(err));
+  attached_.push_back(point);
+}
+
+void InterfaceHook::detach_all() noexcept {
+  for (auto point : attached_) {
+    bpf_tc_hook hook = make_hook(iface_.ifindex, point);
+    bpf_tc_opts opts = make_opts(options_, 0);
+    opts.prog_fd = 0;
+    int err = bpf_tc_detach(&hook, &opts);
+    if (err && err != -ENOENT && err != -ENODEV)
+      log::warn("detaching from {} {} failed: {}", iface_.name, hook_name(point), errno_text(err));
+  }
+  bool had_filters = !attached_.empty();
+  attached_.clear();
+  if (!created_qdisc_ || !had_filters)
+    return;
+  created_qdisc_ = false;
+  // Remove the qdisc only if nobody else put a filter on it meanwhile.
+  try {
+    if (!list_tc_filters(iface_.ifindex, true).empty() ||
+        !list_tc_filters(iface_.ifindex, false).empty())
+      return;
+  } catch (const Fatal &) {
+    return;
+  }
+  bpf_tc_hook hook = make_hook(iface_.ifindex, BPF_TC_INGRESS);
+  hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+  bpf_tc_hook_destroy(&hook);
+}
+
+} // namespace tcflows

@@ -1,0 +1,45 @@
+// tcflows' TC filters on one interface, owned: attach on construction,
+// detach exactly them on destruction.
+#pragma once
+
+#include "netif.h"
+
+#include <bpf/libbpf.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace tcflows {
+
+struct TcOptions {
+  uint32_t priority = 1;     // TC "pref": lower runs first; tcflows wants to see all
+  uint32_t handle = 0x7cf10; // fixed, so that a later `tcflows detach` finds it
+};
+
+class InterfaceHook {
+public:
+  // Creates the clsact qdisc when missing and attaches the two programs
+  // (ingress only on loopback, where every packet passes both hooks).
+  // Throws Fatal with a one-line reason when the TC setup is busy or conflicting.
+  InterfaceHook(Interface iface, int ingress_fd, int egress_fd, TcOptions options);
+  InterfaceHook(InterfaceHook &&other) noexcept;
+  InterfaceHook &operator=(InterfaceHook &&) = delete;
+  InterfaceHook(const InterfaceHook &) = delete;
+  ~InterfaceHook();
+
+  const Interface &iface() const { return iface_; }
+
+private:
+  void attach(bpf_tc_attach_point point, int prog_fd);
+  void detach_all() noexcept;
+
+  Interface iface_;
+  TcOptions options_;
+  bool created_qdisc_ = false;
+  std::vector<bpf_tc_attach_point> attached_;
+};
+
+// The name tcflows' programs carry in TC filter listings.
+bool is_tcflows_filter_name(const std::string &bpf_name);
+
+} // namespace tcflows

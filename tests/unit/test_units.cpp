@@ -1,0 +1,40 @@
+#include "units.h"
+
+#include <doctest/doctest.h>
+
+using namespace tcflows;
+using namespace std::chrono;
+
+TEST_CASE("human_bytes: plain below 1 KiB, two decimals above") {
+  CHECK(human_bytes(0) == "0");
+  CHECK(human_bytes(308) == "308");
+  CHECK(human_bytes(1023) == "1023");
+  CHECK(human_bytes(1024) == "1.00 KiB");
+  CHECK(human_bytes(357591) == "349.21 KiB");
+  CHECK(human_bytes(135456522) == "129.18 MiB");
+  CHECK(human_bytes(5ull << 30) == "5.00 GiB");
+  CHECK(human_bytes(UINT64_MAX) == "16.00 EiB");
+}
+
+TEST_CASE("parse_duration accepts units and sums") {
+  CHECK(parse_duration("30s") == seconds(30));
+  CHECK(parse_duration("15m") == minutes(15));
+  CHECK(parse_duration("1h") == hours(1));
+  CHECK(parse_duration("2d") == hours(48));
+  CHECK(parse_duration("250ms") == milliseconds(250));
+  CHECK(parse_duration("1h30m") == minutes(90));
+  CHECK(parse_duration("1w") == hours(24 * 7));
+}
+
+TEST_CASE("parse_duration rejects what is not a duration") {
+  for (const char *bad : {"", "5", "s", "5x", "-5s", "5 s", "1.5h", "h1", "99999999999d"})
+    CHECK_MESSAGE(!parse_duration(bad), bad);
+}
+
+TEST_CASE("human_duration") {
+  CHECK(human_duration(milliseconds(325)) == "325 ms");
+  CHECK(human_duration(milliseconds(1500)) == "1.5 s");
+  CHECK(human_duration(seconds(125)) == "2m05s");
+  CHECK(human_duration(minutes(123)) == "2h03m");
+  CHECK(human_duration(hours(50)) == "2d02h");
+}
