@@ -51,6 +51,7 @@ public:
         return;
       log::debug("signal {}: stopping", signal);
       timer_.cancel();
+      show(); // the final numbers, counted up to the stop
     });
     schedule();
   }
