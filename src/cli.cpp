@@ -54,6 +54,20 @@ void add_record(CLI::App &app, RecordOptions &o) {
           "POW2"));
   record->add_option("--tc-priority", o.tc_priority, "TC filter priority (default 1)")
       ->check(CLI::Range(uint32_t{1}, uint32_t{0xffff}));
+  record->add_option("--by", o.by, "live table rows: flow (per direction) or conn")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, LiveBy>{{"flow", LiveBy::flow}, {"conn", LiveBy::conn}}));
+  record
+      ->add_option("--jsonl", o.jsonl,
+                   "write connection records as JSON lines to PATH, or - for stdout")
+      ->type_name("PATH|-");
+  add_duration(record, "--tcp-timeout", o.tcp_timeout, "TCP idle timeout (default 5m)");
+  add_duration(record, "--udp-timeout", o.udp_timeout, "UDP idle timeout (default 60s)");
+  add_duration(record, "--icmp-timeout", o.icmp_timeout, "ICMP idle timeout (default 60s)");
+  add_duration(record, "--other-timeout", o.other_timeout,
+               "idle timeout of other protocols and link-layer flows (default 60s)");
+  add_duration(record, "--linger", o.linger,
+               "how long a closed TCP connection still takes late packets (default 5s)");
 }
 
 } // namespace

@@ -11,6 +11,7 @@
 namespace tcflows {
 
 enum class LiveFormat { table, json };
+enum class LiveBy { flow, conn };
 
 struct RecordOptions {
   std::vector<std::string> ifaces; // empty: the default-route interface
@@ -22,6 +23,13 @@ struct RecordOptions {
   uint32_t max_flows = 65536;
   uint32_t ringbuf_bytes = 4u << 20;
   uint32_t tc_priority = 1;
+  LiveBy by = LiveBy::flow;
+  std::string jsonl; // empty: no JSON lines; "-": standard output
+  std::chrono::nanoseconds tcp_timeout = std::chrono::minutes(5);
+  std::chrono::nanoseconds udp_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds icmp_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds other_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds linger = std::chrono::seconds(5);
 };
 
 struct Command {

@@ -1,6 +1,7 @@
 // The live traffic table: one row per flow direction, largest first.
 #pragma once
 
+#include "conn.h"
 #include "maps.h"
 
 #include <cstdint>
@@ -25,6 +26,9 @@ struct Status {
   size_t flows = 0;
   uint32_t max_flows = 0;
   Counters counters{};
+  size_t open_connections = 0;
+  uint64_t finished_connections = 0;
+  uint64_t events = 0;
 };
 
 // "flows 12/65536  malformed 0  failed inserts 0 ..."
@@ -38,5 +42,13 @@ std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool
 // One JSON line: {"ts_ns", "flows": [...], "counters": {...}} with exact numbers.
 std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, size_t top,
                         const Status &status);
+
+// The live `--by conn` table: one row per open connection (largest first),
+// with start time, duration, state and traffic each way.
+std::string format_conn_table(std::vector<ConnRecord> conns, size_t top, const Status &status);
+
+// The same as one JSON line: {"ts_ns", "connections": [...], "counters": {...}}.
+std::string format_conn_json(uint64_t ts_ns, std::vector<ConnRecord> conns, size_t top,
+                             const Status &status);
 
 } // namespace tcflows

@@ -36,6 +36,35 @@ std::vector<FlowEntry> read_flows(int map_fd) {
   }
 }
 
+std::vector<EndedEntry> drain_ended(int map_fd) {
+  // Key by key: batch lookup-and-delete would skip entries the program adds
+  // to a bucket while the batch walks it.
+  std::vector<EndedEntry> entries;
+  tcf_ended_key key{};
+  for (;;) {
+    if (bpf_map_get_next_key(map_fd, nullptr, &key))
+      return entries;
+    auto val = take_ended(map_fd, key);
+    if (!val) // cannot happen single-threaded; never spin on it
+      return entries;
+    entries.push_back({key, *val});
+  }
+}
+
+std::optional<tcf_flow_val> take_ended(int map_fd, const tcf_ended_key &key) {
+  tcf_flow_val val;
+  if (bpf_map_lookup_and_delete_elem(map_fd, &key, &val))
+    return std::nullopt;
+  return val;
+}
+
+std::optional<tcf_flow_val> remove_flow(int map_fd, const tcf_flow_key &key) {
+  tcf_flow_val val;
+  if (bpf_map_lookup_and_delete_elem(map_fd, &key, &val))
+    return std::nullopt;
+  return val;
+}
+
 Counters read_counters(int map_fd) {
   static const int cpus = libbpf_num_possible_cpus();
   Counters totals{};

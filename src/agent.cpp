@@ -1,0 +1,190 @@
+#include "agent.h"
+
+#include "boot_clock.h"
+#include "live_table.h"
+#include "log.h"
+#include "maps.h"
+#include "netif.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+
+namespace tcflows {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Sweeps run at least this often, so that finished connections leave the
+// flow map soon after their linger and idle ones soon after their timeout.
+constexpr std::chrono::nanoseconds max_sweep_period = 1s;
+
+uint64_t epoch_now_ns() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::vector<FlowEntry> as_entries(const std::vector<FlowTotals> &totals) {
+  std::vector<FlowEntry> entries(totals.size());
+  for (size_t i = 0; i < totals.size(); i++) {
+    entries[i].key = totals[i].key;
+    for (int d = 0; d < 2; d++) {
+      entries[i].val.pkts[d] = totals[i].pkts[d];
+      entries[i].val.bytes[d] = totals[i].bytes[d];
+    }
+  }
+  return entries;
+}
+
+} // namespace
+
+TrackerConfig tracker_config(const RecordOptions &options) {
+  TrackerConfig config;
+  config.tcp_idle = options.tcp_timeout;
+  config.udp_idle = options.udp_timeout;
+  config.icmp_idle = options.icmp_timeout;
+  config.other_idle = options.other_timeout;
+  config.linger = options.linger;
+  config.boot_to_epoch_ns = measure_boot_to_epoch_ns();
+  config.iface_name = [](uint32_t ifindex) { return interface_name(static_cast<int>(ifindex)); };
+  return config;
+}
+
+tcf_config kernel_config(const RecordOptions &options) {
+  tcf_config config{};
+  config.idle_ns[TCF_IDLE_TCP] = options.tcp_timeout.count();
+  config.idle_ns[TCF_IDLE_UDP] = options.udp_timeout.count();
+  config.idle_ns[TCF_IDLE_ICMP] = options.icmp_timeout.count();
+  config.idle_ns[TCF_IDLE_OTHER] = options.other_timeout.count();
+  config.flags = TCF_CFG_EVENTS;
+  return config;
+}
+
+Agent::Agent(boost::asio::io_context &io, boost::asio::signal_set &signals,
+             const BpfProgram &program, const RecordOptions &options, size_t iface_count)
+    : program_(program), options_(options), show_iface_(iface_count > 1),
+      tty_(::isatty(STDOUT_FILENO)), tracker_(tracker_config(options)),
+      events_(io, program.events_fd(), [this](const tcf_event &e) { on_event(e); }), timer_(io),
+      next_flush_(std::chrono::steady_clock::now() + options.interval), signals_(signals) {
+  if (!options.jsonl.empty())
+    jsonl_.emplace(options.jsonl);
+}
+
+void Agent::start(std::function<void()> detach) {
+  detach_ = std::move(detach);
+  signals_.async_wait([this](const boost::system::error_code &error, int signal) {
+    if (!error)
+      stop(signal);
+  });
+  events_.start();
+  arm_timer();
+}
+
+void Agent::on_event(const tcf_event &event) {
+  tracker_.on_event(event);
+  if (event.type != TCF_EV_ENDED)
+    return;
+  // Take the ended connection out now, so that the ended map stays small.
+  tcf_ended_key key{};
+  key.flow = event.key;
+  key.gen = event.gen;
+  if (auto val = take_ended(program_.ended_fd(), key))
+    tracker_.on_ended(key, *val);
+}
+
+// Ended connections whose events were lost, the flow map, and deletion of the
+// connections the tracker says are over.
+void Agent::sweep() {
+  for (const auto &ended : drain_ended(program_.ended_fd()))
+    tracker_.on_ended(ended.key, ended.val);
+  auto flows = read_flows(program_.flows_fd());
+  flows_in_map_ = flows.size();
+  uint64_t now = boot_now_ns();
+  for (const auto &key : tracker_.on_flows(flows, now)) {
+    if (auto val = remove_flow(program_.flows_fd(), key)) {
+      tracker_.on_removed(key, *val, now);
+      flows_in_map_--;
+    }
+  }
+}
+
+// Every sweep period: a sweep; every --interval also the records and the table.
+void Agent::tick() {
+  sweep();
+  if (std::chrono::steady_clock::now() < next_flush_)
+    return;
+  next_flush_ += options_.interval;
+  deliver(tracker_.take_updates(boot_now_ns()));
+  show();
+}
+
+void Agent::deliver(const std::vector<ConnUpdate> &updates) {
+  if (jsonl_ && !updates.empty())
+    jsonl_->write(updates);
+}
+
+Status Agent::status() const {
+  Status status;
+  status.flows = flows_in_map_;
+  status.max_flows = program_.max_flows();
+  status.counters = read_counters(program_.counters_fd());
+  status.open_connections = tracker_.open_connections().size();
+  status.finished_connections = tracker_.connections_finished();
+  status.events = events_.consumed();
+  return status;
+}
+
+void Agent::show() {
+  if (options_.quiet || options_.jsonl == "-")
+    return;
+  size_t top = options_.top;
+  if (options_.format == LiveFormat::json && !options_.top_given)
+    top = std::numeric_limits<size_t>::max();
+  std::string out;
+  if (options_.by == LiveBy::conn) {
+    auto conns = tracker_.open_connections();
+    out = options_.format == LiveFormat::json
+              ? format_conn_json(epoch_now_ns(), std::move(conns), top, status())
+              : format_conn_table(std::move(conns), top, status());
+  } else {
+    auto rows = direction_rows(as_entries(tracker_.flow_totals()));
+    out = options_.format == LiveFormat::json ? format_json(epoch_now_ns(), rows, top, status())
+                                              : format_table(rows, top, show_iface_, status());
+  }
+  if (options_.format == LiveFormat::json)
+    out += '\n';
+  else
+    out.insert(0, tty_ ? "\x1b[H\x1b[2J" : "\n");
+  std::fputs(out.c_str(), stdout);
+  std::fflush(stdout);
+}
+
+// SIGINT/SIGTERM: take in every event and ended connection, then write every
+// open connection as final ("shutdown") and let the loop end.
+void Agent::stop(int signal) {
+  log::debug("signal {}: stopping", signal);
+  timer_.cancel();
+  if (detach_)
+    detach_();
+  events_.drain();
+  events_.stop();
+  sweep();
+  deliver(tracker_.take_updates(boot_now_ns()));
+  show(); // the final numbers, counted up to the stop
+  deliver(tracker_.shutdown(boot_now_ns()));
+}
+
+void Agent::arm_timer() {
+  timer_.expires_after(std::min(options_.interval, max_sweep_period));
+  timer_.async_wait([this](const boost::system::error_code &error) {
+    if (error)
+      return;
+    tick();
+    arm_timer();
+  });
+}
+
+} // namespace tcflows

@@ -1,0 +1,59 @@
+// The recording agent: one Asio loop that drives the tracker from the ring
+// buffer and periodic sweeps of the maps, and hands records to the sinks.
+#pragma once
+
+#include "bpf_program.h"
+#include "cli.h"
+#include "event_source.h"
+#include "jsonl.h"
+#include "live_table.h"
+#include "tracker.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <optional>
+
+namespace tcflows {
+
+// TrackerConfig and kernel idle timeouts from the command line.
+TrackerConfig tracker_config(const RecordOptions &options);
+tcf_config kernel_config(const RecordOptions &options);
+
+class Agent {
+public:
+  Agent(boost::asio::io_context &io, boost::asio::signal_set &signals, const BpfProgram &program,
+        const RecordOptions &options, size_t iface_count);
+
+  // Arms the event reader, the timers and the signal handler. On a stop
+  // signal, `detach` runs first, so that the final records hold everything
+  // counted.
+  void start(std::function<void()> detach);
+
+private:
+  void on_event(const tcf_event &event);
+  void tick();
+  void sweep();
+  void show();
+  void stop(int signal);
+  void arm_timer();
+  void deliver(const std::vector<ConnUpdate> &updates);
+  Status status() const;
+
+  const BpfProgram &program_;
+  const RecordOptions &options_;
+  bool show_iface_;
+  bool tty_;
+  Tracker tracker_;
+  EventSource events_;
+  std::optional<JsonlWriter> jsonl_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point next_flush_;
+  boost::asio::signal_set &signals_;
+  std::function<void()> detach_;
+  size_t flows_in_map_ = 0;
+};
+
+} // namespace tcflows
