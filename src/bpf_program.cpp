@@ -2,18 +2,57 @@
 
 #include "error.h"
 #include "log.h"
+#include "pins.h"
 #include "tcflows.skel.h"
 
 #include <algorithm>
+#include <filesystem>
 
 namespace tcflows {
 
 uint32_t ended_capacity(uint32_t max_flows) { return std::max<uint32_t>(4096, max_flows / 4); }
 
+namespace {
+
+// Pinned maps are reused only with the sizes they were made with.
+void check_pinned_sizes(const std::string &dir, const ProgramConfig &config) {
+  struct Expect {
+    const char *map;
+    uint32_t size;
+    const char *option;
+  };
+  for (const auto &e : {Expect{"flows", config.max_flows, "--max-flows"},
+                        Expect{"events", config.ringbuf_bytes, "--ringbuf-size"}}) {
+    uint32_t pinned = pinned_map_size(dir, e.map);
+    if (pinned && pinned != e.size)
+      fail(exit_usage,
+           "the recording kept in {} was started with {} {}: restart with that value, or run "
+           "`tcflows detach` to drop it and start afresh",
+           dir, e.option, pinned);
+  }
+}
+
+// Maps pin (or are reused) at load; returns whether the flow map was adopted.
+bool set_pin_paths(tcflows_bpf *skel, const std::string &dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error)
+    fail(exit_failure, "cannot create {}: {}", dir, error.message());
+  for (bpf_map *map : {skel->maps.flows, skel->maps.ended, skel->maps.events, skel->maps.counters,
+                       skel->maps.frags}) {
+    std::string path = dir + "/" + bpf_map__name(map);
+    if (int err = bpf_map__set_pin_path(map, path.c_str()))
+      fail(exit_failure, "cannot pin {}: {}", path, errno_text(err));
+  }
+  return pinned_map_size(dir, "flows") != 0;
+}
+
+} // namespace
+
 void BpfProgram::Destroy::operator()(tcflows_bpf *skel) const { tcflows_bpf__destroy(skel); }
 
-BpfProgram::BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows)
-    : skel_(std::move(skel)), max_flows_(max_flows) {}
+BpfProgram::BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows, bool adopted)
+    : skel_(std::move(skel)), max_flows_(max_flows), adopted_(adopted) {}
 BpfProgram::BpfProgram(BpfProgram &&) noexcept = default;
 BpfProgram &BpfProgram::operator=(BpfProgram &&) noexcept = default;
 BpfProgram::~BpfProgram() = default;
@@ -31,6 +70,11 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
   err = err ? err : bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
   if (err)
     fail(exit_usage, "cannot size the BPF maps: {}", errno_text(err));
+  bool adopted = false;
+  if (!config.pin_dir.empty()) {
+    check_pinned_sizes(config.pin_dir, config);
+    adopted = set_pin_paths(skel.get(), config.pin_dir);
+  }
 
   // Load: the verifier runs here.
   err = tcflows_bpf__load(skel.get());
@@ -41,7 +85,12 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
       hint += "; tcflows needs root (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)";
     fail(exit_failure, "loading the BPF program failed: {}{}", errno_text(err), hint);
   }
-  return BpfProgram(std::move(skel), config.max_flows);
+  // Pin the programs too: the TC filters keep running them with no agent.
+  if (!config.pin_dir.empty()) {
+    pin_program(bpf_program__fd(skel->progs.tcflows_ingress), config.pin_dir, "ingress");
+    pin_program(bpf_program__fd(skel->progs.tcflows_egress), config.pin_dir, "egress");
+  }
+  return BpfProgram(std::move(skel), config.max_flows, adopted);
 }
 
 int BpfProgram::ingress_fd() const { return bpf_program__fd(skel_->progs.tcflows_ingress); }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 struct tcflows_bpf;
 
@@ -14,6 +15,9 @@ struct ProgramConfig {
   uint32_t max_flows = 65536;
   uint32_t ringbuf_bytes = 4u << 20; // a power of two, at least a page
   tcf_config kernel{};               // idle timeouts and flags for .rodata
+  // Pin the maps and programs here, reusing maps already pinned there (a
+  // restarted agent adopts the counts of the one before). Empty: no pins.
+  std::string pin_dir;
 };
 
 // Entries of the ended map for a flow map of `max_flows`.
@@ -36,15 +40,18 @@ public:
   int events_fd() const;
   int counters_fd() const;
   uint32_t max_flows() const { return max_flows_; }
+  // Whether the maps were adopted from an earlier agent's pins.
+  bool adopted() const { return adopted_; }
 
 private:
   struct Destroy {
     void operator()(tcflows_bpf *skel) const;
   };
-  BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows);
+  BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows, bool adopted);
 
   std::unique_ptr<tcflows_bpf, Destroy> skel_;
   uint32_t max_flows_;
+  bool adopted_;
 };
 
 } // namespace tcflows

@@ -70,6 +70,12 @@ void add_record(CLI::App &app, RecordOptions &o) {
                "how long a closed TCP connection still takes late packets (default 5s)");
 }
 
+void add_detach(CLI::App &app, DetachOptions &o) {
+  auto *detach = app.add_subcommand(
+      "detach", "remove what a killed tcflows record left: filters, pins, lock files");
+  detach->add_option("-i,--iface", o.ifaces, "only on this interface (repeatable; default: all)");
+}
+
 } // namespace
 
 Command parse_command_line(int argc, char **argv) {
@@ -79,6 +85,8 @@ Command parse_command_line(int argc, char **argv) {
   app.add_flag("-v,--verbose", command.verbose, "debug output, libbpf messages and verifier log");
   RecordOptions record;
   add_record(app, record);
+  DetachOptions detach;
+  add_detach(app, detach);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &) {
@@ -90,7 +98,10 @@ Command parse_command_line(int argc, char **argv) {
         app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name() + " ";
     fail(exit_usage, "{} (see `tcflows {}--help`)", e.what(), sub);
   }
-  command.options = record;
+  if (app.got_subcommand("detach"))
+    command.options = detach;
+  else
+    command.options = record;
   return command;
 }
 

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 #include <variant>
+
+#include "detach.h"
 #include <vector>
 
 namespace tcflows {
@@ -34,7 +36,7 @@ struct RecordOptions {
 
 struct Command {
   bool verbose = false;
-  std::variant<RecordOptions> options;
+  std::variant<RecordOptions, DetachOptions> options;
 };
 
 // Parses argv. Throws Fatal (exit 2) with a one-line message on bad input;

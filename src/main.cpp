@@ -5,6 +5,19 @@
 
 #include <exception>
 
+namespace {
+
+struct Run {
+  int operator()(const tcflows::RecordOptions &options) const {
+    return tcflows::run_record(options);
+  }
+  int operator()(const tcflows::DetachOptions &options) const {
+    return tcflows::run_detach(options);
+  }
+};
+
+} // namespace
+
 int main(int argc, char **argv) {
   using namespace tcflows;
   try {
@@ -12,7 +25,7 @@ int main(int argc, char **argv) {
     if (command.verbose)
       log::set_level(log::Level::debug);
     log::route_libbpf();
-    return std::visit([](const auto &options) { return run_record(options); }, command.options);
+    return std::visit(Run{}, command.options);
   } catch (const Fatal &e) {
     log::error("{}", e.what());
     return e.exit_code();

@@ -2,13 +2,17 @@
 
 #include "agent.h"
 #include "bpf_program.h"
+#include "iface_lock.h"
 #include "log.h"
 #include "netif.h"
+#include "pins.h"
 #include "privileges.h"
 #include "tc_attach.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+
+#include <filesystem>
 
 namespace tcflows {
 namespace {
@@ -24,6 +28,25 @@ std::vector<Interface> resolve_interfaces(const std::vector<std::string> &names)
   return ifaces;
 }
 
+// The pins and lock files of a recording, removed on any orderly exit: only a
+// crash or SIGKILL leaves them for a restarted agent to adopt.
+class CleanExit {
+public:
+  CleanExit(std::string pin_dir, std::vector<InterfaceLock> &locks)
+      : pin_dir_(std::move(pin_dir)), locks_(locks) {}
+  ~CleanExit() {
+    remove_pin_dir(pin_dir_);
+    std::error_code ignored;
+    std::filesystem::remove(pin_root, ignored); // only when empty
+    for (auto &lock : locks_)
+      lock.remove();
+  }
+
+private:
+  std::string pin_dir_;
+  std::vector<InterfaceLock> &locks_;
+};
+
 } // namespace
 
 int run_record(const RecordOptions &options) {
@@ -33,18 +56,32 @@ int run_record(const RecordOptions &options) {
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);
 
+  // One recording per interface; what an earlier agent of this one left is adopted.
+  std::vector<InterfaceLock> locks;
+  for (const auto &iface : ifaces)
+    locks.emplace_back(iface.name);
+  ensure_bpffs();
+  std::string pin_dir = pin_dir_for(ifaces);
+  Adoption adoption{pinned_prog_id(pin_dir, "ingress"), pinned_prog_id(pin_dir, "egress")};
+
   ProgramConfig config;
   config.max_flows = options.max_flows;
   config.ringbuf_bytes = options.ringbuf_bytes;
   config.kernel = kernel_config(options);
+  config.pin_dir = pin_dir;
   BpfProgram program = BpfProgram::load(config);
+  CleanExit clean_exit(pin_dir, locks);
+  if (program.adopted())
+    log::info("adopting the counts kept in {} since the last agent stopped", pin_dir);
 
   std::vector<InterfaceHook> hooks;
-  for (auto &iface : ifaces)
-    hooks.emplace_back(iface, program.ingress_fd(), program.egress_fd(),
-                       TcOptions{.priority = options.tc_priority});
-  for (const auto &hook : hooks)
-    log::info("recording on {}", hook.iface().name);
+  for (size_t i = 0; i < ifaces.size(); i++) {
+    adoption.qdisc_created = locks[i].qdisc_created();
+    hooks.emplace_back(ifaces[i], program.ingress_fd(), program.egress_fd(),
+                       TcOptions{.priority = options.tc_priority}, adoption);
+    locks[i].set_qdisc_created(hooks.back().created_qdisc());
+    log::info("recording on {}", ifaces[i].name);
+  }
 
   Agent agent(io, signals, program, options, hooks.size());
   agent.start([&hooks] { hooks.clear(); });

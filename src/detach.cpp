@@ -1,0 +1,67 @@
+#include "detach.h"
+
+#include "error.h"
+#include "iface_lock.h"
+#include "log.h"
+#include "netif.h"
+#include "pins.h"
+#include "privileges.h"
+#include "tc_attach.h"
+
+#include <net/if.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+namespace tcflows {
+namespace {
+
+std::vector<Interface> all_interfaces() {
+  std::vector<Interface> ifaces;
+  struct if_nameindex *list = ::if_nameindex();
+  for (struct if_nameindex *i = list; i && i->if_index; i++)
+    ifaces.push_back(resolve_interface(i->if_name));
+  if_freenameindex(list);
+  return ifaces;
+}
+
+// Whether the pin directory of a recording covers one of these interfaces.
+bool covers(const std::string &dir, const std::vector<Interface> &ifaces) {
+  std::stringstream names(std::filesystem::path(dir).filename().string());
+  std::string name;
+  while (std::getline(names, name, '+'))
+    if (std::any_of(ifaces.begin(), ifaces.end(), [&](auto &i) { return i.name == name; }))
+      return true;
+  return false;
+}
+
+} // namespace
+
+int run_detach(const DetachOptions &options) {
+  std::vector<Interface> ifaces;
+  for (const auto &name : options.ifaces)
+    ifaces.push_back(resolve_interface(name));
+  require_capture_privileges();
+  bool everything = ifaces.empty();
+  if (everything)
+    ifaces = all_interfaces();
+
+  for (const auto &iface : ifaces) {
+    InterfaceLock lock(iface.name); // refuses while an agent records there
+    int removed = detach_tcflows_filters(iface.ifindex, lock.qdisc_created());
+    if (removed)
+      log::info("removed {} tcflows filter{} from {}", removed, removed == 1 ? "" : "s",
+                iface.name);
+    lock.remove();
+  }
+  ensure_bpffs();
+  for (const auto &dir : pin_dirs())
+    if ((everything || covers(dir, ifaces)) && remove_pin_dir(dir))
+      log::info("removed {}", dir);
+  std::error_code ignored;
+  std::filesystem::remove(pin_root, ignored); // only when empty
+  return 0;
+}
+
+} // namespace tcflows

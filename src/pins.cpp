@@ -1,0 +1,88 @@
+#include "pins.h"
+
+#include "error.h"
+#include "fd.h"
+#include "log.h"
+
+#include <bpf/bpf.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace tcflows {
+namespace fs = std::filesystem;
+
+void ensure_bpffs() {
+  struct statfs info {};
+  if (::statfs(bpffs_root, &info) == 0 && info.f_type == BPF_FS_MAGIC)
+    return;
+  if (::mount("bpf", bpffs_root, "bpf", 0, "mode=0700") != 0)
+    fail(exit_failure, "cannot mount bpffs on {}: {} (mount it: mount -t bpf bpf {})", bpffs_root,
+         errno_text(errno), bpffs_root);
+}
+
+std::string pin_dir_for(const std::vector<Interface> &ifaces) {
+  std::vector<std::string> names;
+  for (const auto &iface : ifaces)
+    names.push_back(iface.name);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::string joined;
+  for (const auto &name : names)
+    joined += (joined.empty() ? "" : "+") + name;
+  return std::string(pin_root) + "/" + joined;
+}
+
+uint32_t pinned_prog_id(const std::string &dir, const std::string &name) {
+  UniqueFd fd(bpf_obj_get((dir + "/" + name).c_str()));
+  if (!fd)
+    return 0;
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len))
+    return 0;
+  return info.id;
+}
+
+uint32_t pinned_map_size(const std::string &dir, const std::string &name) {
+  UniqueFd fd(bpf_obj_get((dir + "/" + name).c_str()));
+  if (!fd)
+    return 0;
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len))
+    return 0;
+  return info.max_entries;
+}
+
+void pin_program(int prog_fd, const std::string &dir, const std::string &name) {
+  std::string path = dir + "/" + name;
+  std::error_code ignored;
+  fs::create_directories(dir, ignored);
+  fs::remove(path, ignored);
+  if (bpf_obj_pin(prog_fd, path.c_str()))
+    fail(exit_failure, "cannot pin the program at {}: {}", path, errno_text(errno));
+}
+
+bool remove_pin_dir(const std::string &dir) {
+  std::error_code error;
+  fs::remove_all(dir, error);
+  if (error)
+    log::warn("cannot remove {}: {}", dir, error.message());
+  return !error;
+}
+
+std::vector<std::string> pin_dirs() {
+  std::vector<std::string> dirs;
+  std::error_code error;
+  for (const auto &entry : fs::directory_iterator(pin_root, error))
+    if (entry.is_directory())
+      dirs.push_back(entry.path());
+  return dirs;
+}
+
+} // namespace tcflows
