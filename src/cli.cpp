@@ -66,6 +66,8 @@ void add_record(CLI::App &app, RecordOptions &o) {
   add_duration(record, "--icmp-timeout", o.icmp_timeout, "ICMP idle timeout (default 60s)");
   add_duration(record, "--other-timeout", o.other_timeout,
                "idle timeout of other protocols and link-layer flows (default 60s)");
+  record->add_option("--user", o.user,
+                     "after attaching, run as this user (keeping only CAP_NET_ADMIN)");
   add_duration(record, "--linger", o.linger,
                "how long a closed TCP connection still takes late packets (default 5s)");
 }

@@ -32,6 +32,7 @@ struct RecordOptions {
   std::chrono::nanoseconds icmp_timeout = std::chrono::seconds(60);
   std::chrono::nanoseconds other_timeout = std::chrono::seconds(60);
   std::chrono::nanoseconds linger = std::chrono::seconds(5);
+  std::string user; // switch to this user after attaching
 };
 
 struct Command {

@@ -53,7 +53,7 @@ int run_detach(const DetachOptions &options) {
     if (removed)
       log::info("removed {} tcflows filter{} from {}", removed, removed == 1 ? "" : "s",
                 iface.name);
-    lock.remove();
+    lock.release();
   }
   ensure_bpffs();
   for (const auto &dir : pin_dirs())

@@ -7,45 +7,55 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 namespace tcflows {
-namespace fs = std::filesystem;
+namespace {
+
+constexpr std::string_view qdisc_mark = "qdisc-created\n";
+
+std::string read_all(int fd) {
+  std::string text(256, '\0');
+  ssize_t n = ::pread(fd, text.data(), text.size(), 0);
+  text.resize(n > 0 ? n : 0);
+  return text;
+}
+
+} // namespace
 
 InterfaceLock::InterfaceLock(const std::string &iface)
-    : path_(std::string(run_dir) + "/" + iface + ".lock"),
-      qdisc_path_(std::string(run_dir) + "/" + iface + ".qdisc") {
+    : path_(std::string(run_dir) + "/" + iface + ".lock") {
   ::mkdir(run_dir, 0750);
   fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
   if (!fd_)
     fail(exit_failure, "cannot open {}: {}", path_, errno_text(errno));
+  std::string state = read_all(fd_.get());
   if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
-    std::string pid;
-    std::ifstream(path_) >> pid;
+    std::string pid = state.substr(0, state.find('\n'));
     fail(exit_failure, "another tcflows record{} is recording on {}: stop it first",
          pid.empty() ? "" : " (pid " + pid + ")", iface);
   }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd_.get(), 0) != 0 || ::pwrite(fd_.get(), pid.data(), pid.size(), 0) < 0)
+  qdisc_created_ = state.find(qdisc_mark) != std::string::npos;
+  write_state(qdisc_created_);
+}
+
+void InterfaceLock::set_qdisc_created(bool created) {
+  qdisc_created_ = created;
+  write_state(created);
+}
+
+void InterfaceLock::write_state(bool qdisc_created) {
+  std::string state = std::to_string(::getpid()) + "\n";
+  if (qdisc_created)
+    state += qdisc_mark;
+  if (::ftruncate(fd_.get(), 0) != 0 || ::pwrite(fd_.get(), state.data(), state.size(), 0) < 0)
     fail(exit_failure, "cannot write {}: {}", path_, errno_text(errno));
 }
 
-bool InterfaceLock::qdisc_created() const { return fs::exists(qdisc_path_); }
-
-void InterfaceLock::set_qdisc_created(bool created) {
-  std::error_code ignored;
-  if (!created)
-    fs::remove(qdisc_path_, ignored);
-  else
-    std::ofstream(qdisc_path_) << "tcflows created the clsact qdisc\n";
-}
-
-void InterfaceLock::remove() {
-  std::error_code ignored;
-  fs::remove(qdisc_path_, ignored);
-  fs::remove(path_, ignored);
+void InterfaceLock::release() {
+  // Emptied through the fd; unlinking needs rights a --user agent lacks.
+  if (::ftruncate(fd_.get(), 0) == 0)
+    ::unlink(path_.c_str());
 }
 
 } // namespace tcflows

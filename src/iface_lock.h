@@ -1,6 +1,8 @@
 // One recording per interface: an flock on /run/tcflows/<iface>.lock, held
-// for the agent's life (the kernel releases it even on SIGKILL), holding the
-// agent's pid and whether tcflows created the interface's clsact qdisc.
+// for the agent's life (the kernel releases it even on SIGKILL). The file
+// holds the agent's pid and whether tcflows created the clsact qdisc, for a
+// later agent or `tcflows detach`; it is written through the held fd, so that
+// an agent that switched users can still update it.
 #pragma once
 
 #include "fd.h"
@@ -16,18 +18,19 @@ public:
   // Takes the lock; throws Fatal naming the other agent's pid when taken.
   explicit InterfaceLock(const std::string &iface);
 
-  // Whether a previous agent on this interface recorded that it created
-  // the clsact qdisc, and recording that for a later one.
-  bool qdisc_created() const;
+  // Whether the previous holder recorded that tcflows created the qdisc.
+  bool qdisc_created() const { return qdisc_created_; }
   void set_qdisc_created(bool created);
 
-  // Removes the lock file (a clean stop; nothing to adopt any more).
-  void remove();
+  // A clean stop: nothing is left for a later agent to adopt.
+  void release();
 
 private:
+  void write_state(bool qdisc_created);
+
   std::string path_;
-  std::string qdisc_path_;
   UniqueFd fd_;
+  bool qdisc_created_ = false;
 };
 
 } // namespace tcflows

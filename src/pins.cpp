@@ -70,10 +70,18 @@ void pin_program(int prog_fd, const std::string &dir, const std::string &name) {
 
 bool remove_pin_dir(const std::string &dir) {
   std::error_code error;
-  fs::remove_all(dir, error);
-  if (error)
-    log::warn("cannot remove {}: {}", dir, error.message());
-  return !error;
+  for (const auto &entry : fs::directory_iterator(dir, error))
+    if (!fs::remove(entry.path(), error))
+      break;
+  if (error && error != std::errc::no_such_file_or_directory) {
+    log::warn("cannot remove the pins in {}: {}", dir, error.message());
+    return false;
+  }
+  // An agent that switched users may lack the right to remove the (now
+  // empty, harmless) directory itself; `tcflows detach` does that.
+  if (!fs::remove(dir, error) && error && error != std::errc::permission_denied)
+    log::debug("cannot remove {}: {}", dir, error.message());
+  return true;
 }
 
 std::vector<std::string> pin_dirs() {

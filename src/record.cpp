@@ -39,7 +39,7 @@ public:
     std::error_code ignored;
     std::filesystem::remove(pin_root, ignored); // only when empty
     for (auto &lock : locks_)
-      lock.remove();
+      lock.release();
   }
 
 private:
@@ -82,6 +82,12 @@ int run_record(const RecordOptions &options) {
     locks[i].set_qdisc_created(hooks.back().created_qdisc());
     log::info("recording on {}", ifaces[i].name);
   }
+
+  // Everything privileged is done: keep only what detaching needs.
+  give_to_user(pin_dir, options.user);
+  for (const auto &iface : ifaces)
+    give_to_user(std::string(run_dir) + "/" + iface.name + ".lock", options.user);
+  drop_privileges(options.user);
 
   Agent agent(io, signals, program, options, hooks.size());
   agent.start([&hooks] { hooks.clear(); });
