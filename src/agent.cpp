@@ -1,5 +1,6 @@
 #include "agent.h"
 
+#include "attachments.h"
 #include "boot_clock.h"
 #include "live_table.h"
 #include "log.h"
@@ -41,7 +42,7 @@ std::vector<FlowEntry> as_entries(const std::vector<FlowTotals> &totals) {
 
 } // namespace
 
-TrackerConfig tracker_config(const RecordOptions &options) {
+TrackerConfig tracker_config(const RecordOptions &options, const Attachments &attachments) {
   TrackerConfig config;
   config.tcp_idle = options.tcp_timeout;
   config.udp_idle = options.udp_timeout;
@@ -49,7 +50,7 @@ TrackerConfig tracker_config(const RecordOptions &options) {
   config.other_idle = options.other_timeout;
   config.linger = options.linger;
   config.boot_to_epoch_ns = measure_boot_to_epoch_ns();
-  config.iface_name = [](uint32_t ifindex) { return interface_name(static_cast<int>(ifindex)); };
+  config.iface_name = [&attachments](uint32_t ifindex) { return attachments.name_of(ifindex); };
   return config;
 }
 
@@ -64,9 +65,10 @@ tcf_config kernel_config(const RecordOptions &options) {
 }
 
 Agent::Agent(boost::asio::io_context &io, boost::asio::signal_set &signals,
-             const BpfProgram &program, const RecordOptions &options, size_t iface_count)
-    : program_(program), options_(options), show_iface_(iface_count > 1),
-      tty_(::isatty(STDOUT_FILENO)), tracker_(tracker_config(options)),
+             const BpfProgram &program, const RecordOptions &options, Attachments &attachments)
+    : program_(program), options_(options), attachments_(attachments),
+      show_iface_(attachments.configured() > 1), tty_(::isatty(STDOUT_FILENO)),
+      tracker_(tracker_config(options, attachments)),
       events_(io, program.events_fd(), [this](const tcf_event &e) { on_event(e); }), timer_(io),
       next_flush_(std::chrono::steady_clock::now() + options.interval), signals_(signals) {
   if (!options.jsonl.empty())
@@ -113,6 +115,7 @@ void Agent::sweep() {
 
 // Every sweep period: a sweep; every --interval also the records and the table.
 void Agent::tick() {
+  attachments_.reconcile();
   sweep();
   if (std::chrono::steady_clock::now() < next_flush_)
     return;
@@ -151,8 +154,10 @@ void Agent::show() {
               : format_conn_table(std::move(conns), top, status());
   } else {
     auto rows = direction_rows(as_entries(tracker_.flow_totals()));
-    out = options_.format == LiveFormat::json ? format_json(epoch_now_ns(), rows, top, status())
-                                              : format_table(rows, top, show_iface_, status());
+    auto names = [this](uint32_t ifindex) { return attachments_.name_of(ifindex); };
+    out = options_.format == LiveFormat::json
+              ? format_json(epoch_now_ns(), rows, top, status(), names)
+              : format_table(rows, top, show_iface_, status(), names);
   }
   if (options_.format == LiveFormat::json)
     out += '\n';

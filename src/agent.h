@@ -18,14 +18,16 @@
 
 namespace tcflows {
 
+class Attachments;
+
 // TrackerConfig and kernel idle timeouts from the command line.
-TrackerConfig tracker_config(const RecordOptions &options);
+TrackerConfig tracker_config(const RecordOptions &options, const Attachments &attachments);
 tcf_config kernel_config(const RecordOptions &options);
 
 class Agent {
 public:
   Agent(boost::asio::io_context &io, boost::asio::signal_set &signals, const BpfProgram &program,
-        const RecordOptions &options, size_t iface_count);
+        const RecordOptions &options, Attachments &attachments);
 
   // Arms the event reader, the timers and the signal handler. On a stop
   // signal, `detach` runs first, so that the final records hold everything
@@ -44,6 +46,7 @@ private:
 
   const BpfProgram &program_;
   const RecordOptions &options_;
+  Attachments &attachments_;
   bool show_iface_;
   bool tty_;
   Tracker tracker_;

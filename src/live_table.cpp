@@ -1,7 +1,6 @@
 #include "live_table.h"
 
 #include "flow.h"
-#include "netif.h"
 #include "units.h"
 
 #include <fmt/format.h>
@@ -64,7 +63,7 @@ std::string conn_endpoint(const std::string &addr, uint16_t port, const std::str
 }
 
 std::vector<std::array<std::string, 6>> text_cells(const std::vector<DirectionRow> &rows,
-                                                   size_t top) {
+                                                   size_t top, const IfaceNames &names) {
   std::vector<std::array<std::string, 6>> cells;
   cells.push_back({"PROTOCOL", "SOURCE", "DESTINATION", "PACKETS", "BYTES", "IFACE"});
   for (size_t i = 0; i < rows.size() && i < top; i++) {
@@ -72,7 +71,7 @@ std::vector<std::array<std::string, 6>> text_cells(const std::vector<DirectionRo
     int src = src_side(row);
     cells.push_back({proto_name(row.key), endpoint_text(row.key, src),
                      endpoint_text(row.key, 1 - src), std::to_string(row.packets),
-                     human_bytes(row.bytes), interface_name(static_cast<int>(row.key.ifindex))});
+                     human_bytes(row.bytes), names(row.key.ifindex)});
   }
   return cells;
 }
@@ -103,12 +102,12 @@ std::string status_line(const Status &status) {
 }
 
 std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,
-                         const Status &status) {
-  return align(text_cells(rows, top), show_iface ? 6 : 5) + status_line(status) + '\n';
+                         const Status &status, const IfaceNames &names) {
+  return align(text_cells(rows, top, names), show_iface ? 6 : 5) + status_line(status) + '\n';
 }
 
 std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, size_t top,
-                        const Status &status) {
+                        const Status &status, const IfaceNames &names) {
   nlohmann::json flows = nlohmann::json::array();
   for (size_t i = 0; i < rows.size() && i < top; i++) {
     const auto &row = rows[i];
@@ -118,7 +117,7 @@ std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, s
                      {"src_port", row.key.port[src]},
                      {"dst_addr", addr_text(row.key, 1 - src)},
                      {"dst_port", row.key.port[1 - src]},
-                     {"iface", interface_name(static_cast<int>(row.key.ifindex))},
+                     {"iface", names(row.key.ifindex)},
                      {"packets", row.packets},
                      {"bytes", row.bytes}});
   }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct DirectionRow {
 // (then packets) descending.
 std::vector<DirectionRow> direction_rows(const std::vector<FlowEntry> &flows);
 
+// Interface names by index (also of interfaces that are gone).
+using IfaceNames = std::function<std::string(uint32_t ifindex)>;
+
 struct Status {
   size_t flows = 0;
   uint32_t max_flows = 0;
@@ -37,11 +41,11 @@ std::string status_line(const Status &status);
 // The table, at most `top` rows, then the status line. With `show_iface`
 // an IFACE column follows BYTES.
 std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,
-                         const Status &status);
+                         const Status &status, const IfaceNames &names);
 
 // One JSON line: {"ts_ns", "flows": [...], "counters": {...}} with exact numbers.
 std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, size_t top,
-                        const Status &status);
+                        const Status &status, const IfaceNames &names);
 
 // The live `--by conn` table: one row per open connection (largest first),
 // with start time, duration, state and traffic each way.

@@ -1,8 +1,10 @@
 #include "record.h"
 
 #include "agent.h"
+#include "attachments.h"
 #include "bpf_program.h"
 #include "iface_lock.h"
+#include "link_monitor.h"
 #include "log.h"
 #include "netif.h"
 #include "pins.h"
@@ -74,14 +76,10 @@ int run_record(const RecordOptions &options) {
   if (program.adopted())
     log::info("adopting the counts kept in {} since the last agent stopped", pin_dir);
 
-  std::vector<InterfaceHook> hooks;
-  for (size_t i = 0; i < ifaces.size(); i++) {
-    adoption.qdisc_created = locks[i].qdisc_created();
-    hooks.emplace_back(ifaces[i], program.ingress_fd(), program.egress_fd(),
-                       TcOptions{.priority = options.tc_priority}, adoption);
-    locks[i].set_qdisc_created(hooks.back().created_qdisc());
-    log::info("recording on {}", ifaces[i].name);
-  }
+  Attachments attachments(
+      {program.ingress_fd(), program.egress_fd(), TcOptions{.priority = options.tc_priority}},
+      ifaces, locks, adoption);
+  LinkMonitor links(io, [&attachments](const LinkChange &c) { attachments.on_link(c); });
 
   // Everything privileged is done: keep only what detaching needs.
   give_to_user(pin_dir, options.user);
@@ -89,8 +87,12 @@ int run_record(const RecordOptions &options) {
     give_to_user(std::string(run_dir) + "/" + iface.name + ".lock", options.user);
   drop_privileges(options.user);
 
-  Agent agent(io, signals, program, options, hooks.size());
-  agent.start([&hooks] { hooks.clear(); });
+  Agent agent(io, signals, program, options, attachments);
+  links.start();
+  agent.start([&] {
+    links.stop();
+    attachments.detach_all();
+  });
   io.run();
   return 0;
 }

@@ -29,9 +29,10 @@ FlowEntry entry(const char *a, uint16_t pa, const char *b, uint16_t pb, uint8_t 
 
 const std::vector<FlowEntry> flows = {
     entry("10.0.2.3", 53, "10.0.2.15", 38055, IPPROTO_UDP, 1, 154, 1, 154),
-    entry("10.0.2.15", 56604, "216.58.215.142", 443, IPPROTO_TCP, 3900, 210000, 7688,
-          135456522),
+    entry("10.0.2.15", 56604, "216.58.215.142", 443, IPPROTO_TCP, 3900, 210000, 7688, 135456522),
 };
+
+std::string name_of(uint32_t ifindex) { return "if" + std::to_string(ifindex); }
 
 } // namespace
 
@@ -48,7 +49,7 @@ TEST_CASE("direction rows: one per direction with traffic, largest first") {
 
 TEST_CASE("the table looks like the original's") {
   Status status{2, 65536, {}};
-  std::string table = format_table(direction_rows(flows), 2, false, status);
+  std::string table = format_table(direction_rows(flows), 2, false, status, name_of);
   CHECK(table.find("PROTOCOL SOURCE") == 0);
   CHECK(table.find("TCP      216.58.215.142:443 10.0.2.15:56604    7688    129.18 MiB\n") !=
         std::string::npos);
@@ -59,7 +60,7 @@ TEST_CASE("the table looks like the original's") {
 TEST_CASE("json snapshot carries exact numbers") {
   Status status{2, 65536, {}};
   status.counters[TCF_CTR_MALFORMED] = 7;
-  auto line = format_json(42, direction_rows(flows), 100, status);
+  auto line = format_json(42, direction_rows(flows), 100, status, name_of);
   auto json = nlohmann::json::parse(line);
   CHECK(json["ts_ns"] == 42);
   REQUIRE(json["flows"].size() == 4);
