@@ -1,7 +1,7 @@
 #include "agent.h"
 
 #include "attachments.h"
-#include "boot_clock.h"
+#include "clock.h"
 #include "live_table.h"
 #include "log.h"
 #include "maps.h"
@@ -137,6 +137,10 @@ Status Agent::status() const {
   status.open_connections = tracker_.open_connections().size();
   status.finished_connections = tracker_.connections_finished();
   status.events = events_.consumed();
+  auto stats = tracker_.stats();
+  status.finals_from_snapshot = stats.finals_from_snapshot;
+  status.counter_regressions = stats.counter_regressions;
+  status.events_unmatched = stats.events_unmatched;
   return status;
 }
 

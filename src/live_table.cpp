@@ -40,6 +40,9 @@ nlohmann::json counters_json(const Status &status) {
   counters["open_connections"] = status.open_connections;
   counters["finished_connections"] = status.finished_connections;
   counters["events"] = status.events;
+  counters["finals_from_snapshot"] = status.finals_from_snapshot;
+  counters["counter_regressions"] = status.counter_regressions;
+  counters["events_unmatched"] = status.events_unmatched;
   return counters;
 }
 
@@ -93,12 +96,18 @@ std::vector<DirectionRow> direction_rows(const std::vector<FlowEntry> &flows) {
 
 std::string status_line(const Status &status) {
   const auto &c = status.counters;
+  std::string losses;
+  if (status.finals_from_snapshot)
+    losses += fmt::format("  finals from snapshot {}", status.finals_from_snapshot);
+  if (status.counter_regressions)
+    losses += fmt::format("  torn reads {}", status.counter_regressions);
   return fmt::format("flows {}/{}  conns {} open {} done  malformed {}  failed inserts {}  "
                      "untracked {} pkts  lost events {}",
                      status.flows, status.max_flows, status.open_connections,
                      status.finished_connections, c[TCF_CTR_MALFORMED],
                      c[TCF_CTR_FLOW_FULL] + c[TCF_CTR_FLOW_ERROR], c[TCF_CTR_UNTRACKED_PKTS],
-                     c[TCF_CTR_RINGBUF_FULL]);
+                     c[TCF_CTR_RINGBUF_FULL]) +
+         losses;
 }
 
 std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,

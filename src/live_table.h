@@ -33,6 +33,10 @@ struct Status {
   size_t open_connections = 0;
   uint64_t finished_connections = 0;
   uint64_t events = 0;
+  // The tracker's own loss accounting (see TrackerStats).
+  uint64_t finals_from_snapshot = 0;
+  uint64_t counter_regressions = 0;
+  uint64_t events_unmatched = 0;
 };
 
 // "flows 12/65536  malformed 0  failed inserts 0 ..."

@@ -43,6 +43,21 @@ struct FlowTotals {
   uint64_t bytes[2];
 };
 
+// Where the tracker had less than the kernel's last word. Each is a
+// user-visible counter (the agent shows them with the program's counters).
+struct TrackerStats {
+  // Connections finalised from their last snapshot because their final value
+  // never came (a kernel split whose ended entry was not drained within three
+  // sweeps, or a flow entry gone without a delete): packets after that
+  // snapshot are missing from their records.
+  uint64_t finals_from_snapshot = 0;
+  // A value below counters already reported (a map read torn by a
+  // concurrent split): that delta was held at zero.
+  uint64_t counter_regressions = 0;
+  // Ring-buffer events that matched no connection: dropped, history detail only.
+  uint64_t events_unmatched = 0;
+};
+
 class Tracker {
 public:
   explicit Tracker(TrackerConfig config);
@@ -72,7 +87,9 @@ public:
   std::vector<ConnUpdate> take_updates(uint64_t now_boot_ns);
 
   // The agent stops: every open connection as a final update, close_reason
-  // "shutdown".
+  // "shutdown" (or "fin"/"rst" when it had closed and was lingering). Drain
+  // the ended map and pass a last flow-map snapshot first, so that finals
+  // carry the last packets.
   std::vector<ConnUpdate> shutdown(uint64_t now_boot_ns);
 
   // For the live tables.
@@ -81,6 +98,8 @@ public:
 
   // Records produced so far (finals), for the status line.
   uint64_t connections_finished() const;
+
+  TrackerStats stats() const;
 
 private:
   struct Impl;
