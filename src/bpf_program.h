@@ -35,6 +35,7 @@ public:
   int ended_fd() const;
   int events_fd() const;
   int counters_fd() const;
+  int frags_fd() const; // first fragments' ports; tests empty it between rows
   uint32_t max_flows() const { return max_flows_; }
 
 private:
