@@ -143,6 +143,9 @@ std::vector<Row> ipv6_ext_rows() {
   Bytes nine = chain(9);
   Bytes cut_ext = v6().ipv6_ext(hbh).ip_proto(dstopts).payload(1).build();
   Bytes long_ext = patch(tcp(v6().ipv6_ext(dstopts)), eth_len + 40 + 1, {4});
+  // Valid, but the transport header lies deeper than the parser goes (1024 bytes).
+  Bytes deep = tcp(v6().ipv6_ext(hbh, 127).ipv6_ext(dstopts, 2));
+  Bytes deep_l4 = tcp(v6().ipv6_ext(hbh, 127));
   constexpr uint64_t l4 = 20 + 10;
   return {
       {"no extension header", {tcp(v6())}, {fwd(tcp6(1234, 80), 40 + l4)}},
@@ -162,6 +165,11 @@ std::vector<Row> ipv6_ext_rows() {
        {long_ext},
        {},
        malformed(TCF_CTR_MAL_IPV6_EXT, long_ext)},
+      {"headers deeper than the parser goes", {deep}, {}, malformed(TCF_CTR_MAL_IPV6_EXT, deep)},
+      {"transport header deeper than the parser goes",
+       {deep_l4},
+       {},
+       malformed(TCF_CTR_MAL_IPV6_EXT, deep_l4)},
   };
 }
 
@@ -179,6 +187,14 @@ std::vector<Row> ipv6_fragment_rows() {
       v6().ipv6_ext(hbh).ipv6_frag(128, false, 3).ip_proto(IPPROTO_TCP).payload(100).build();
   Bytes atomic = v6().ipv6_frag(0, false, 4).tcp(1234, 80, tf::syn).build();
   Bytes echo_first = v6().ipv6_frag(0, true, 5).icmpv6(128, 0, 9, 1).payload(1440).build();
+  // Destination options in the fragmentable part: the later fragment's
+  // fragment header names them, not UDP.
+  Bytes dst_first = v6().ipv6_frag(0, true, 6)
+                        .ipv6_ext(dstopts)
+                        .udp(1234, 53, 8 + 1432 + 100)
+                        .payload(1432)
+                        .build();
+  Bytes dst_later = v6().ipv6_frag(181, false, 6).ip_proto(dstopts).payload(100).build();
   auto frag = [](uint8_t proto) { return ip6_key(proto, a6, 0, b6, 0, TCF_KIND_FRAG); };
   auto echo = ip6_key(IPPROTO_ICMPV6, a6, 9, b6, 9, TCF_KIND_ICMP_ECHO);
   return {
@@ -196,6 +212,9 @@ std::vector<Row> ipv6_fragment_rows() {
       {"ICMPv6 echo first + later fragment",
        {echo_first, later6(5, IPPROTO_ICMPV6)},
        {{echo, {2, 0}, {40 + 8 + 8 + 1440 + 40 + 8 + 100, 0}}}},
+      {"destination options after the fragment header",
+       {dst_first, dst_later},
+       {{udp6(1234, 53), {2, 0}, {40 + 8 + 8 + 8 + 1432 + 40 + 8 + 100, 0}}}},
   };
 }
 
