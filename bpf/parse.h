@@ -454,6 +454,9 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u3
 		p->has_data = p->bytes > p->hdr_len;
 		return 0;
 	}
+	/* A transport header deeper than pkt_ptr() reaches: an over-long chain. */
+	if (off > TCF_MAX_HDR_OFF)
+		return TCF_CTR_MAL_IPV6_EXT;
 	return parse_l4(skb, p, off, p->bytes - p->hdr_len);
 }
 
