@@ -215,7 +215,7 @@ void check_state(const Harness &h, const std::vector<ExpectedFlow> &flows,
 }
 
 void check_row(const Row &row, Harness &h) {
-  INFO("row: ", std::string(row.name));
+  INFO("row: ", row.name);
   h.reset();
   for (const Frame &frame : row.frames)
     h.run(frame.data, frame.opts);

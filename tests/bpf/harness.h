@@ -111,7 +111,7 @@ struct Frame {
 // A fixture row: frames run in order on a freshly loaded program, then the
 // whole map state and every counter are checked.
 struct Row {
-  const char *name;
+  std::string name;
   std::vector<Frame> frames;
   std::vector<ExpectedFlow> flows;
   CounterValues counters;

@@ -34,7 +34,7 @@ struct ExpectedEnd {
 
 // A sequence of frames and what the flow and ended maps hold afterwards.
 struct LifecycleRow {
-  const char *name;
+  std::string name;
   std::vector<Frame> frames;
   ExpectedFlow flow;
   uint32_t gen; // of the flow entry's current connection
@@ -59,7 +59,7 @@ void check_ended(const Harness &h, const std::vector<ExpectedEnd> &expected) {
 
 // Checks the maps and that one ENDED event was sent per ended connection.
 void check_lifecycle(Harness &h, const LifecycleRow &row) {
-  INFO("row: ", std::string(row.name));
+  INFO("row: ", row.name);
   h.reset();
   for (const Frame &frame : row.frames)
     h.run(frame.data, frame.opts);

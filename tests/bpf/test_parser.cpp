@@ -5,6 +5,7 @@
 
 #include <bpf/bpf.h>
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <cerrno>
 
@@ -43,9 +44,7 @@ std::vector<Row> l2_rows() {
 }
 
 Row ihl_row(uint8_t ihl) {
-  static const std::string names[] = {"IHL 6",  "IHL 7",  "IHL 8",  "IHL 9",  "IHL 10",
-                                      "IHL 11", "IHL 12", "IHL 13", "IHL 14", "IHL 15"};
-  return {names[ihl - 6].c_str(),
+  return {fmt::format("IHL {}", ihl),
           {v4({.ihl = ihl}).udp(1000, 2000).payload(10).build()},
           {fwd(udp4(1000, 2000), ihl * 4u + 8 + 10)}};
 }
@@ -81,7 +80,8 @@ std::vector<Row> ipv4_rows() {
   return rows;
 }
 
-// A UDP datagram of 8 + 1472 + 100 bytes in two fragments, and a TCP segment.
+// The first fragment of a UDP datagram of 8 + 1472 + 100 bytes, and a later
+// fragment (offset 1480) of a datagram of any protocol.
 Bytes udp_first(uint16_t id) {
   return v4({.id = id, .more_fragments = true}).udp(1234, 53, 8 + 1472 + 100).payload(1472).build();
 }
