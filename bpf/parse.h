@@ -73,6 +73,7 @@ struct pkt {
 	__u32 hdr_len;		 /* L3 + L4 header bytes every GSO segment repeats */
 	__u32 frag_id;		 /* IP identification of a fragment */
 	__u8 frag;		 /* enum pkt_frag */
+	__u8 frag_proto;	 /* IPv4 protocol, or next header of the fragment header */
 	__u8 tcp_flags;
 	__u8 has_data;
 	__u8 icmp_type;
@@ -209,13 +210,6 @@ static __always_inline int parse_link(struct __sk_buff *skb, struct pkt *p, __u3
 	return 0;
 }
 
-/* Transport ports of protocols that start with them. */
-static __always_inline int has_ports(__u8 proto)
-{
-	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
-	       proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
-}
-
 static __always_inline int is_echo(__u8 proto, __u8 type)
 {
 	if (proto == IPPROTO_ICMP)
@@ -249,9 +243,12 @@ static __always_inline int parse_udp(struct __sk_buff *skb, struct pkt *p, __u32
 	if (!uh || l4_len < sizeof(*uh))
 		return TCF_CTR_MAL_L4;
 	ulen = bpf_ntohs(uh->len);
-	/* A super-packet's or jumbogram's length field is not the datagram's. */
+	/*
+	 * A super-packet's or jumbogram's length field is not the datagram's,
+	 * and a first fragment holds only the start of the datagram.
+	 */
 	if (p->key.proto == IPPROTO_UDP && !skb_is_gso(skb) && ulen &&
-	    (ulen < sizeof(*uh) || ulen > l4_len))
+	    (ulen < sizeof(*uh) || (ulen > l4_len && p->frag != PKT_FRAG_FIRST)))
 		return TCF_CTR_MAL_L4;
 	p->key.port[0] = bpf_ntohs(uh->source);
 	p->key.port[1] = bpf_ntohs(uh->dest);
@@ -366,8 +363,10 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p, __u3
 		return TCF_CTR_MAL_IPV4;
 	p->hdr_len = ihl;
 
+	p->frag_proto = ip->protocol;
 	if (frag_off & IPV4_OFFSET) {
 		p->frag = PKT_FRAG_LATER;
+		p->has_data = p->bytes > ihl;
 		return 0;
 	}
 	if (frag_off & IPV4_MF)
@@ -402,6 +401,7 @@ static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, struct pkt *p, 
 		return TCF_CTR_MAL_IPV6_EXT;
 	*nexthdr = fh->nexthdr;
 	*off += sizeof(*fh);
+	p->frag_proto = fh->nexthdr;
 	p->frag_id = bpf_ntohl(fh->identification);
 	if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_OFFSET)
 		p->frag = PKT_FRAG_LATER;
@@ -450,8 +450,13 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u3
 		return TCF_CTR_MAL_IPV6_EXT;
 	p->key.proto = nexthdr;
 	p->hdr_len = off - l3_off;
-	if (p->frag == PKT_FRAG_LATER)
+	if (p->frag == PKT_FRAG_LATER) {
+		p->has_data = p->bytes > p->hdr_len;
 		return 0;
+	}
+	/* A transport header deeper than pkt_ptr() reaches: an over-long chain. */
+	if (off > TCF_MAX_HDR_OFF)
+		return TCF_CTR_MAL_IPV6_EXT;
 	return parse_l4(skb, p, off, p->bytes - p->hdr_len);
 }
 

@@ -48,19 +48,29 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Ports of first fragments, for the later fragments of the same datagram. */
+/*
+ * What the first fragment of a datagram was counted under (ports, kind and
+ * upper-layer protocol), for the later fragments of the same datagram.
+ */
 struct frag_key {
 	__u32 addr[2][4];
 	__u32 id;
-	__u8 proto;
+	__u8 proto; /* IPv4 protocol, or next header of the IPv6 fragment header */
 	__u8 pad[3];
+};
+
+struct frag_val {
+	__u16 port[2];
+	__u8 proto;
+	__u8 kind;
+	__u8 pad[2];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct frag_key);
-	__type(value, __u32); /* port[0] << 16 | port[1] */
+	__type(value, struct frag_val);
 } frags SEC(".maps");
 
 static __always_inline void ctr_add(__u32 idx, __u64 n)
@@ -145,32 +155,37 @@ swap:
 	return TCF_DIR_REV;
 }
 
-/* Later fragments take the ports of their first fragment when it was seen. */
+/* Later fragments take the flow of their first fragment when it was seen. */
 static __always_inline void frag_key_of(struct frag_key *fk, const struct pkt *p)
 {
 	__builtin_memcpy(fk->addr, p->key.addr, sizeof(fk->addr));
 	fk->id = p->frag_id;
-	fk->proto = p->key.proto;
+	fk->proto = p->frag_proto;
 }
 
 static __always_inline void track_fragments(struct pkt *p)
 {
 	struct frag_key fk = {};
-	__u32 *ports, val;
+	struct frag_val *first, val = {};
 
-	if (p->frag == PKT_NOT_FRAG || !has_ports(p->key.proto))
+	if (p->frag == PKT_NOT_FRAG)
 		return;
 	frag_key_of(&fk, p);
 	if (p->frag == PKT_FRAG_FIRST) {
-		val = (__u32)p->key.port[0] << 16 | p->key.port[1];
+		val.port[0] = p->key.port[0];
+		val.port[1] = p->key.port[1];
+		val.proto = p->key.proto;
+		val.kind = p->key.kind;
 		if (bpf_map_update_elem(&frags, &fk, &val, BPF_ANY))
 			ctr_add(TCF_CTR_FRAG_TRACK_FAILED, 1);
 		return;
 	}
-	ports = bpf_map_lookup_elem(&frags, &fk);
-	if (ports) {
-		p->key.port[0] = *ports >> 16;
-		p->key.port[1] = *ports & 0xffff;
+	first = bpf_map_lookup_elem(&frags, &fk);
+	if (first) {
+		p->key.port[0] = first->port[0];
+		p->key.port[1] = first->port[1];
+		p->key.proto = first->proto;
+		p->key.kind = first->kind;
 		return;
 	}
 	p->key.kind = TCF_KIND_FRAG;

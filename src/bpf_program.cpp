@@ -99,5 +99,6 @@ int BpfProgram::flows_fd() const { return bpf_map__fd(skel_->maps.flows); }
 int BpfProgram::ended_fd() const { return bpf_map__fd(skel_->maps.ended); }
 int BpfProgram::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int BpfProgram::counters_fd() const { return bpf_map__fd(skel_->maps.counters); }
+int BpfProgram::frags_fd() const { return bpf_map__fd(skel_->maps.frags); }
 
 } // namespace tcflows

@@ -39,6 +39,7 @@ public:
   int ended_fd() const;
   int events_fd() const;
   int counters_fd() const;
+  int frags_fd() const; // first fragments' ports; tests empty it between rows
   uint32_t max_flows() const { return max_flows_; }
   // Whether the maps were adopted from an earlier agent's pins.
   bool adopted() const { return adopted_; }

@@ -1,0 +1,226 @@
+#include "harness.h"
+
+#include "flow.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tcflows::test {
+
+ProgramConfig test_config(uint32_t max_flows) {
+  ProgramConfig config;
+  config.max_flows = max_flows;
+  config.ringbuf_bytes = 64 * 1024;
+  config.kernel.flags = TCF_CFG_SKB_TSTAMP | TCF_CFG_EVENTS;
+  return config;
+}
+
+Harness::Harness(const ProgramConfig &config) : program_(BpfProgram::load(config)) {
+  auto on_event = [](void *ctx, void *data, size_t size) {
+    auto *pending = static_cast<std::vector<tcf_event> *>(ctx);
+    REQUIRE(size == sizeof(tcf_event));
+    tcf_event event;
+    std::memcpy(&event, data, sizeof(event));
+    pending->push_back(event);
+    return 0;
+  };
+  ring_ = ring_buffer__new(program_.events_fd(), on_event, &pending_, nullptr);
+  REQUIRE_MESSAGE(ring_ != nullptr, "ring_buffer__new failed");
+}
+
+Harness::~Harness() { ring_buffer__free(ring_); }
+
+int Harness::run(const Bytes &frame, RunOpts opts) {
+  clock_ = opts.tstamp ? opts.tstamp : clock_ + 1000;
+  __sk_buff ctx{};
+  ctx.tstamp = clock_;
+  ctx.gso_segs = opts.gso_segs;
+  ctx.gso_size = opts.gso_size;
+  LIBBPF_OPTS(bpf_test_run_opts, run_opts, .data_in = frame.data(),
+              .data_size_in = uint32_t(frame.size()), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+              .repeat = 1);
+  int fd = opts.hook == TCF_HOOK_INGRESS ? program_.ingress_fd() : program_.egress_fd();
+  int err = bpf_prog_test_run_opts(fd, &run_opts);
+  REQUIRE_MESSAGE(err == 0, "bpf_prog_test_run_opts failed: ", std::string(strerror(-err)));
+  CHECK(int(run_opts.retval) == TC_ACT_UNSPEC);
+  return err;
+}
+
+std::vector<FlowEntry> Harness::flows() const { return read_flows(program_.flows_fd()); }
+
+std::optional<tcf_flow_val> Harness::flow(const tcf_flow_key &key) const {
+  tcf_flow_val val;
+  if (bpf_map_lookup_elem(program_.flows_fd(), &key, &val))
+    return std::nullopt;
+  return val;
+}
+
+std::vector<EndedEntry> Harness::ended() const {
+  std::vector<EndedEntry> entries;
+  tcf_ended_key key, next;
+  int fd = program_.ended_fd();
+  for (bool first = true; !bpf_map_get_next_key(fd, first ? nullptr : &key, &next); first = false) {
+    EndedEntry entry{next, {}};
+    REQUIRE(bpf_map_lookup_elem(fd, &next, &entry.val) == 0);
+    entries.push_back(entry);
+    key = next;
+  }
+  return entries;
+}
+
+namespace {
+
+void empty_map(int fd) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  REQUIRE(bpf_obj_get_info_by_fd(fd, &info, &len) == 0);
+  std::vector<uint8_t> key(info.key_size);
+  while (bpf_map_get_next_key(fd, nullptr, key.data()) == 0)
+    REQUIRE(bpf_map_delete_elem(fd, key.data()) == 0);
+}
+
+} // namespace
+
+void Harness::reset() {
+  empty_map(program_.flows_fd());
+  empty_map(program_.ended_fd());
+  empty_map(program_.frags_fd());
+  std::vector<uint64_t> zeros(libbpf_num_possible_cpus(), 0);
+  for (uint32_t i = 0; i < TCF_CTR_MAX; i++)
+    REQUIRE(bpf_map_update_elem(program_.counters_fd(), &i, zeros.data(), BPF_ANY) == 0);
+  events();
+  pending_.clear();
+  clock_ = 1'000'000'000;
+}
+
+Harness &shared_harness() {
+  static Harness harness;
+  return harness;
+}
+
+Counters Harness::counters() const { return read_counters(program_.counters_fd()); }
+
+std::vector<tcf_event> Harness::events() {
+  REQUIRE(ring_buffer__consume(ring_) >= 0);
+  return std::exchange(pending_, {});
+}
+
+namespace {
+
+tcf_flow_key base_key(uint8_t proto, uint16_t pa, uint16_t pb, uint8_t kind) {
+  tcf_flow_key key{};
+  key.proto = proto;
+  key.port[0] = pa;
+  key.port[1] = pb;
+  key.kind = kind;
+  key.ifindex = test_ifindex;
+  return key;
+}
+
+} // namespace
+
+tcf_flow_key ip4_key(uint8_t proto, std::string_view a, uint16_t pa, std::string_view b,
+                     uint16_t pb, uint8_t kind) {
+  tcf_flow_key key = base_key(proto, pa, pb, kind);
+  key.ethertype = ETH_P_IP;
+  key.addr[0][0] = ipv4_addr(a);
+  key.addr[1][0] = ipv4_addr(b);
+  return key;
+}
+
+tcf_flow_key ip6_key(uint8_t proto, std::string_view a, uint16_t pa, std::string_view b,
+                     uint16_t pb, uint8_t kind) {
+  tcf_flow_key key = base_key(proto, pa, pb, kind);
+  key.ethertype = ETH_P_IPV6;
+  auto x = ipv6_addr(a), y = ipv6_addr(b);
+  std::memcpy(key.addr[0], x.data(), 16);
+  std::memcpy(key.addr[1], y.data(), 16);
+  return key;
+}
+
+tcf_flow_key link_key(Mac a, Mac b, uint16_t ethertype, uint16_t saps) {
+  tcf_flow_key key = base_key(0, saps, saps, TCF_KIND_LINK);
+  key.ethertype = ethertype;
+  std::memcpy(key.addr[0], a.data(), 6);
+  std::memcpy(key.addr[1], b.data(), 6);
+  return key;
+}
+
+tcf_flow_key with_vlan(tcf_flow_key key, uint16_t outer, uint16_t inner) {
+  key.vlan[0] = outer;
+  key.vlan[1] = inner;
+  return key;
+}
+
+std::string describe(const tcf_flow_key &key) {
+  return fmt::format("{} {} {} {} {} ethertype 0x{:04x} vlan {}/{} kind {} ifindex {}", key.proto,
+                     addr_text(key, 0), key.port[0], addr_text(key, 1), key.port[1], key.ethertype,
+                     key.vlan[0], key.vlan[1], key.kind, key.ifindex);
+}
+
+CounterValues malformed(tcf_counter reason, const Bytes &frame) {
+  return {{TCF_CTR_MALFORMED, 1}, {reason, 1}, {TCF_CTR_MALFORMED_BYTES, frame.size()}};
+}
+
+namespace {
+
+void check_flows(const Harness &h, const std::vector<ExpectedFlow> &expected) {
+  auto actual = h.flows();
+  for (const FlowEntry &entry : actual) {
+    auto match = std::find_if(expected.begin(), expected.end(),
+                              [&](const ExpectedFlow &e) { return e.key == entry.key; });
+    INFO("flow in the map: ", describe(entry.key));
+    CHECK_MESSAGE(match != expected.end(), "unexpected flow");
+  }
+  for (const ExpectedFlow &e : expected) {
+    INFO("expected flow: ", describe(e.key));
+    auto val = h.flow(e.key);
+    CHECK_MESSAGE(val.has_value(), "flow missing");
+    if (!val)
+      continue;
+    CHECK(val->pkts[0] == e.pkts[0]);
+    CHECK(val->pkts[1] == e.pkts[1]);
+    CHECK(val->bytes[0] == e.bytes[0]);
+    CHECK(val->bytes[1] == e.bytes[1]);
+  }
+  CHECK(actual.size() == expected.size());
+}
+
+void check_counters(const Harness &h, const CounterValues &expected) {
+  Counters actual = h.counters();
+  for (int i = TCF_CTR_FRAMES + 1; i < TCF_CTR_MAX; i++) {
+    uint64_t want = 0;
+    for (auto [index, value] : expected)
+      if (index == i)
+        want = value;
+    INFO("counter ", counter_name(i));
+    CHECK(actual[i] == want);
+  }
+}
+
+} // namespace
+
+void check_state(const Harness &h, const std::vector<ExpectedFlow> &flows,
+                 const CounterValues &counters) {
+  check_flows(h, flows);
+  check_counters(h, counters);
+}
+
+void check_row(const Row &row, Harness &h) {
+  INFO("row: ", row.name);
+  h.reset();
+  for (const Frame &frame : row.frames)
+    h.run(frame.data, frame.opts);
+  CHECK(h.counters()[TCF_CTR_FRAMES] == row.frames.size());
+  check_state(h, row.flows, row.counters);
+}
+
+} // namespace tcflows::test

@@ -1,0 +1,123 @@
+// The loaded TC program driven through bpf_prog_test_run_opts, and what the
+// tests read back: flow map, ended map, per-CPU counters, ring-buffer events.
+#pragma once
+
+#include "bpf_program.h"
+#include "maps.h"
+#include "packet_builder.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+struct ring_buffer;
+
+namespace tcflows::test {
+
+// The interface bpf_prog_test_run_opts runs frames on (loopback).
+inline constexpr uint32_t test_ifindex = 1;
+
+// A frame's metadata in the struct __sk_buff context.
+struct RunOpts {
+  uint8_t hook = TCF_HOOK_INGRESS;
+  uint64_t tstamp = 0; // 0: the harness clock, 1 µs after the previous frame
+  uint32_t gso_segs = 0;
+  uint32_t gso_size = 0;
+};
+
+struct EndedEntry {
+  tcf_ended_key key;
+  tcf_flow_val val;
+};
+
+// A small program: events and the skb timestamp as packet clock, a page of
+// ring buffer, few flows.
+ProgramConfig test_config(uint32_t max_flows = 256);
+
+class Harness {
+public:
+  explicit Harness(const ProgramConfig &config = test_config());
+  ~Harness();
+  Harness(const Harness &) = delete;
+  Harness &operator=(const Harness &) = delete;
+
+  // Runs one frame; fails the test when test_run fails or the verdict is not
+  // TC_ACT_UNSPEC. Returns the test_run error (0).
+  int run(const Bytes &frame, RunOpts opts = {});
+
+  std::vector<FlowEntry> flows() const;
+  std::optional<tcf_flow_val> flow(const tcf_flow_key &key) const;
+  std::vector<EndedEntry> ended() const;
+  Counters counters() const;
+  // Ring-buffer events not consumed yet.
+  std::vector<tcf_event> events();
+
+  // Empties every map, zeroes the counters, drops pending events and rewinds
+  // the clock: the state of a freshly loaded program, without the verifier's cost.
+  void reset();
+
+  BpfProgram &program() { return program_; }
+  uint64_t clock() const { return clock_; }
+
+private:
+  BpfProgram program_;
+  ring_buffer *ring_ = nullptr;
+  std::vector<tcf_event> pending_;
+  uint64_t clock_ = 1'000'000'000;
+};
+
+// One program with test_config(), loaded once and reset by each row.
+Harness &shared_harness();
+
+// Expected flow keys, endpoint 0 first exactly as given (the row states the
+// canonical order: lower address, then lower port, first).
+tcf_flow_key ip4_key(uint8_t proto, std::string_view a, uint16_t pa, std::string_view b,
+                     uint16_t pb, uint8_t kind = TCF_KIND_PORTS);
+tcf_flow_key ip6_key(uint8_t proto, std::string_view a, uint16_t pa, std::string_view b,
+                     uint16_t pb, uint8_t kind = TCF_KIND_PORTS);
+tcf_flow_key link_key(Mac a, Mac b, uint16_t ethertype, uint16_t saps = 0);
+tcf_flow_key with_vlan(tcf_flow_key key, uint16_t outer, uint16_t inner = 0);
+
+// "TCP 10.0.0.1:1234 10.0.0.2:80 vlan 0/0 kind 0 ifindex 1"
+std::string describe(const tcf_flow_key &key);
+
+// A flow the row expects, with its per-direction counters.
+struct ExpectedFlow {
+  tcf_flow_key key;
+  std::array<uint64_t, 2> pkts;
+  std::array<uint64_t, 2> bytes;
+};
+
+using CounterValues = std::vector<std::pair<tcf_counter, uint64_t>>;
+
+// The frame counted as malformed for `reason`.
+CounterValues malformed(tcf_counter reason, const Bytes &frame);
+
+// Checks that the flow map holds exactly `flows` and that every counter other
+// than frames and gso_frames has the value in `counters` (0 when absent).
+void check_state(const Harness &h, const std::vector<ExpectedFlow> &flows,
+                 const CounterValues &counters);
+
+// A frame and how to run it.
+struct Frame {
+  Frame(Bytes data, RunOpts opts = {}) : data(std::move(data)), opts(opts) {}
+  Bytes data;
+  RunOpts opts;
+};
+
+// A fixture row: frames run in order on a freshly loaded program, then the
+// whole map state and every counter are checked.
+struct Row {
+  std::string name;
+  std::vector<Frame> frames;
+  std::vector<ExpectedFlow> flows;
+  CounterValues counters;
+};
+
+// Runs the row on `h` after a reset.
+void check_row(const Row &row, Harness &h = shared_harness());
+
+} // namespace tcflows::test
