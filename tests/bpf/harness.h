@@ -28,11 +28,7 @@ struct RunOpts {
   uint32_t gso_size = 0;
 };
 
-struct EndedEntry {
-  tcf_ended_key key;
-  tcf_flow_val val;
-};
-
+// EndedEntry (src/maps.h): a connection the program ended, with its finals.
 // A small program: events and the skb timestamp as packet clock, a page of
 // ring buffer, few flows.
 ProgramConfig test_config(uint32_t max_flows = 256);

@@ -101,7 +101,7 @@ void run_pinned(int prog_fd, const Bytes &frame, int cpu, uint32_t repeat, int *
   ctx.tstamp = 1;
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
               .data_size_in = uint32_t(frame.size()), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
-              .repeat = repeat);
+              .repeat = int(repeat));
   *err = bpf_prog_test_run_opts(prog_fd, &opts);
 }
 
