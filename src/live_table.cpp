@@ -41,6 +41,10 @@ nlohmann::json counters_json(const Status &status) {
   counters["open_connections"] = status.open_connections;
   counters["finished_connections"] = status.finished_connections;
   counters["events"] = status.events;
+  if (status.ipfix) {
+    counters["ipfix_sent"] = status.ipfix_sent;
+    counters["ipfix_failed"] = status.ipfix_failed;
+  }
   return counters;
 }
 
@@ -94,12 +98,15 @@ std::vector<DirectionRow> direction_rows(const std::vector<FlowEntry> &flows) {
 
 std::string status_line(const Status &status) {
   const auto &c = status.counters;
-  return fmt::format("flows {}/{}  conns {} open {} done  malformed {}  failed inserts {}  "
-                     "untracked {} pkts  lost events {}",
-                     status.flows, status.max_flows, status.open_connections,
-                     status.finished_connections, c[TCF_CTR_MALFORMED],
-                     c[TCF_CTR_FLOW_FULL] + c[TCF_CTR_FLOW_ERROR], c[TCF_CTR_UNTRACKED_PKTS],
-                     c[TCF_CTR_RINGBUF_FULL]);
+  std::string line = fmt::format(
+      "flows {}/{}  conns {} open {} done  malformed {}  failed inserts {}  "
+      "untracked {} pkts  lost events {}",
+      status.flows, status.max_flows, status.open_connections, status.finished_connections,
+      c[TCF_CTR_MALFORMED], c[TCF_CTR_FLOW_FULL] + c[TCF_CTR_FLOW_ERROR], c[TCF_CTR_UNTRACKED_PKTS],
+      c[TCF_CTR_RINGBUF_FULL]);
+  if (status.ipfix)
+    line += fmt::format("  ipfix {} sent {} failed", status.ipfix_sent, status.ipfix_failed);
+  return line;
 }
 
 std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,

@@ -29,6 +29,9 @@ struct Status {
   size_t open_connections = 0;
   uint64_t finished_connections = 0;
   uint64_t events = 0;
+  bool ipfix = false; // --ipfix is on: the two counts below are shown
+  uint64_t ipfix_sent = 0;
+  uint64_t ipfix_failed = 0;
 };
 
 // "flows 12/65536  malformed 0  failed inserts 0 ..."
