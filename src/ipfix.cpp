@@ -62,8 +62,10 @@ constexpr std::array<Field, 19> layout{{
     {ingress_interface, 4},
     {source_transport_port, 2},
     {destination_transport_port, 2},
-    {tcp_control_bits, 2},
-    {tcp_control_bits, 2, true},
+    // Reduced-size encoding (RFC 7011 §6.2) of the 16-bit element: the
+    // history yields no flag above CWR, and pmacct reads only 1-octet flags.
+    {tcp_control_bits, 1},
+    {tcp_control_bits, 1, true},
     {vlan_id, 2},
     {IcmpTypeCode, 2},
     {protocol_identifier, 1},
@@ -142,7 +144,7 @@ void put_field(std::vector<uint8_t> &out, const Field &field, const FlowRecord &
   case destination_transport_port:
     return put16(out, r.dst_port);
   case tcp_control_bits:
-    return put16(out, field.reverse ? r.rev_tcp_flags : r.tcp_flags);
+    return put8(out, field.reverse ? r.rev_tcp_flags : r.tcp_flags);
   case vlan_id:
     return put16(out, r.vlan);
   case icmp_type_code_ipv4:
@@ -188,9 +190,9 @@ EndReason end_reason(const std::optional<std::string> &close_reason) {
   return EndReason::forced_end;
 }
 
-uint16_t tcp_flags(const std::string &history, bool originator) {
-  constexpr uint16_t fin = 0x01, syn = 0x02, rst = 0x04, ack = 0x10;
-  uint16_t flags = 0;
+uint8_t tcp_flags(const std::string &history, bool originator) {
+  constexpr uint8_t fin = 0x01, syn = 0x02, rst = 0x04, ack = 0x10;
+  uint8_t flags = 0;
   for (char letter : history) {
     if ((std::isupper(static_cast<unsigned char>(letter)) != 0) != originator)
       continue;

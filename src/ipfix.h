@@ -49,7 +49,7 @@ EndReason end_reason(const std::optional<std::string> &close_reason);
 // that certainly occurred: s SYN, h SYN+ACK, a ACK, f FIN, r RST. Flags the
 // history cannot show (ACK on data or FIN segments, PSH, URG, ECE, CWR) are
 // missing, so the value is a subset of the flags on the wire.
-uint16_t tcp_flags(const std::string &history, bool originator);
+uint8_t tcp_flags(const std::string &history, bool originator);
 
 // One biflow record: forward = originator to responder.
 struct FlowRecord {
@@ -66,8 +66,8 @@ struct FlowRecord {
   uint64_t bytes = 0;
   uint64_t rev_pkts = 0;
   uint64_t rev_bytes = 0;
-  uint16_t tcp_flags = 0;
-  uint16_t rev_tcp_flags = 0;
+  uint8_t tcp_flags = 0;
+  uint8_t rev_tcp_flags = 0;
   EndReason end_reason = EndReason::end_of_flow;
   uint8_t biflow_direction = 1; // 1: source is the initiator; 0: arbitrary
   uint16_t vlan = 0;

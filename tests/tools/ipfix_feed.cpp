@@ -83,7 +83,12 @@ int run(int argc, char **argv) {
   boost::asio::io_context io;
   IpfixExporter exporter(io, urls, active);
   exporter.start();
-  io.run_for(std::chrono::milliseconds(50)); // TCP collectors connect
+  // run_for returns early when the loop runs out of work; restart() it.
+  auto run_for = [&io](int ms) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(ms));
+  };
+  run_for(50); // TCP collectors connect
   for (std::string line; std::getline(in, line);) {
     if (line.empty())
       continue;
@@ -92,9 +97,10 @@ int run(int argc, char **argv) {
     for (const auto &u : batch.at("updates"))
       updates.push_back(parse_update(u));
     exporter.export_updates(updates, batch.at("now_ns").get<uint64_t>());
-    io.run_for(std::chrono::milliseconds(batch.value("sleep_ms", 20)));
+    run_for(batch.value("sleep_ms", 20));
   }
   exporter.finish();
+  io.restart();
   io.run();
   json out = {{"skipped", exporter.records_skipped()}, {"collectors", json::array()}};
   for (const auto &c : exporter.collectors())

@@ -76,8 +76,8 @@ EncodedRecord encoded(const ConnRecord &r, uint32_t ifindex = 7) {
 }
 
 // Offsets of the fixed fields in both templates (see layout in ipfix.cpp).
-constexpr size_t v4_fixed = 6 * 8 + 3 * 4 + 6 * 2 + 3; // 75, then the name
-constexpr size_t v6_fixed = 6 * 8 + 2 * 16 + 4 + 6 * 2 + 3;
+constexpr size_t v4_fixed = 6 * 8 + 3 * 4 + 4 * 2 + 2 + 3; // 73, then the name
+constexpr size_t v6_fixed = 6 * 8 + 2 * 16 + 4 + 4 * 2 + 2 + 3;
 
 } // namespace
 
@@ -136,14 +136,14 @@ TEST_CASE("message header, template set and data set layout") {
   CHECK(get32(b, d + 56) == 7);                // ingressInterface
   CHECK(get16(b, d + 60) == 40000);
   CHECK(get16(b, d + 62) == 443);
-  CHECK(get16(b, d + 64) == 0x16); // S A R: SYN ACK RST (D is no flag)
-  CHECK(get16(b, d + 66) == 0x12); // h a: SYN ACK
-  CHECK(get16(b, d + 68) == 100);  // vlanId
-  CHECK(get16(b, d + 70) == 0);    // icmpTypeCodeIPv4
-  CHECK(b.at(d + 72) == 6);        // TCP
-  CHECK(b.at(d + 73) == 3);        // end of flow detected
-  CHECK(b.at(d + 74) == 1);        // biflowDirection initiator
-  CHECK(b.at(d + v4_fixed) == 5);  // interfaceName length
+  CHECK(b.at(d + 64) == 0x16);    // S A R: SYN ACK RST (D is no flag)
+  CHECK(b.at(d + 65) == 0x12);    // h a: SYN ACK
+  CHECK(get16(b, d + 66) == 100); // vlanId
+  CHECK(get16(b, d + 68) == 0);   // icmpTypeCodeIPv4
+  CHECK(b.at(d + 70) == 6);       // TCP
+  CHECK(b.at(d + 71) == 3);       // end of flow detected
+  CHECK(b.at(d + 72) == 1);       // biflowDirection initiator
+  CHECK(b.at(d + v4_fixed) == 5); // interfaceName length
   CHECK(std::string(b.begin() + d + v4_fixed + 1, b.end()) == "veth0");
 }
 
@@ -159,10 +159,10 @@ TEST_CASE("IPv6 records use template 257 with 16-byte addresses and ICMPv6 type/
   CHECK(get32(b, 76) == 2);
   CHECK(get16(b, 84) == 0);        // source port
   CHECK(get16(b, 86) == 128 << 8); // destination port: type << 8 | code
-  CHECK(get16(b, 88) == 0);        // no TCP flags
-  CHECK(get16(b, 94) == 128 << 8); // icmpTypeCodeIPv6
-  CHECK(b.at(96) == 58);
-  CHECK(b.at(97) == 1); // idle timeout
+  CHECK(b.at(88) == 0);            // no TCP flags
+  CHECK(get16(b, 92) == 128 << 8); // icmpTypeCodeIPv6
+  CHECK(b.at(94) == 58);
+  CHECK(b.at(95) == 1); // idle timeout
 }
 
 TEST_CASE("flowEndReason from close_reason") {
@@ -381,7 +381,7 @@ TEST_CASE("tshark decodes the messages: header, templates, v4 and v6 biflows") {
   CHECK(values(l, "cflow_cflow_srcport") == Strings{"40000", "0"});
   CHECK(values(l, "cflow_cflow_dstport") == Strings{"443", "32768"});
   CHECK(values(l, "cflow_cflow_protocol") == Strings{"6", "58"});
-  CHECK(values(l, "cflow_cflow_tcpflags") == Strings{"0x0016", "0x0012", "0x0000", "0x0000"});
+  CHECK(values(l, "cflow_cflow_tcpflags") == Strings{"0x16", "0x12", "0x00", "0x00"});
   CHECK(values(l, "cflow_cflow_flow_end_reason") == Strings{"3", "1"});
   CHECK(values(l, "cflow_cflow_biflow_direction") == Strings{"1", "1"});
   CHECK(values(l, "cflow_cflow_vlanid") == Strings{"100", "0"});
