@@ -18,12 +18,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from flow_collectors import nfacctd_config, nfdump_flows, pmacct_flows, stop, summed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAFFIC = os.path.join(HERE, "export_traffic.py")
@@ -33,7 +34,6 @@ CLI4, SRV4 = "10.74.78.1", "10.74.78.2"
 CLI6, SRV6 = "fd00:7478::1", "fd00:7478::2"
 NFCAPD_PORT, NFACCTD_PORT, METRICS_PORT = 4739, 9995, 9469
 MAX_FLOWS = 4096
-PROTOS = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
 
 
 def sh(*args, ns=None, check=True, **kw):
@@ -44,16 +44,6 @@ def sh(*args, ns=None, check=True, **kw):
 def spawn(*args, ns, **kw):
     return subprocess.Popen(["ip", "netns", "exec", ns] + list(args), start_new_session=True,
                             **kw)
-
-
-def stop(process, timeout=10):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def make_lab():
@@ -165,40 +155,6 @@ def expected_per_tuple(finals):
     return out
 
 
-def nfdump_per_tuple(directory):
-    text = sh("nfdump", "-R", directory, "-o", "json").stdout
-    flows = [] if "No matching flows" in text else json.loads(text)
-    out = {}
-    for f in flows:
-        proto = PROTOS.get(f["proto"], str(f["proto"]))
-        sport, dport = f.get("src_port", 0), f.get("dst_port", 0)
-        if proto in ("ICMP", "ICMPv6"):
-            sport, dport = f.get("icmp_type", 0), f.get("icmp_code", 0)
-        key = (f.get("src4_addr") or f.get("src6_addr"), f.get("dst4_addr") or f.get("dst6_addr"),
-               sport, dport, proto)
-        s = out.setdefault(key, [0, 0, 0, 0])
-        for i, k in enumerate(("in_packets", "in_bytes", "out_packets", "out_bytes")):
-            s[i] += f[k]
-    return out, len(flows)
-
-
-def pmacct_per_tuple(path):
-    out = {}
-    if not os.path.exists(path):
-        return out
-    with open(path) as f:
-        for line in f:
-            r = json.loads(line)
-            proto = r["ip_proto"].upper().replace("IPV6-ICMP", "ICMPv6")
-            sport, dport = r["port_src"], r["port_dst"]
-            if proto in ("ICMP", "ICMPv6"):
-                sport, dport = dport >> 8, dport & 0xff
-            s = out.setdefault((r["ip_src"], r["ip_dst"], sport, dport, proto), [0, 0])
-            s[0] += r["packets"]
-            s[1] += r["bytes"]
-    return out
-
-
 def compare(name, got, want):
     problems = [f"{name} {k}: {got.get(k)} expected {v}" for k, v in want.items()
                 if got.get(k) != v]
@@ -215,11 +171,7 @@ def start_collectors(work):
     pm_out = os.path.join(work, "pmacct.json")
     conf = os.path.join(work, "nfacctd.conf")
     with open(conf, "w") as f:
-        f.write(f"daemonize: false\nnfacctd_ip: 127.0.0.1\nnfacctd_port: {NFACCTD_PORT}\n"
-                "plugins: print[out]\n"
-                "aggregate[out]: src_host, dst_host, src_port, dst_port, proto, timestamp_start\n"
-                f"print_output[out]: json\nprint_output_file[out]: {pm_out}\n"
-                "print_output_file_append[out]: true\nprint_refresh_time[out]: 1\n")
+        f.write(nfacctd_config(NFACCTD_PORT, pm_out))
     nfacctd = spawn("nfacctd", "-f", conf, ns=CLI, stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL)
     return [nfcapd, nfacctd], nf_dir, pm_out
@@ -333,10 +285,11 @@ def main():
         want = expected_per_tuple(finals)
         if not any(k[4] == "TCP" for k in want) or not any(k[4] == "ICMPv6" for k in want):
             problems.append(f"too few records in --jsonl to compare: {list(want)}")
-        nfdump, nfdump_records = nfdump_per_tuple(nf_dir)
-        problems += compare("nfdump", nfdump, want)
+        records = nfdump_flows(nf_dir)
+        nfdump_records = len(records)
+        problems += compare("nfdump", summed(records, 4), want)
         forward = {k: [v[0], v[1]] for k, v in want.items()}
-        problems += compare("pmacct", pmacct_per_tuple(pm_out), forward)
+        problems += compare("pmacct", summed(pmacct_flows(pm_out), 2), forward)
         if nfdump_records <= len(want):
             problems.append(f"nfdump has {nfdump_records} records for {len(want)} connections: "
                             "no active-timeout record of the long connection")

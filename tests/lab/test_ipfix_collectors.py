@@ -11,7 +11,6 @@ usage: test_ipfix_collectors.py PATH/TO/ipfix_feed
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -19,6 +18,8 @@ import sys
 import tempfile
 import threading
 import time
+
+from flow_collectors import nfacctd_config, nfdump_flows, pmacct_flows, stop, summed
 
 FEED = sys.argv[1] if len(sys.argv) > 1 else "build/tests/ipfix_feed"
 S = 1_000_000_000
@@ -62,6 +63,8 @@ def make_batches(t0):
         final(record("C2", "UDP", "2001:db8::1", 5353, "2001:db8::2", 53, t0, (1, 80, 1, 120),
                      close="idle")),
         final(record("C3", "ICMP", "10.200.0.1", 8, "10.200.0.2", 0, t0, (3, 252, 3, 252),
+                     close="idle")),
+        final(record("C5", "ICMPv6", "2001:db8::1", 128, "2001:db8::2", 0, t0, (2, 208, 2, 208),
                      close="idle")),
         record("C4", "ARP", "02:00:00:00:00:01", 0, "ff:ff:ff:ff:ff:ff", 0, t0, (1, 42, 0, 0),
                close="idle"),  # link layer: no template, counted as skipped
@@ -152,18 +155,9 @@ def as_list(value):
 
 
 def check_nfdump(directory, expect):
-    out = subprocess.run(["nfdump", "-R", directory, "-o", "json"], capture_output=True,
-                         text=True, check=True).stdout
     flows = {}
-    for f in json.loads(out):
-        src = f.get("src4_addr") or f.get("src6_addr")
-        dst = f.get("dst4_addr") or f.get("dst6_addr")
-        proto = {6: "TCP", 17: "UDP", 1: "ICMP"}[f["proto"]]
-        sport, dport = f.get("src_port", 0), f.get("dst_port", 0)
-        if proto == "ICMP":  # nfdump shows type and code; the record has them as ports
-            sport, dport = f["icmp_type"], f["icmp_code"]
-        flows.setdefault((src, dst, sport, dport, proto), []).append(
-            (f["in_packets"], f["in_bytes"], f["out_packets"], f["out_bytes"]))
+    for key, counts in nfdump_flows(directory):
+        flows.setdefault(key, []).append(counts)
     problems = [f"{key}: nfdump {sorted(flows.get(key, []))} expected {sorted(want)}"
                 for key, want in expect.items() if sorted(flows.get(key, [])) != sorted(want)]
     problems += [f"{key}: unexpected in nfdump" for key in flows if key not in expect]
@@ -171,36 +165,12 @@ def check_nfdump(directory, expect):
 
 
 def check_pmacct(path, expect):
-    """pmacct counts the forward direction only (it ignores RFC 5103 reverse elements)."""
-    got = {}
-    with open(path) as f:
-        for line in f:
-            r = json.loads(line)
-            proto = r["ip_proto"].upper()
-            sport, dport = r["port_src"], r["port_dst"]
-            if proto == "ICMP":
-                sport, dport = dport >> 8, dport & 0xff
-            key = (r["ip_src"], r["ip_dst"], sport, dport, proto)
-            pkts, octets = got.get(key, (0, 0))
-            got[key] = (pkts + r["packets"], octets + r["bytes"])
-    want = {k: (sum(r[0] for r in v), sum(r[1] for r in v)) for k, v in expect.items()}
+    got = summed(pmacct_flows(path), 2)
+    want = {k: [sum(r[0] for r in v), sum(r[1] for r in v)] for k, v in expect.items()}
     problems = [f"{k}: pmacct {got.get(k)} expected {w}" for k, w in want.items() if got.get(k) != w]
-    flagged = [k for k in got if k[4] == "TCP"]
-    return problems, flagged
-
-
-def pmacct_flags(path):
-    with open(path) as f:
-        return {json.loads(line)["tcp_flags"] for line in f if '"tcp"' in line}
-
-
-def stop(process):
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # nfacctd's plugins are its children
-        process.wait()
+    if {flags for key, _, flags in pmacct_flows(path) if key[4] == "TCP"} == {"0"}:
+        problems.append("pmacct sees no TCP flags")
+    return problems
 
 
 def main():
@@ -220,17 +190,7 @@ def main():
             start_new_session=True))
         pm_out = os.path.join(work, "pmacct.json")
         with open(os.path.join(work, "nfacctd.conf"), "w") as conf:
-            conf.write(f"""daemonize: false
-nfacctd_ip: 127.0.0.1
-nfacctd_port: {pm_port}
-nfacctd_pipe_size: 8000000
-plugins: print[out]
-aggregate[out]: src_host, dst_host, src_port, dst_port, proto, tcpflags, timestamp_start
-print_output[out]: json
-print_output_file[out]: {pm_out}
-print_output_file_append[out]: true
-print_refresh_time[out]: 1
-""")
+            conf.write(nfacctd_config(pm_port, pm_out))
         processes.append(subprocess.Popen(
             ["nfacctd", "-f", os.path.join(work, "nfacctd.conf")], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True))
@@ -283,18 +243,16 @@ print_refresh_time[out]: 1
 
         deadline = time.time() + 15
         while time.time() < deadline:
-            if os.path.exists(pm_out) and not check_pmacct(pm_out, expect)[0]:
+            if not check_pmacct(pm_out, expect):
                 break
             time.sleep(0.5)
         for p in processes:
             stop(p)
         processes = []
         problems += check_nfdump(nf_dir, expect)
-        pm_problems, _ = check_pmacct(pm_out, expect) if os.path.exists(pm_out) else (
-            ["pmacct wrote nothing"], [])
-        problems += pm_problems
-        if os.path.exists(pm_out) and pmacct_flags(pm_out) == {"0"}:
-            problems.append("pmacct sees no TCP flags")
+        problems += check_pmacct(pm_out, expect)
+        if not pmacct_flows(pm_out):
+            problems.append("pmacct wrote nothing")
         for p in problems:
             print("FAIL:", p)
         print(f"{len(expect)} connections, {exported} records: nfdump, pmacct, tshark "
