@@ -73,6 +73,10 @@ Agent::Agent(boost::asio::io_context &io, boost::asio::signal_set &signals,
       next_flush_(std::chrono::steady_clock::now() + options.interval), signals_(signals) {
   if (!options.jsonl.empty())
     jsonl_.emplace(options.jsonl);
+  if (!options.ipfix.empty())
+    ipfix_.emplace(io, options.ipfix, options.ipfix_active);
+  if (!options.metrics.empty())
+    metrics_.emplace(io, options.metrics, [this] { return format_metrics(metrics()); });
 }
 
 void Agent::start(std::function<void()> detach) {
@@ -82,11 +86,16 @@ void Agent::start(std::function<void()> detach) {
       stop(signal);
   });
   events_.start();
+  if (ipfix_)
+    ipfix_->start();
+  if (metrics_)
+    metrics_->start();
   arm_timer();
 }
 
 void Agent::on_event(const tcf_event &event) {
   tracker_.on_event(event);
+  note_hook(event.key, event.dir, event.hook);
   if (event.type != TCF_EV_ENDED)
     return;
   // Take the ended connection out now, so that the ended map stays small.
@@ -97,13 +106,21 @@ void Agent::on_event(const tcf_event &event) {
     tracker_.on_ended(key, *val);
 }
 
+void Agent::note_hook(const tcf_flow_key &key, uint8_t dir, uint8_t hook) {
+  ingress_dir_.try_emplace(key, hook == TCF_HOOK_INGRESS ? dir : 1 - dir);
+}
+
 // Ended connections whose events were lost, the flow map, and deletion of the
 // connections the tracker says are over.
 void Agent::sweep() {
-  for (const auto &ended : drain_ended(program_.ended_fd()))
+  for (const auto &ended : drain_ended(program_.ended_fd())) {
+    note_hook(ended.key.flow, ended.val.first_dir, ended.val.first_hook);
     tracker_.on_ended(ended.key, ended.val);
+  }
   auto flows = read_flows(program_.flows_fd());
   flows_in_map_ = flows.size();
+  for (const auto &flow : flows)
+    note_hook(flow.key, flow.val.first_dir, flow.val.first_hook);
   uint64_t now = boot_now_ns();
   for (const auto &key : tracker_.on_flows(flows, now)) {
     if (auto val = remove_flow(program_.flows_fd(), key)) {
@@ -127,6 +144,11 @@ void Agent::tick() {
 void Agent::deliver(const std::vector<ConnUpdate> &updates) {
   if (jsonl_ && !updates.empty())
     jsonl_->write(updates);
+  if (ipfix_)
+    ipfix_->export_updates(updates, epoch_now_ns());
+  for (const auto &update : updates)
+    if (update.final())
+      closed_[{update.record.state, *update.record.close_reason}]++;
 }
 
 Status Agent::status() const {
@@ -141,7 +163,57 @@ Status Agent::status() const {
   status.finals_from_snapshot = stats.finals_from_snapshot;
   status.counter_regressions = stats.counter_regressions;
   status.events_unmatched = stats.events_unmatched;
+  if (ipfix_) {
+    auto totals = ipfix_->totals();
+    status.ipfix = true;
+    status.ipfix_sent = totals.records_sent;
+    status.ipfix_failed = totals.records_failed;
+  }
   return status;
+}
+
+std::map<std::string, InterfaceTraffic> Agent::interface_traffic() const {
+  std::unordered_map<uint32_t, InterfaceTraffic> by_index;
+  for (const auto &flow : tracker_.flow_totals()) {
+    auto known = ingress_dir_.find(flow.key);
+    auto &traffic = by_index[flow.key.ifindex];
+    for (int dir = 0; dir < 2; dir++) {
+      // in (0), out (1), or unknown (2) when no value of the key was seen
+      int slot = known == ingress_dir_.end() ? 2 : (dir == known->second ? 0 : 1);
+      traffic.pkts[slot] += flow.pkts[dir];
+      traffic.bytes[slot] += flow.bytes[dir];
+    }
+  }
+  std::map<std::string, InterfaceTraffic> by_name;
+  for (const auto &[ifindex, traffic] : by_index) {
+    auto &sum = by_name[interface_name(static_cast<int>(ifindex))];
+    for (int slot = 0; slot < 3; slot++) {
+      sum.pkts[slot] += traffic.pkts[slot];
+      sum.bytes[slot] += traffic.bytes[slot];
+    }
+  }
+  return by_name;
+}
+
+MetricsSnapshot Agent::metrics() const {
+  MetricsSnapshot s;
+  s.interfaces = interface_traffic();
+  s.flows = flows_in_map_;
+  s.max_flows = program_.max_flows();
+  s.counters = read_counters(program_.counters_fd());
+  s.events = events_.consumed();
+  for (const auto &conn : tracker_.open_connections())
+    s.open_by_state[conn.state]++;
+  s.closed = closed_;
+  // The store (issue 4) sets s.store = {queue depth, write errors} here.
+  if (jsonl_)
+    s.jsonl_errors = jsonl_->errors();
+  if (ipfix_) {
+    s.ipfix = ipfix_->collectors();
+    s.ipfix_skipped = ipfix_->records_skipped();
+  }
+  s.process = read_process_metrics();
+  return s;
 }
 
 void Agent::show() {
@@ -184,6 +256,11 @@ void Agent::stop(int signal) {
   deliver(tracker_.take_updates(boot_now_ns()));
   show(); // the final numbers, counted up to the stop
   deliver(tracker_.shutdown(boot_now_ns()));
+  // Let the loop end: the exporter sends what is queued, then closes.
+  if (ipfix_)
+    ipfix_->finish();
+  if (metrics_)
+    metrics_->stop();
 }
 
 void Agent::arm_timer() {

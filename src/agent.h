@@ -5,8 +5,10 @@
 #include "bpf_program.h"
 #include "cli.h"
 #include "event_source.h"
+#include "ipfix_export.h"
 #include "jsonl.h"
 #include "live_table.h"
+#include "metrics.h"
 #include "tracker.h"
 
 #include <boost/asio/io_context.hpp>
@@ -14,7 +16,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <functional>
+#include <map>
 #include <optional>
+#include <unordered_map>
 
 namespace tcflows {
 
@@ -43,6 +47,9 @@ private:
   void arm_timer();
   void deliver(const std::vector<ConnUpdate> &updates);
   Status status() const;
+  void note_hook(const tcf_flow_key &key, uint8_t dir, uint8_t hook);
+  std::map<std::string, InterfaceTraffic> interface_traffic() const;
+  MetricsSnapshot metrics() const;
 
   const BpfProgram &program_;
   const RecordOptions &options_;
@@ -52,6 +59,17 @@ private:
   Tracker tracker_;
   EventSource events_;
   std::optional<JsonlWriter> jsonl_;
+  std::optional<IpfixExporter> ipfix_;
+  std::optional<MetricsServer> metrics_;
+  // Per flow key, the direction (TCF_DIR_*) that arrives on TC ingress:
+  // learned from events and map values, for per-interface in/out metrics.
+  // Like the tracker's flow totals it keeps every key seen.
+  struct KeyEqual {
+    bool operator()(const tcf_flow_key &a, const tcf_flow_key &b) const { return a == b; }
+  };
+  std::unordered_map<tcf_flow_key, uint8_t, FlowKeyHash, KeyEqual> ingress_dir_;
+  // Final records delivered, by (state, close_reason).
+  std::map<std::pair<std::string, std::string>, uint64_t> closed_;
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point next_flush_;
   boost::asio::signal_set &signals_;

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "error.h"
+#include "net_address.h"
 #include "units.h"
 
 #include <CLI/CLI.hpp>
@@ -24,6 +25,33 @@ void add_duration(CLI::App *app, const std::string &name, std::chrono::nanosecon
          },
          description)
       ->type_name("DURATION");
+}
+
+// A validator that accepts what `parse` accepts.
+template <typename Parse> CLI::Validator accepted_by(Parse parse, const std::string &expected) {
+  return CLI::Validator(
+      [parse, expected](std::string &text) -> std::string {
+        return parse(text) ? std::string() : "'" + text + "' is not " + expected;
+      },
+      "");
+}
+
+// --ipfix, --ipfix-active, --metrics (issue 7).
+void add_export(CLI::App *record, RecordOptions &o) {
+  record
+      ->add_option("--ipfix", o.ipfix,
+                   "export connection records to an IPFIX collector (repeatable)")
+      ->type_name("udp://HOST:PORT|tcp://HOST:PORT")
+      ->check(accepted_by(parse_collector_url, "like udp://HOST:PORT or tcp://[IPV6]:PORT"));
+  add_duration(record, "--ipfix-active", o.ipfix_active,
+               "IPFIX active timeout: open connections are exported as delta records this "
+               "often (default 60s)");
+  record
+      ->add_option("--metrics", o.metrics,
+                   "serve Prometheus metrics on http://ADDR:PORT/metrics (a bare PORT listens "
+                   "on 127.0.0.1)")
+      ->type_name("[ADDR:]PORT")
+      ->check(accepted_by(parse_listen_address, "PORT or ADDR:PORT (e.g. 9469, 0.0.0.0:9469)"));
 }
 
 void add_record(CLI::App &app, RecordOptions &o) {
@@ -70,6 +98,7 @@ void add_record(CLI::App &app, RecordOptions &o) {
                      "after attaching, run as this user (keeping only CAP_NET_ADMIN)");
   add_duration(record, "--linger", o.linger,
                "how long a closed TCP connection still takes late packets (default 5s)");
+  add_export(record, o);
 }
 
 void add_detach(CLI::App &app, DetachOptions &o) {

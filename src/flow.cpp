@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include <array>
+#include <charconv>
 #include <cstring>
 #include <string_view>
 
@@ -67,6 +68,17 @@ std::string proto_name(const tcf_flow_key &key) {
     return link_name(key);
   auto name = find_name(ip_protocols, key.proto);
   return name.empty() ? std::to_string(key.proto) : std::string(name);
+}
+
+std::optional<uint8_t> ip_protocol_number(std::string_view name) {
+  for (const auto &entry : ip_protocols)
+    if (entry.name == name)
+      return entry.number;
+  unsigned number = 0;
+  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), number);
+  if (error != std::errc() || end != name.data() + name.size() || number > 255)
+    return std::nullopt;
+  return number;
 }
 
 std::string addr_text(const tcf_flow_key &key, int side) {

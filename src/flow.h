@@ -4,13 +4,19 @@
 #include "abi.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace tcflows {
 
 // "TCP", "UDP", "ICMP", "ICMPv6", "SCTP", the IANA number for other IP
 // protocols, or the link-layer type ("ARP", "LLDP", "STP", "0x88b5").
 std::string proto_name(const tcf_flow_key &key);
+
+// The IP protocol number of a proto_name() of an IP flow ("TCP" → 6, "47" →
+// 47); nullopt for link-layer names.
+std::optional<uint8_t> ip_protocol_number(std::string_view name);
 
 // Address of endpoint `side` (0 or 1) in canonical text: dotted IPv4,
 // RFC 5952 IPv6, or a colon-separated MAC for link-layer flows.

@@ -43,6 +43,10 @@ nlohmann::json counters_json(const Status &status) {
   counters["finals_from_snapshot"] = status.finals_from_snapshot;
   counters["counter_regressions"] = status.counter_regressions;
   counters["events_unmatched"] = status.events_unmatched;
+  if (status.ipfix) {
+    counters["ipfix_sent"] = status.ipfix_sent;
+    counters["ipfix_failed"] = status.ipfix_failed;
+  }
   return counters;
 }
 
@@ -96,18 +100,19 @@ std::vector<DirectionRow> direction_rows(const std::vector<FlowEntry> &flows) {
 
 std::string status_line(const Status &status) {
   const auto &c = status.counters;
-  std::string losses;
+  std::string line = fmt::format(
+      "flows {}/{}  conns {} open {} done  malformed {}  failed inserts {}  "
+      "untracked {} pkts  lost events {}",
+      status.flows, status.max_flows, status.open_connections, status.finished_connections,
+      c[TCF_CTR_MALFORMED], c[TCF_CTR_FLOW_FULL] + c[TCF_CTR_FLOW_ERROR], c[TCF_CTR_UNTRACKED_PKTS],
+      c[TCF_CTR_RINGBUF_FULL]);
   if (status.finals_from_snapshot)
-    losses += fmt::format("  finals from snapshot {}", status.finals_from_snapshot);
+    line += fmt::format("  finals from snapshot {}", status.finals_from_snapshot);
   if (status.counter_regressions)
-    losses += fmt::format("  torn reads {}", status.counter_regressions);
-  return fmt::format("flows {}/{}  conns {} open {} done  malformed {}  failed inserts {}  "
-                     "untracked {} pkts  lost events {}",
-                     status.flows, status.max_flows, status.open_connections,
-                     status.finished_connections, c[TCF_CTR_MALFORMED],
-                     c[TCF_CTR_FLOW_FULL] + c[TCF_CTR_FLOW_ERROR], c[TCF_CTR_UNTRACKED_PKTS],
-                     c[TCF_CTR_RINGBUF_FULL]) +
-         losses;
+    line += fmt::format("  torn reads {}", status.counter_regressions);
+  if (status.ipfix)
+    line += fmt::format("  ipfix {} sent {} failed", status.ipfix_sent, status.ipfix_failed);
+  return line;
 }
 
 std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,

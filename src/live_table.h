@@ -37,6 +37,9 @@ struct Status {
   uint64_t finals_from_snapshot = 0;
   uint64_t counter_regressions = 0;
   uint64_t events_unmatched = 0;
+  bool ipfix = false; // --ipfix is on: the two counts below are shown
+  uint64_t ipfix_sent = 0;
+  uint64_t ipfix_failed = 0;
 };
 
 // "flows 12/65536  malformed 0  failed inserts 0 ..."

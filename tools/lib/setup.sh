@@ -9,7 +9,8 @@ build_packages=(clang llvm libbpf-dev bpftool libboost-dev libsqlite3-dev libfmt
   pkg-config g++ clang-format)
 # Tests: namespaces, traffic, captures and references.
 test_packages=(iproute2 tcpdump tshark tcpreplay conntrack nftables iperf3 ethtool
-  iputils-ping python3 sqlite3 libpcap-dev kmod)
+  iputils-ping python3 sqlite3 libpcap-dev kmod
+  nfdump pmacct prometheus) # IPFIX collectors; promtool checks the metrics
 
 install_packages() {
   local missing=()
