@@ -95,7 +95,6 @@ void Agent::start(std::function<void()> detach) {
 
 void Agent::on_event(const tcf_event &event) {
   tracker_.on_event(event);
-  note_hook(event.key, event.dir, event.hook);
   if (event.type != TCF_EV_ENDED)
     return;
   // Take the ended connection out now, so that the ended map stays small.
@@ -106,21 +105,13 @@ void Agent::on_event(const tcf_event &event) {
     tracker_.on_ended(key, *val);
 }
 
-void Agent::note_hook(const tcf_flow_key &key, uint8_t dir, uint8_t hook) {
-  ingress_dir_.try_emplace(key, hook == TCF_HOOK_INGRESS ? dir : 1 - dir);
-}
-
 // Ended connections whose events were lost, the flow map, and deletion of the
 // connections the tracker says are over.
 void Agent::sweep() {
-  for (const auto &ended : drain_ended(program_.ended_fd())) {
-    note_hook(ended.key.flow, ended.val.first_dir, ended.val.first_hook);
+  for (const auto &ended : drain_ended(program_.ended_fd()))
     tracker_.on_ended(ended.key, ended.val);
-  }
   auto flows = read_flows(program_.flows_fd());
   flows_in_map_ = flows.size();
-  for (const auto &flow : flows)
-    note_hook(flow.key, flow.val.first_dir, flow.val.first_hook);
   uint64_t now = boot_now_ns();
   for (const auto &key : tracker_.on_flows(flows, now)) {
     if (auto val = remove_flow(program_.flows_fd(), key)) {
@@ -146,9 +137,24 @@ void Agent::deliver(const std::vector<ConnUpdate> &updates) {
     jsonl_->write(updates);
   if (ipfix_)
     ipfix_->export_updates(updates, epoch_now_ns());
-  for (const auto &update : updates)
+  for (const auto &update : updates) {
+    count_interface_traffic(update);
     if (update.final())
       closed_[{update.record.state, *update.record.close_reason}]++;
+  }
+}
+
+// On loopback only ingress is hooked and every packet comes in there.
+void Agent::count_interface_traffic(const ConnUpdate &update) {
+  const ConnRecord &r = update.record;
+  const TrafficDelta &d = update.delta;
+  InterfaceTraffic &t = interface_traffic_[r.ifindex];
+  bool loopback = attachments_.is_loopback(r.ifindex);
+  int orig = loopback || r.orig_ingress ? 0 : 1, resp = loopback || !r.orig_ingress ? 0 : 1;
+  t.pkts[orig] += d.orig_pkts;
+  t.bytes[orig] += d.orig_bytes;
+  t.pkts[resp] += d.resp_pkts;
+  t.bytes[resp] += d.resp_bytes;
 }
 
 Status Agent::status() const {
@@ -173,20 +179,9 @@ Status Agent::status() const {
 }
 
 std::map<std::string, InterfaceTraffic> Agent::interface_traffic() const {
-  std::unordered_map<uint32_t, InterfaceTraffic> by_index;
-  for (const auto &flow : tracker_.flow_totals()) {
-    auto known = ingress_dir_.find(flow.key);
-    auto &traffic = by_index[flow.key.ifindex];
-    for (int dir = 0; dir < 2; dir++) {
-      // in (0), out (1), or unknown (2) when no value of the key was seen
-      int slot = known == ingress_dir_.end() ? 2 : (dir == known->second ? 0 : 1);
-      traffic.pkts[slot] += flow.pkts[dir];
-      traffic.bytes[slot] += flow.bytes[dir];
-    }
-  }
   std::map<std::string, InterfaceTraffic> by_name;
-  for (const auto &[ifindex, traffic] : by_index) {
-    auto &sum = by_name[interface_name(static_cast<int>(ifindex))];
+  for (const auto &[ifindex, traffic] : interface_traffic_) {
+    auto &sum = by_name[attachments_.name_of(ifindex)];
     for (int slot = 0; slot < 3; slot++) {
       sum.pkts[slot] += traffic.pkts[slot];
       sum.bytes[slot] += traffic.bytes[slot];

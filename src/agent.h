@@ -47,7 +47,7 @@ private:
   void arm_timer();
   void deliver(const std::vector<ConnUpdate> &updates);
   Status status() const;
-  void note_hook(const tcf_flow_key &key, uint8_t dir, uint8_t hook);
+  void count_interface_traffic(const ConnUpdate &update);
   std::map<std::string, InterfaceTraffic> interface_traffic() const;
   MetricsSnapshot metrics() const;
 
@@ -61,13 +61,8 @@ private:
   std::optional<JsonlWriter> jsonl_;
   std::optional<IpfixExporter> ipfix_;
   std::optional<MetricsServer> metrics_;
-  // Per flow key, the direction (TCF_DIR_*) that arrives on TC ingress:
-  // learned from events and map values, for per-interface in/out metrics.
-  // Like the tracker's flow totals it keeps every key seen.
-  struct KeyEqual {
-    bool operator()(const tcf_flow_key &a, const tcf_flow_key &b) const { return a == b; }
-  };
-  std::unordered_map<tcf_flow_key, uint8_t, FlowKeyHash, KeyEqual> ingress_dir_;
+  // Traffic per interface index, in and out, from the records' deltas.
+  std::map<uint32_t, InterfaceTraffic> interface_traffic_;
   // Final records delivered, by (state, close_reason).
   std::map<std::pair<std::string, std::string>, uint64_t> closed_;
   boost::asio::steady_timer timer_;

@@ -22,6 +22,8 @@ void Attachments::attach(Slot &slot, const Interface &iface, Adoption adoption) 
   slot.hook.emplace(iface, program_.ingress_fd, program_.egress_fd, program_.options, adoption);
   slot.lock->set_qdisc_created(slot.hook->created_qdisc());
   names_[static_cast<uint32_t>(iface.ifindex)] = iface.name;
+  if (iface.loopback)
+    loopbacks_.insert(static_cast<uint32_t>(iface.ifindex));
   log::info("recording on {}", iface.name);
 }
 

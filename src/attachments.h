@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ public:
 
   // The name of an interface recorded on, also after it is gone.
   std::string name_of(uint32_t ifindex) const;
+  bool is_loopback(uint32_t ifindex) const { return loopbacks_.count(ifindex) != 0; }
   size_t configured() const { return slots_.size(); }
 
 private:
@@ -49,6 +51,7 @@ private:
   Program program_;
   std::vector<Slot> slots_;
   std::map<uint32_t, std::string> names_;
+  std::set<uint32_t> loopbacks_;
 };
 
 } // namespace tcflows

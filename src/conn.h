@@ -12,9 +12,10 @@ namespace tcflows {
 // originator (src_*) is who sent the SYN (or the echo request); for flows
 // first seen mid-stream it is guessed from the ports and `orig_guessed` says so.
 struct ConnRecord {
-  std::string uid;   // stable id of this connection, also across agent restarts
-  std::string iface; // interface name
-  std::string proto; // "TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "47", "ARP", ...
+  std::string uid;      // stable id of this connection, also across agent restarts
+  std::string iface;    // interface name
+  uint32_t ifindex = 0; // its index when the connection was seen
+  std::string proto;    // "TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "47", "ARP", ...
   std::string src_addr;
   uint16_t src_port = 0; // for ICMP: the originator's ICMP type (Zeek's convention)
   std::string dst_addr;
@@ -31,6 +32,7 @@ struct ConnRecord {
   std::optional<std::string> close_reason; // "fin", "rst", "idle", "shutdown"; none while open
   std::optional<uint64_t> rtt_ns;          // SYN to the ACK completing the handshake
   bool orig_guessed = false;               // originator from the port heuristic
+  bool orig_ingress = false; // the originator's packets arrive at TC ingress (else leave at egress)
 };
 
 // Traffic of one connection in one interval [from_ns, to_ns).

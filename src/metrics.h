@@ -21,17 +21,13 @@
 
 namespace tcflows {
 
-// Packets and bytes counted in flows on one interface, by direction from
-// the kernel's point of view (in: TC ingress, out: TC egress), and those
-// whose direction is unknown (no map value or event of their key was seen).
-//
-// The agent derives them from the flow totals: per flow key, the canonical
-// direction of the first packet seen at ingress is "in". That is exact when
-// each direction of a key crosses one hook, and wrong where it does not: on
-// loopback (every packet passes egress and then ingress) and for packets of
-// both sides on one key (MLD reports from :: at link start-up). Per-interface
-// counters in the TC program (a per-CPU map keyed by ifindex and hook) would
-// be exact in every case and also count frames no flow took; see issue 7.
+// Packets and bytes of the connections recorded on one interface, by
+// direction from the kernel's point of view (in: TC ingress, out: TC egress),
+// summed from the records' deltas (so they advance at every --interval). Each
+// direction of a connection crosses one hook, the one its first packet showed;
+// on loopback, where only ingress is hooked, all is "in". Frames no flow took
+// (malformed, map full) are in the kernel counters, not here. Slot 2
+// ("unknown") stays for the format and is always 0.
 struct InterfaceTraffic {
   uint64_t pkts[3] = {}; // [0] in, [1] out, [2] unknown
   uint64_t bytes[3] = {};

@@ -351,11 +351,31 @@ struct Tracker::Impl {
       Flow &f = it->second;
       if (f.seen_sweep != sweep_ && ++f.absent >= absent_sweeps)
         abandon(f);
-      if (f.seen_sweep != sweep_ && !f.current && !f.parked)
+      if (f.seen_sweep != sweep_ && !f.current && !f.parked) {
+        retire(it->first, f.done);
         it = flows_.erase(it);
-      else
+      } else
         ++it;
     }
+  }
+
+  // Totals of a key that left the map stay for the live table, within a
+  // bound: past it, the smallest quarter is dropped (and counted).
+  void retire(const tcf_flow_key &key, const Traffic &done) {
+    if (done == Traffic{})
+      return;
+    add(retired_[key], done);
+    if (retired_.size() <= config_.max_retired)
+      return;
+    std::vector<std::pair<uint64_t, tcf_flow_key>> by_bytes;
+    for (const auto &[k, t] : retired_)
+      by_bytes.push_back({t.bytes[0] + t.bytes[1], k});
+    auto cut = by_bytes.begin() + by_bytes.size() / 4;
+    std::nth_element(by_bytes.begin(), cut, by_bytes.end(),
+                     [](const auto &a, const auto &b) { return a.first < b.first; });
+    for (auto i = by_bytes.begin(); i != cut; ++i)
+      retired_.erase(i->second);
+    stats_.totals_dropped += cut - by_bytes.begin();
   }
 
   void age_parked() {
@@ -394,6 +414,9 @@ struct Tracker::Impl {
     int orig = o.orig, resp = 1 - o.orig;
     r.uid = conn_uid(c.key, c.val.first_ns, c.gen);
     r.iface = iface(c.key.ifindex);
+    r.ifindex = c.key.ifindex;
+    // Packets of one direction pass one hook: the first packet's tells which.
+    r.orig_ingress = (c.val.first_dir == orig) == (c.val.first_hook == TCF_HOOK_INGRESS);
     r.proto = proto_name(c.key);
     r.src_addr = addr_text(c.key, orig);
     r.dst_addr = addr_text(c.key, resp);
@@ -497,6 +520,8 @@ struct Tracker::Impl {
     for (const auto &[gk, c] : parked_)
       if (c.has_value)
         add(sums[gk.key], counters_of(c.val));
+    for (const auto &[key, done] : retired_)
+      add(sums[key], done);
     std::vector<FlowTotals> out;
     for (const auto &[key, sum] : sums) {
       if (sum == Traffic{})
@@ -518,6 +543,7 @@ struct Tracker::Impl {
 private:
   TrackerConfig config_;
   KeyMap<Flow> flows_;
+  KeyMap<Traffic> retired_; // totals of keys no longer in the map
   std::unordered_map<GenKey, Conn, GenKeyHash> parked_;
   std::vector<Conn> finished_;
   uint64_t sweep_ = 0;

@@ -31,12 +31,15 @@ struct TrackerConfig {
   std::chrono::nanoseconds linger = std::chrono::seconds(5);
   // Unix epoch ns minus CLOCK_BOOTTIME ns, measured by the agent.
   int64_t boot_to_epoch_ns = 0;
+  // Flow keys gone from the map whose totals the live table still shows.
+  size_t max_retired = 65536;
   // Interface names for records; the agent passes if_indextoname.
   std::function<std::string(uint32_t ifindex)> iface_name;
 };
 
 // Cumulative traffic of one flow key since the tracker started: every
-// connection on it, finished or open. For the live `--by flow` table.
+// connection on it, finished or open. For the live `--by flow` table; keys
+// gone from the flow map stay up to TrackerConfig::max_retired of them.
 struct FlowTotals {
   tcf_flow_key key;
   uint64_t pkts[2];
@@ -56,6 +59,9 @@ struct TrackerStats {
   uint64_t counter_regressions = 0;
   // Ring-buffer events that matched no connection: dropped, history detail only.
   uint64_t events_unmatched = 0;
+  // Totals of keys gone from the map dropped from the live table's memory
+  // (the smallest, past TrackerConfig::max_retired). Records are not affected.
+  uint64_t totals_dropped = 0;
 };
 
 class Tracker {

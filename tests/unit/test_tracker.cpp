@@ -655,7 +655,7 @@ TEST_CASE("shutdown: open connections final as shutdown, closed ones as fin") {
   CHECK(lab.tracker.connections_finished() == 3);
 }
 
-TEST_CASE("flow totals add up the connections of a key while it lives") {
+TEST_CASE("flow totals add up the connections of a key, also after it left the map") {
   Lab lab;
   Tcp tcp{lab.kernel, web};
   three_connections(tcp);
@@ -674,9 +674,33 @@ TEST_CASE("flow totals add up the connections of a key while it lives") {
 
   lab.sweep(t0 + 2 * sec + 301 * sec); // idle: deleted
   lab.updates(t0 + 303 * sec);
-  lab.sweep(t0 + 304 * sec); // the key is gone from the map: forgotten
-  CHECK(lab.tracker.flow_totals().empty());
+  lab.sweep(t0 + 304 * sec); // the key is gone from the map: retired
+  auto retired = lab.tracker.flow_totals();
+  REQUIRE(retired.size() == 1);
+  CHECK(retired[0].pkts[0] == 5 + 5 + 3);
+  CHECK(retired[0].bytes[1] == 1216 + 2216 + 60);
   CHECK(lab.tracker.open_connections().empty());
+}
+
+TEST_CASE("retired flow totals are bounded: the smallest go first, counted") {
+  TrackerConfig config = lab_config();
+  config.max_retired = 4;
+  Lab lab(config);
+  // Five UDP flows of 1..5 datagrams of 100 bytes, then idle and gone.
+  for (uint16_t n = 1; n <= 5; n++)
+    for (uint16_t i = 0; i < n; i++)
+      lab.kernel.send({v4("10.0.0.1", uint16_t(5000 + n), "10.0.0.2", 53, IPPROTO_UDP), 0, 100,
+                       true, t0 + i * ms});
+  lab.interval(t0 + sec);
+  lab.sweep(t0 + 62 * sec); // idle past 60 s: deleted
+  lab.updates(t0 + 62 * sec);
+  lab.sweep(t0 + 63 * sec); // retired: 5 keys, over the bound of 4
+  auto totals = lab.tracker.flow_totals();
+  // One quarter of 5 (rounded down) is 1: the flow of one datagram goes.
+  REQUIRE(totals.size() == 4);
+  for (const auto &t : totals)
+    CHECK(t.pkts[0] >= 2);
+  CHECK(lab.tracker.stats().totals_dropped == 1);
 }
 
 TEST_CASE("a restarted agent reading the same maps gives the same uids") {
