@@ -421,12 +421,13 @@ def snapshot_flows(snapshot, iface):
 
 FIELDS = ["frame.number", "frame.len", "frame.protocols", "eth.src", "eth.dst", "eth.type",
           "ip.src", "ip.dst", "ip.len", "ip.proto", "ipv6.src", "ipv6.dst", "ipv6.plen",
-          "tcp.srcport", "tcp.dstport", "tcp.hdr_len", "tcp.len", "tcp.flags.syn",
+          "tcp.srcport", "tcp.dstport", "tcp.hdr_len", "tcp.len", "tcp.flags.syn", "tcp.seq",
           "udp.srcport", "udp.dstport", "sctp.srcport", "sctp.dstport",
           "icmp.type", "icmp.code", "icmp.ident",
           "icmpv6.type", "icmpv6.code", "icmpv6.echo.identifier"]
 
-Frame = namedtuple("Frame", "number key bytes ip_version l4 tcp_hdr_len tcp_len syn")
+# tcp_seq is tshark's relative sequence number.
+Frame = namedtuple("Frame", "number key bytes ip_version l4 tcp_hdr_len tcp_len syn tcp_seq")
 
 
 def _int(text):
@@ -493,7 +494,7 @@ def read_capture(path):
         key, nbytes, version, l4 = _frame_key(f)
         frames.append(Frame(int(f["frame.number"]), key, nbytes, version, l4,
                             _int(f["tcp.hdr_len"]), _int(f["tcp.len"]),
-                            _int(f["tcp.flags.syn"]) or 0))
+                            _int(f["tcp.flags.syn"]) or 0, _int(f["tcp.seq"])))
     return frames
 
 

@@ -9,8 +9,10 @@ of each connection:
 
     tcflows bytes - tcflows packets * headers - SYN option bytes
         == the payload the sockets sent and received
+           + TCP payload sent again (retransmissions)
 
-The payload comes from the sockets; the SYN option bytes from the capture.
+The payload comes from the sockets; SYN option bytes and retransmitted bytes
+(sequence ranges the capture shows more than once) from the capture.
 Flow directions the capture shows without super-packets (ARP, ND, pure ACKs)
 must equal the capture exactly, and tcflows may have no flow the capture lacks.
 """
@@ -69,27 +71,48 @@ def syn_option_bytes(frames, key):
     return extra
 
 
+def retransmitted(frames):
+    """(payload bytes on the wire, distinct sequence-space bytes) of a TCP direction."""
+    ranges = sorted((f.tcp_seq, f.tcp_seq + f.tcp_len) for f in frames if f.tcp_len)
+    covered, end = 0, None
+    for lo, hi in ranges:
+        if end is None or lo > end:
+            covered += hi - lo
+            end = hi
+        elif hi > end:
+            covered += hi - end
+            end = hi
+    return sum(hi - lo for lo, hi in ranges), covered
+
+
+def wire_payload(key, payload, frames):
+    """The payload tcflows must imply: the sockets' plus TCP retransmissions."""
+    if key.proto != "TCP":
+        return payload, 0
+    on_wire, distinct = retransmitted(frames)
+    if distinct != payload:
+        raise L.LabError(f"{key}: the capture covers {distinct} bytes of sequence space, "
+                         f"the sockets moved {payload}: the capture is not of this traffic")
+    return on_wire, on_wire - payload
+
+
 def check_direction(key, payload, frames, counts):
     """Prints one direction; returns a problem text or None."""
-    version = frames[0].ip_version
-    hdr = IP_HDR[version] + L4_HDR[key.proto]
+    hdr = IP_HDR[frames[0].ip_version] + L4_HDR[key.proto]
     syn_extra = syn_option_bytes(frames, key) if key.proto == "TCP" else 0
     supers = sum(1 for f in frames if f.bytes > MTU)
-    if key.proto == "TCP":
-        wire_payload = sum(f.tcp_len for f in frames)
-        if wire_payload != payload:
-            raise L.LabError(f"{key}: the capture carries {wire_payload} payload bytes, the "
-                             f"sockets moved {payload} (retransmissions?)")
+    expected, again = wire_payload(key, payload, frames)
     if counts is None:
         print(f"    {L._fmt_key(key):55} absent from tcflows")
         return f"{key} absent"
     derived = counts.bytes - counts.packets * hdr - syn_extra
-    verdict = "ok  " if derived == payload else "DIFF"
-    print(f"    {verdict} {L._fmt_key(key):55} {counts.packets:>6} pkts {counts.bytes:>9} B "
-          f"- {hdr}*pkts - {syn_extra} = {derived:>9}  sockets {payload:>9}  "
-          f"({len(frames)} frames, {supers} super)")
-    if derived != payload:
-        return f"{L._fmt_key(key)}: tcflows implies {derived} payload bytes, sockets {payload}"
+    verdict = "ok  " if derived == expected else "DIFF"
+    print(f"    {verdict} {L._fmt_key(key):48} {counts.packets:>6} pkts {counts.bytes:>9} B "
+          f"- {hdr}*pkts - {syn_extra} = {derived:>9}  sockets {payload:>9} + again {again:>5}"
+          f"  ({len(frames)} frames, {supers} super)")
+    if derived != expected:
+        return (f"{L._fmt_key(key)}: tcflows implies {derived} payload bytes, "
+                f"sockets + retransmitted {expected}")
     return None
 
 
