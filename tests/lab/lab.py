@@ -354,16 +354,26 @@ class Tcpdump(Process):
 
 
 class Tcflows(Process):
-    """`tcflows record --format json` in a namespace; ready after its first snapshot."""
+    """`tcflows record --format json` in a namespace.
+
+    Ready once attached: after its first snapshot, or its "recording on"
+    message (with a long --interval the first snapshot comes late).
+    """
 
     def __init__(self, binary, ns, ifaces, extra=(), interval="500ms"):
         argv = [binary, "record", "--format", "json", "--interval", interval]
         for iface in ifaces:
             argv += ["-i", iface]
         super().__init__(argv + list(extra), ns=ns, keep=4)
-        if not self.out.wait_for(lambda line: line.startswith("{"), 15):
-            rc = self.stop()
-            raise LabError(f"tcflows did not start (exit {rc}): {tail(self.err.text())}")
+        deadline = time.monotonic() + 15
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                rc = self.stop()
+                raise LabError(f"tcflows did not start (exit {rc}): {tail(self.err.text())}")
+            time.sleep(0.02)
+
+    def _ready(self):
+        return self.out.count > 0 or any("recording on" in line for line in self.err.lines)
 
     def finish(self, sig=signal.SIGTERM):
         """Stops tcflows; returns its final snapshot (the last JSON line)."""
@@ -422,12 +432,13 @@ def snapshot_flows(snapshot, iface):
 FIELDS = ["frame.number", "frame.len", "frame.protocols", "eth.src", "eth.dst", "eth.type",
           "ip.src", "ip.dst", "ip.len", "ip.proto", "ipv6.src", "ipv6.dst", "ipv6.plen",
           "tcp.srcport", "tcp.dstport", "tcp.hdr_len", "tcp.len", "tcp.flags.syn", "tcp.seq",
+          "tcp.options.mss_val",
           "udp.srcport", "udp.dstport", "sctp.srcport", "sctp.dstport",
           "icmp.type", "icmp.code", "icmp.ident",
           "icmpv6.type", "icmpv6.code", "icmpv6.echo.identifier"]
 
-# tcp_seq is tshark's relative sequence number.
-Frame = namedtuple("Frame", "number key bytes ip_version l4 tcp_hdr_len tcp_len syn tcp_seq")
+# tcp_seq is tshark's relative sequence number, mss the SYN's MSS option.
+Frame = namedtuple("Frame", "number key bytes ip_version l4 tcp_hdr_len tcp_len syn tcp_seq mss")
 
 
 def _int(text):
@@ -494,7 +505,8 @@ def read_capture(path):
         key, nbytes, version, l4 = _frame_key(f)
         frames.append(Frame(int(f["frame.number"]), key, nbytes, version, l4,
                             _int(f["tcp.hdr_len"]), _int(f["tcp.len"]),
-                            _int(f["tcp.flags.syn"]) or 0, _int(f["tcp.seq"])))
+                            _int(f["tcp.flags.syn"]) or 0, _int(f["tcp.seq"]),
+                            _int(f["tcp.options.mss_val"])))
     return frames
 
 
@@ -639,13 +651,14 @@ class TcpTransfer:
         conn, _ = self.listener.accept()
         self.listener.close()
         with conn, self.client:
+            # The two senders on different CPUs (with two or more).
             workers = [Worker(_send_all, self.client, self.up, cpu=next(self.cpus)),
-                       Worker(_recv_all, conn, cpu=next(self.cpus)),
                        Worker(_send_all, conn, self.down, cpu=next(self.cpus)),
+                       Worker(_recv_all, conn, cpu=next(self.cpus)),
                        Worker(_recv_all, self.client, cpu=next(self.cpus))]
             for w in workers:
                 w.start()
-            c_sent, s_recv, s_sent, c_recv = (w.result() for w in workers)
+            c_sent, s_sent, s_recv, c_recv = (w.result() for w in workers)
             port = self.client.getsockname()[1]
         if c_sent != s_recv or s_sent != c_recv:
             raise LabError(f"TCP lost data: sent {c_sent}/{s_sent}, got {s_recv}/{c_recv}")
@@ -700,6 +713,40 @@ def udp_exchange(lab, client, server, server_addr, port, count, size, reply_size
         return UdpResult(cli.getsockname()[1], sent, received, reply_bytes)
 
 
+def udp_flood(lab, side, port, count, threads=4, payload=16, sink_port=9999):
+    """One UDP flow (one 5-tuple) sent from `threads` sockets at once
+    (SO_REUSEPORT), pinned to the CPUs in turn, as fast as they can: the
+    program updates that flow's counters on every CPU at the same time.
+    Returns the datagrams sent."""
+    peer = lab.peer(side)
+    family = family_of(lab.addr4[side])
+    sink = make_socket(lab.ns[peer], family, socket.SOCK_DGRAM)
+    sink.bind((lab.addr4[peer], sink_port))
+    socks = []
+    for _ in range(threads):
+        s = make_socket(lab.ns[side], family, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((lab.addr4[side], port))
+        s.connect((lab.addr4[peer], sink_port))
+        socks.append(s)
+
+    def blast(sock):
+        data = bytes(payload)
+        for _ in range(count):
+            sock.send(data)
+        return count
+
+    cpus = available_cpus()
+    with sink:
+        workers = [Worker(blast, s, cpu=cpus[i % len(cpus)]) for i, s in enumerate(socks)]
+        for w in workers:
+            w.start()
+        sent = sum(w.result() for w in workers)
+    for s in socks:
+        s.close()
+    return sent
+
+
 def ping(lab, side, addr, count=5, size=56, interval=0.2):
     """Echo requests from `side` to addr with iputils ping; raises if any is lost."""
     argv = ["ping", "-6" if ":" in addr else "-4", "-n", "-q", "-c", count, "-i", interval,
@@ -709,17 +756,17 @@ def ping(lab, side, addr, count=5, size=56, interval=0.2):
 
 # ---------------------------------------------------------------- a whole run
 
-Observation = namedtuple("Observation", "snapshot frames traffic captured")
+Observation = namedtuple("Observation", "snapshot frames traffic captured snapshots")
 
 
-def observe(binary, lab, traffic, tcflows_args=(), settle_s=1.0):
+def observe(binary, lab, traffic, interval="500ms", settle_s=1.0):
     """tcpdump and tcflows on dev['a'] from before link-up; runs traffic(lab)
     and lets it settle; stops tcflows, then tcpdump. Returns the final tcflows
     snapshot, the captured frames and traffic's return value."""
     cap_path = os.path.join(scratch_dir(), "a.pcap")
     dev = lab.dev["a"]
     dump = Tcpdump(lab.ns["a"], dev, cap_path)
-    flows = Tcflows(binary, lab.ns["a"], [dev], tcflows_args)
+    flows = Tcflows(binary, lab.ns["a"], [dev], interval=interval)
     lab.link_up()
     result = traffic(lab)
     settle(settle_s)
@@ -728,7 +775,7 @@ def observe(binary, lab, traffic, tcflows_args=(), settle_s=1.0):
     frames = read_capture(cap_path)
     if len(frames) != captured:
         raise LabError(f"tshark read {len(frames)} frames, tcpdump wrote {captured}")
-    return Observation(snapshot, frames, result, captured)
+    return Observation(snapshot, frames, result, captured, flows.out.count)
 
 
 def counters_line(snapshot, names=("frames", "gso_frames", "malformed", "flow_full",

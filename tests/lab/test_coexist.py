@@ -152,11 +152,22 @@ def test_foreign_filters_kept(binary):
         check_foreign_filters_work(lab, sink, "after tcflows exited")
 
 
+def leftover_files(lab):
+    """Lock files or pins that name the interface (where tcflows keeps them)."""
+    found = []
+    for root in ("/run/tcflows", "/sys/fs/bpf/tcflows"):
+        for path, dirs, files in os.walk(root):
+            found += [os.path.join(path, n) for n in dirs + files if lab.dev["a"] in n]
+    return found
+
+
 def check_nothing_left(lab, when):
     state = tc_state(lab)
     L.check(state == {"clsact": [], "egress": "", "ingress": ""},
             f"{when}: tcflows left TC state behind: {state}")
-    print(f"  {when}: no clsact qdisc, no filter")
+    files = leftover_files(lab)
+    L.check(not files, f"{when}: tcflows left files behind: {files[:4]}")
+    print(f"  {when}: no clsact qdisc, no filter, no lock or pin file")
 
 
 def test_own_qdisc_removed(binary):

@@ -31,9 +31,9 @@ def require_flows(obs, *wanted):
             raise L.LabError(f"the capture has no {want}: the traffic did not run")
 
 
-def run_exact(binary, traffic, label):
+def run_exact(binary, traffic, label, interval="500ms"):
     with L.Lab(offloads=False) as lab:
-        obs = L.observe(binary, lab, traffic)
+        obs = L.observe(binary, lab, traffic, interval=interval)
         expect_exact(obs, lab.dev["a"], label)
         return lab, obs
 
@@ -55,9 +55,10 @@ def test_tcp_both_ways(binary):
 
 
 def test_parallel_streams(binary):
-    """Several TCP streams at once, both directions, threads pinned to both
-    CPUs, so two CPUs update the same flows' counters concurrently; plus
-    iperf3 -P 4 --bidir."""
+    """Several TCP streams at once, both ways, and iperf3 -P 4 --bidir.
+
+    Each connection's two senders are pinned to different CPUs, so both CPUs
+    update the same flows' counters concurrently."""
     def traffic(lab):
         b = lab.addr4["b"]
         cpus = L.available_cpus()
@@ -77,6 +78,28 @@ def test_parallel_streams(binary):
     run_exact(binary, traffic, "parallel")
 
 
+def test_same_flow_all_cpus(binary):
+    """One UDP flow each way flooded from a thread on every CPU at once.
+
+    The counters of one flow direction are updated by both CPUs at the same
+    time; a lost update shows as a difference to the capture and to the
+    datagrams the sockets sent."""
+    def traffic(lab):
+        L.ping(lab, "a", lab.addr4["b"], count=1)  # neighbours resolved first
+        out = L.Worker(L.udp_flood, lab, "a", 9100, 40_000)
+        back = L.Worker(L.udp_flood, lab, "b", 9101, 40_000)
+        out.start()
+        back.start()
+        return out.result(), back.result()
+    lab, obs = run_exact(binary, traffic, "same flow")
+    sent_out, sent_back = obs.traffic
+    key = L.Key("UDP", L.ADDR4["a"], 9100, L.ADDR4["b"], 9999)
+    counted = L.snapshot_flows(obs.snapshot, lab.dev["a"]).get(key)
+    print(f"  sockets sent {sent_out} a->b and {sent_back} b->a; tcflows a->b {counted}")
+    L.check(counted == L.Counts(sent_out, sent_out * (20 + 8 + 16)),
+            f"{key}: tcflows {counted}, the sockets sent {sent_out} datagrams")
+
+
 def test_udp(binary):
     """UDP request/response from each side, IPv4 and IPv6, and one-way UDP."""
     def traffic(lab):
@@ -90,8 +113,10 @@ def test_udp(binary):
 
 
 def test_icmp(binary):
-    """ICMP and ICMPv6 echo from each side, and ICMP errors (port unreachable)
-    whose quoted inner headers must not be taken for the packet's own."""
+    """ICMP and ICMPv6 echo from each side, and port-unreachable errors.
+
+    The errors quote an inner IP/UDP header that must not be taken for the
+    packet's own."""
     def traffic(lab):
         for addrs in (lab.addr4, lab.addr6):
             L.ping(lab, "a", addrs["b"], count=5, size=56)
@@ -114,5 +139,19 @@ def test_ipv6_tcp(binary):
     tcp_both_ways(binary, 6, (5003, 5004), ((2_000_000, 700_000), (1_500_000, 300_000)))
 
 
+def test_final_snapshot(binary):
+    """The snapshot printed at SIGTERM counts everything up to the stop.
+
+    With --interval 1h it is the only snapshot: no periodic one can stand in."""
+    def traffic(lab):
+        L.ping(lab, "a", lab.addr4["b"], count=3)
+        L.udp_exchange(lab, "b", "a", lab.addr6["a"], 7004, 10, 500, reply_size=50)
+        L.tcp_transfers([(lab, "a", "b", lab.addr4["b"], 5005, 300_000, 100_000)])
+    _, obs = run_exact(binary, traffic, "final snapshot", interval="1h")
+    L.check(obs.snapshots == 1, f"tcflows printed {obs.snapshots} snapshots, expected only "
+            "the final one")
+
+
 if __name__ == "__main__":
-    L.main([test_tcp_both_ways, test_parallel_streams, test_udp, test_icmp, test_ipv6_tcp])
+    L.main([test_tcp_both_ways, test_parallel_streams, test_same_flow_all_cpus, test_udp, test_icmp, test_ipv6_tcp,
+            test_final_snapshot])

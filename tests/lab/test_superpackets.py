@@ -12,7 +12,10 @@ of each connection:
            + TCP payload sent again (retransmissions)
 
 The payload comes from the sockets; SYN option bytes and retransmitted bytes
-(sequence ranges the capture shows more than once) from the capture.
+(sequence ranges the capture shows more than once) from the capture. And the
+packets are the wire segments: each captured frame is ceil(payload / segment
+size) segments (at least one), the segment size being the MSS the SYNs agree
+on for TCP and the UDP_SEGMENT size the sender set for UDP.
 Flow directions the capture shows without super-packets (ARP, ND, pure ACKs)
 must equal the capture exactly, and tcflows may have no flow the capture lacks.
 """
@@ -27,6 +30,7 @@ MTU = 1500
 SYSCTLS = ["net.ipv4.tcp_timestamps=0", "net.ipv4.tcp_sack=0"]
 IP_HDR = {4: 20, 6: 40}
 L4_HDR = {"TCP": 20, "UDP": 8}
+UDP_GSO_SIZE = 1400
 
 
 def traffic(lab):
@@ -36,9 +40,9 @@ def traffic(lab):
                            (lab, "b", "a", a4, 5102, 8_000_000, 16_000_000, cpus),
                            (lab, "a", "b", b6, 5103, 12_000_000, 4_000_000, cpus)])
     # UDP GSO: each send is one super-packet of 40 datagrams of 1400 bytes.
-    udp = [L.udp_exchange(lab, "a", "b", b4, 7101, 100, 56_000, gso_size=1400),
-           L.udp_exchange(lab, "b", "a", a4, 7102, 100, 56_000, gso_size=1400),
-           L.udp_exchange(lab, "a", "b", b6, 7103, 60, 56_000, gso_size=1400)]
+    udp = [L.udp_exchange(lab, "a", "b", b4, 7101, 100, 56_000, gso_size=UDP_GSO_SIZE),
+           L.udp_exchange(lab, "b", "a", a4, 7102, 100, 56_000, gso_size=UDP_GSO_SIZE),
+           L.udp_exchange(lab, "a", "b", b6, 7103, 60, 56_000, gso_size=UDP_GSO_SIZE)]
     return tcp, udp
 
 
@@ -96,20 +100,41 @@ def wire_payload(key, payload, frames):
     return on_wire, on_wire - payload
 
 
-def check_direction(key, payload, frames, counts):
+def segment_size(key, frames, reverse):
+    """TCP: the MSS both SYNs allow; UDP: the sender's UDP_SEGMENT size."""
+    if key.proto == "UDP":
+        return UDP_GSO_SIZE
+    mss = [f.mss for f in frames + reverse if f.syn and f.mss]
+    if len(mss) != 2:
+        raise L.LabError(f"{key}: the capture has {len(mss)} SYNs with an MSS, not 2")
+    return min(mss)
+
+
+def wire_segments(key, frames, size):
+    """Wire packets the captured frames stand for: ceil(payload / size), at least 1."""
+    hdr = IP_HDR[frames[0].ip_version] + L4_HDR[key.proto]
+    payloads = [f.tcp_len if key.proto == "TCP" else f.bytes - hdr for f in frames]
+    return sum(max(1, -(-p // size)) for p in payloads)
+
+
+def check_direction(key, payload, frames, reverse, counts):
     """Prints one direction; returns a problem text or None."""
     hdr = IP_HDR[frames[0].ip_version] + L4_HDR[key.proto]
     syn_extra = syn_option_bytes(frames, key) if key.proto == "TCP" else 0
     supers = sum(1 for f in frames if f.bytes > MTU)
     expected, again = wire_payload(key, payload, frames)
+    segments = wire_segments(key, frames, segment_size(key, frames, reverse))
     if counts is None:
         print(f"    {L._fmt_key(key):55} absent from tcflows")
         return f"{key} absent"
     derived = counts.bytes - counts.packets * hdr - syn_extra
-    verdict = "ok  " if derived == expected else "DIFF"
-    print(f"    {verdict} {L._fmt_key(key):48} {counts.packets:>6} pkts {counts.bytes:>9} B "
-          f"- {hdr}*pkts - {syn_extra} = {derived:>9}  sockets {payload:>9} + again {again:>5}"
-          f"  ({len(frames)} frames, {supers} super)")
+    verdict = "ok  " if derived == expected and counts.packets == segments else "DIFF"
+    print(f"    {verdict} {L._fmt_key(key):46} {counts.packets:>6} pkts (wire {segments:>6}) "
+          f"{counts.bytes:>9} B - {hdr}*pkts - {syn_extra} = {derived:>9}  "
+          f"sockets {payload:>9} + again {again:>5}  ({len(frames)} frames, {supers} super)")
+    if counts.packets != segments:
+        return (f"{L._fmt_key(key)}: tcflows counts {counts.packets} packets, "
+                f"the capture's frames are {segments} wire segments")
     if derived != expected:
         return (f"{L._fmt_key(key)}: tcflows implies {derived} payload bytes, "
                 f"sockets + retransmitted {expected}")
@@ -117,7 +142,7 @@ def check_direction(key, payload, frames, counts):
 
 
 def test_superpackets(binary):
-    """TCP and UDP GSO/GRO super-packets: tcflows bytes minus headers = socket payload."""
+    """GSO/GRO super-packets: wire segments counted, bytes minus headers = payload."""
     with L.Lab(offloads=True, sysctls=SYSCTLS) as lab:
         obs = L.observe(binary, lab, traffic)
         tcp, udp = obs.traffic
@@ -135,12 +160,15 @@ def test_superpackets(binary):
             raise L.LabError("no super-packet in the capture: offloads did not take effect")
         L.check(gso > 0, f"the capture has {supers} super-packets, tcflows gso_frames is 0")
 
-        print("  data directions (derived payload vs socket payload):")
+        print("  data directions (packets vs wire segments; derived vs socket payload):")
         problems = []
         for key, payload in expected.items():
             if key not in by_key:
                 raise L.LabError(f"the capture has no {key}")
-            problems.append(check_direction(key, payload, by_key[key], measured.get(key)))
+            reverse = by_key.get(L.Key(key.proto, key.dst, key.dport, key.src, key.sport), [])
+            problems.append(check_direction(key, payload, by_key[key], reverse,
+                                            measured.get(key)))
+        for key in expected:
             by_key.pop(key)
         problems = [p for p in problems if p]
 
