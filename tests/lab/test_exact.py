@@ -153,5 +153,5 @@ def test_final_snapshot(binary):
 
 
 if __name__ == "__main__":
-    L.main([test_tcp_both_ways, test_parallel_streams, test_same_flow_all_cpus, test_udp, test_icmp, test_ipv6_tcp,
-            test_final_snapshot])
+    L.main([test_tcp_both_ways, test_parallel_streams, test_same_flow_all_cpus, test_udp,
+            test_icmp, test_ipv6_tcp, test_final_snapshot])
