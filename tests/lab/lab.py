@@ -154,6 +154,16 @@ _NEIGH_SYSCTLS = [
 ]
 
 
+def _letters(n):
+    """0 -> "a", 25 -> "z", 26 -> "ba": digits of base 26 in letters."""
+    text = ""
+    while True:
+        text = chr(ord("a") + n % 26) + text
+        n //= 26
+        if not n:
+            return text
+
+
 class Lab:
     """Namespaces a and b joined by veth dev['a'] <-> dev['b'].
 
@@ -166,7 +176,9 @@ class Lab:
         n = next(_lab_numbers)
         pid = os.getpid()
         self.ns = {"a": f"tl-a-{pid}-{n}", "b": f"tl-b-{pid}-{n}"}
-        self.dev = {"a": f"tl{pid}{n}a", "b": f"tl{pid}{n}b"}
+        # tl<pid><lab number in letters><side>: unambiguous, at most 15 chars.
+        tag = f"tl{pid}{_letters(n)}"
+        self.dev = {"a": tag + "a", "b": tag + "b"}
         assert all(len(d) <= 15 for d in self.dev.values())
         self.addr4 = dict(ADDR4)
         self.addr6 = dict(ADDR6)

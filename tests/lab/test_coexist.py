@@ -41,13 +41,13 @@ def tcflows_filters(state):
 def add_sink(lab):
     """A veth pair in namespace a without addresses: where the u32 filter
     redirects; its far end's rx_packets counts what the filter took."""
-    pid_n = lab.dev["a"][:-1]
-    near, far = pid_n + "c", pid_n + "d"
+    tag = lab.dev["a"][:-1]
+    near, far = tag + "c", tag + "d"
     L.run(["ip", "link", "add", near, "type", "veth", "peer", "name", far], ns=lab.ns["a"])
     for dev in (near, far):
         lab.ip("a", "link", "set", dev, "addrgenmode", "none")
         lab.ip("a", "link", "set", dev, "up")
-    return far
+    return near, far
 
 
 def add_foreign_filters(lab, sink_near):
@@ -123,9 +123,9 @@ def check_counted(snapshot, lab, port, src, dst):
 def test_foreign_filters_kept(binary):
     """A pre-existing clsact with foreign u32 and BPF filters: kept and working."""
     with L.Lab() as lab:
-        sink = add_sink(lab)
+        near, sink = add_sink(lab)
         tc(lab, "qdisc", "add", "dev", lab.dev["a"], "clsact")
-        add_foreign_filters(lab, sink[:-1] + "c")
+        add_foreign_filters(lab, near)
         before = tc_state(lab)
         lab.link_up()
         check_foreign_filters_work(lab, sink, "before tcflows")
@@ -207,10 +207,10 @@ def test_filter_added_meanwhile(binary):
     tcflows created the clsact qdisc; someone added filters meanwhile: the
     qdisc and those filters stay after tcflows exits, and keep working."""
     with L.Lab() as lab:
-        sink = add_sink(lab)
+        near, sink = add_sink(lab)
         lab.link_up()
         flows = L.Tcflows(binary, lab.ns["a"], [lab.dev["a"]])
-        add_foreign_filters(lab, sink[:-1] + "c")
+        add_foreign_filters(lab, near)
         with_foreign = tc_state(lab)
         check_foreign_filters_work(lab, sink, "while tcflows runs")
         flows.finish()
