@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -441,7 +442,8 @@ def snapshot_flows(snapshot, iface):
 
 # ---------------------------------------------------------------- the capture
 
-FIELDS = ["frame.number", "frame.len", "frame.protocols", "eth.src", "eth.dst", "eth.type",
+FIELDS = ["frame.number", "frame.len", "frame.protocols",
+          "eth.src", "eth.dst", "eth.type", "vlan.etype",
           "ip.src", "ip.dst", "ip.len", "ip.proto", "ipv6.src", "ipv6.dst", "ipv6.plen",
           "tcp.srcport", "tcp.dstport", "tcp.hdr_len", "tcp.len", "tcp.flags.syn", "tcp.seq",
           "tcp.options.mss_val",
@@ -477,7 +479,7 @@ def _frame_key(f):
     """(key, IP-level bytes, IP version, transport) of one frame, as tcflows keys it."""
     l4 = _l4_name(f["frame.protocols"])
     if l4 is None:  # not IP: a link-layer flow, frame bytes
-        ethertype = _int(f["eth.type"])
+        ethertype = _int(f["vlan.etype"] or f["eth.type"])
         name = ETHERTYPES.get(ethertype, f"0x{ethertype:04x}" if ethertype else "?")
         return Key(name, norm_addr(f["eth.src"]), 0, norm_addr(f["eth.dst"]), 0), \
             int(f["frame.len"]), 0, None
@@ -757,6 +759,55 @@ def udp_flood(lab, side, port, count, threads=4, payload=16, sink_port=9999):
     for s in socks:
         s.close()
     return sent
+
+
+def mac_of(lab, side):
+    path = f"/sys/class/net/{lab.dev[side]}/address"
+    return bytes.fromhex(run(["cat", path], ns=lab.ns[side]).stdout.strip().replace(":", ""))
+
+
+def _checksum(data):
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def frame(src_mac, dst_mac, tags, ethertype, payload):
+    """An Ethernet frame with VLAN tags [(tpid, vid), ...], outermost first."""
+    head = dst_mac + src_mac
+    for tpid, vid in tags:
+        head += tpid.to_bytes(2, "big") + vid.to_bytes(2, "big")
+    return head + ethertype.to_bytes(2, "big") + payload
+
+
+def ipv4_udp(src, dst, sport, dport, payload):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    ip = ip[:10] + _checksum(ip).to_bytes(2, "big") + ip[12:]
+    return ip + udp
+
+
+def ipv6_udp(src, dst, sport, dport, payload):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0xFFFF) + payload
+    return struct.pack("!IHBB16s16s", 6 << 28, len(udp), 17, 64,
+                       socket.inet_pton(socket.AF_INET6, src),
+                       socket.inet_pton(socket.AF_INET6, dst)) + udp
+
+
+def arp_request(src_mac, src_ip, dst_ip):
+    return struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, src_mac, socket.inet_aton(src_ip),
+                       bytes(6), socket.inet_aton(dst_ip))
+
+
+def send_frames(lab, side, frames):
+    """Writes raw frames on dev[side] (AF_PACKET: through TC egress)."""
+    sock = make_socket(lab.ns[side], socket.AF_PACKET, socket.SOCK_RAW)
+    with sock:
+        sock.bind((lab.dev[side], 0))
+        for f in frames:
+            sock.send(f)
 
 
 def ping(lab, side, addr, count=5, size=56, interval=0.2):
