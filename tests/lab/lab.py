@@ -442,17 +442,24 @@ def snapshot_flows(snapshot, iface):
 
 # ---------------------------------------------------------------- the capture
 
-FIELDS = ["frame.number", "frame.len", "frame.protocols",
+FIELDS = ["frame.number", "frame.time_epoch", "frame.len", "frame.protocols",
           "eth.src", "eth.dst", "eth.type", "vlan.etype",
           "ip.src", "ip.dst", "ip.len", "ip.proto", "ipv6.src", "ipv6.dst", "ipv6.plen",
           "tcp.srcport", "tcp.dstport", "tcp.hdr_len", "tcp.len", "tcp.flags.syn", "tcp.seq",
-          "tcp.options.mss_val",
-          "udp.srcport", "udp.dstport", "sctp.srcport", "sctp.dstport",
+          "tcp.options.mss_val", "tcp.stream",
+          "udp.srcport", "udp.dstport", "udp.stream", "sctp.srcport", "sctp.dstport",
           "icmp.type", "icmp.code", "icmp.ident",
           "icmpv6.type", "icmpv6.code", "icmpv6.echo.identifier"]
 
-# tcp_seq is tshark's relative sequence number, mss the SYN's MSS option.
-Frame = namedtuple("Frame", "number key bytes ip_version l4 tcp_hdr_len tcp_len syn tcp_seq mss")
+# tcp_seq is tshark's relative sequence number, mss the SYN's MSS option,
+# stream tshark's tcp.stream or udp.stream (None for other protocols).
+Frame = namedtuple("Frame", "number time_ns key bytes ip_version l4 tcp_hdr_len tcp_len syn "
+                   "tcp_seq mss stream")
+
+
+def _epoch_ns(text):
+    seconds, _, fraction = text.partition(".")
+    return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
 def _int(text):
@@ -517,10 +524,11 @@ def read_capture(path):
     for line in out.splitlines():
         f = dict(zip(FIELDS, line.split("\t")))
         key, nbytes, version, l4 = _frame_key(f)
-        frames.append(Frame(int(f["frame.number"]), key, nbytes, version, l4,
-                            _int(f["tcp.hdr_len"]), _int(f["tcp.len"]),
+        stream = _int(f[f"{l4}.stream"]) if l4 in ("tcp", "udp") else None
+        frames.append(Frame(int(f["frame.number"]), _epoch_ns(f["frame.time_epoch"]), key,
+                            nbytes, version, l4, _int(f["tcp.hdr_len"]), _int(f["tcp.len"]),
                             _int(f["tcp.flags.syn"]) or 0, _int(f["tcp.seq"]),
-                            _int(f["tcp.options.mss_val"])))
+                            _int(f["tcp.options.mss_val"]), stream))
     return frames
 
 
@@ -531,6 +539,32 @@ def capture_flows(frames):
         packets, nbytes = flows.get(fr.key, (0, 0))
         flows[fr.key] = Counts(packets + 1, nbytes + fr.bytes)
     return flows
+
+
+Connection = namedtuple("Connection", "key orig resp first_ns last_ns frames")
+
+
+def capture_connections(frames):
+    """The capture's connections, for per-connection checks (issue 3).
+
+    TCP and UDP split by tshark's stream number (reused 5-tuples apart),
+    others by their bidirectional key. The originator is the sender of the
+    first frame; key is that frame's key, orig/resp the Counts each way."""
+    groups = {}
+    for fr in frames:
+        k = fr.key
+        ends = frozenset({(k.src, k.sport), (k.dst, k.dport)})
+        group = groups.setdefault((k.proto, fr.stream, ends), [])
+        group.append(fr)
+    conns = []
+    for group in groups.values():
+        first = group[0].key
+        orig = [f for f in group if (f.key.src, f.key.sport) == (first.src, first.sport)]
+        resp = [f for f in group if (f.key.src, f.key.sport) != (first.src, first.sport)]
+        conns.append(Connection(first, Counts(len(orig), sum(f.bytes for f in orig)),
+                                Counts(len(resp), sum(f.bytes for f in resp)),
+                                group[0].time_ns, group[-1].time_ns, len(group)))
+    return conns
 
 
 # ---------------------------------------------------------------- comparison
@@ -822,14 +856,14 @@ def ping(lab, side, addr, count=5, size=56, interval=0.2):
 Observation = namedtuple("Observation", "snapshot frames traffic captured snapshots")
 
 
-def observe(binary, lab, traffic, interval="500ms", settle_s=1.0):
+def observe(binary, lab, traffic, interval="500ms", settle_s=1.0, tcflows_args=()):
     """tcpdump and tcflows on dev['a'] from before link-up; runs traffic(lab)
     and lets it settle; stops tcflows, then tcpdump. Returns the final tcflows
     snapshot, the captured frames and traffic's return value."""
     cap_path = os.path.join(scratch_dir(), "a.pcap")
     dev = lab.dev["a"]
     dump = Tcpdump(lab.ns["a"], dev, cap_path)
-    flows = Tcflows(binary, lab.ns["a"], [dev], interval=interval)
+    flows = Tcflows(binary, lab.ns["a"], [dev], extra=tcflows_args, interval=interval)
     lab.link_up()
     result = traffic(lab)
     settle(settle_s)
@@ -839,6 +873,12 @@ def observe(binary, lab, traffic, interval="500ms", settle_s=1.0):
     if len(frames) != captured:
         raise LabError(f"tshark read {len(frames)} frames, tcpdump wrote {captured}")
     return Observation(snapshot, frames, result, captured, flows.out.count)
+
+
+def read_jsonl(path):
+    """One JSON object per line (tcflows --jsonl, issue 3)."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def counters_line(snapshot, names=("frames", "gso_frames", "malformed", "flow_full",
