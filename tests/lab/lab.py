@@ -5,8 +5,8 @@ namespace "a". The reference for every count is the capture of that same
 interface, read by tshark, or the byte counts of the sockets that made the
 traffic, never numbers that tcflows produced.
 
-Names start with `tl` (namespaces `tl-a-<pid>-<n>`, veth `tl<pid><n>a`) and
-everything is removed at exit, also when a test fails or is killed.
+Names start with `tl` (namespaces `tl-a-<pid>-<n>`, veth `tl<pid><letters>a`)
+and everything is removed at exit, also when a test fails or is killed.
 """
 
 import atexit
@@ -279,17 +279,21 @@ class _Reader(threading.Thread):
         self.pipe = pipe
         self.lines = deque(maxlen=keep)
         self.count = 0
-        self.events = queue.Queue()
+        self.events = queue.Queue(maxsize=keep)  # for wait_for; bounded, may drop
 
     def run(self):
         for line in self.pipe:
             self.lines.append(line.rstrip("\n"))
             self.count += 1
-            self.events.put(line)
-        self.events.put(None)
+            self._signal(line)
+        self._signal(None)
+
+    def _signal(self, line):
+        with contextlib.suppress(queue.Full):
+            self.events.put_nowait(line)
 
     def wait_for(self, predicate, timeout):
-        """The first line (from now) that satisfies predicate, or None on EOF/timeout."""
+        """The first unread line that satisfies predicate, or None on EOF/timeout."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -311,12 +315,12 @@ class _Reader(threading.Thread):
 class Process:
     """A long-running tool in a namespace, stopped by signal in cleanup too."""
 
-    def __init__(self, argv, ns=None, keep=40):
+    def __init__(self, argv, ns=None, keep_out=40, keep_err=40):
         self.argv = ns_argv(ns, argv)
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
-        self.out = _Reader(self.proc.stdout, keep)
-        self.err = _Reader(self.proc.stderr, keep)
+        self.out = _Reader(self.proc.stdout, keep_out)
+        self.err = _Reader(self.proc.stderr, keep_err)
         self.out.start()
         self.err.start()
         on_cleanup(self.kill)
@@ -377,7 +381,7 @@ class Tcflows(Process):
         argv = [binary, "record", "--format", "json", "--interval", interval]
         for iface in ifaces:
             argv += ["-i", iface]
-        super().__init__(argv + list(extra), ns=ns, keep=4)
+        super().__init__(argv + list(extra), ns=ns, keep_out=4)
         deadline = time.monotonic() + 15
         while not self._ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
