@@ -132,6 +132,7 @@ std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, s
                      {"dst_addr", addr_text(row.key, 1 - src)},
                      {"dst_port", row.key.port[1 - src]},
                      {"iface", names(row.key.ifindex)},
+                     {"vlan", row.key.vlan[0]},
                      {"packets", row.packets},
                      {"bytes", row.bytes}});
   }

@@ -37,26 +37,27 @@ std::string pin_dir_for(const std::vector<Interface> &ifaces) {
   return std::string(pin_root) + "/" + joined;
 }
 
-uint32_t pinned_prog_id(const std::string &dir, const std::string &name) {
+namespace {
+
+// bpf_prog_info or bpf_map_info of the object pinned as `name` in `dir`,
+// value-initialised (id and sizes 0) when nothing is pinned there.
+template <typename Info> Info pinned_info(const std::string &dir, const std::string &name) {
+  Info info{};
   UniqueFd fd(bpf_obj_get((dir + "/" + name).c_str()));
-  if (!fd)
-    return 0;
-  bpf_prog_info info{};
   uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len))
-    return 0;
-  return info.id;
+  if (!fd || bpf_obj_get_info_by_fd(fd.get(), &info, &len))
+    return Info{};
+  return info;
+}
+
+} // namespace
+
+uint32_t pinned_prog_id(const std::string &dir, const std::string &name) {
+  return pinned_info<bpf_prog_info>(dir, name).id;
 }
 
 uint32_t pinned_map_size(const std::string &dir, const std::string &name) {
-  UniqueFd fd(bpf_obj_get((dir + "/" + name).c_str()));
-  if (!fd)
-    return 0;
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len))
-    return 0;
-  return info.max_entries;
+  return pinned_info<bpf_map_info>(dir, name).max_entries;
 }
 
 void pin_program(int prog_fd, const std::string &dir, const std::string &name) {
