@@ -4,13 +4,20 @@
 #include "abi.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace tcflows {
 
 // "TCP", "UDP", "ICMP", "ICMPv6", "SCTP", the IANA number for other IP
 // protocols, or the link-layer type ("ARP", "LLDP", "STP", "0x88b5").
 std::string proto_name(const tcf_flow_key &key);
+
+// The spelling proto_name() gives a protocol typed in any case or as its IP
+// protocol number ("tcp", "6" -> "TCP"; "icmpv6" -> "ICMPv6"; "47" -> "47";
+// "arp" -> "ARP"; "0x88B5" -> "0x88b5"). nullopt for what proto_name never gives.
+std::optional<std::string> canonical_proto_name(std::string_view text);
 
 // Address of endpoint `side` (0 or 1) in canonical text: dotted IPv4,
 // RFC 5952 IPv6, or a colon-separated MAC for link-layer flows.

@@ -2,8 +2,16 @@
 #include "error.h"
 #include "log.h"
 #include "record.h"
+#include "report.h"
 
 #include <exception>
+
+namespace {
+
+int run(const tcflows::RecordOptions &options) { return tcflows::run_record(options); }
+int run(const tcflows::ReportOptions &options) { return tcflows::run_report(options); }
+
+} // namespace
 
 int main(int argc, char **argv) {
   using namespace tcflows;
@@ -12,7 +20,7 @@ int main(int argc, char **argv) {
     if (command.verbose)
       log::set_level(log::Level::debug);
     log::route_libbpf();
-    return std::visit([](const auto &options) { return run_record(options); }, command.options);
+    return std::visit([](const auto &options) { return run(options); }, command.options);
   } catch (const Fatal &e) {
     log::error("{}", e.what());
     return e.exit_code();
