@@ -97,26 +97,32 @@ void add_choice(CLI::App *app, const std::string &name, T &target,
 }
 
 void add_report_filters(CLI::App *report, ReportOptions &o) {
-  report->add_option_function<std::string>(
-      "--proto",
-      [&o](const std::string &text) {
-        o.proto = canonical_proto_name(text);
-        if (!o.proto)
-          throw CLI::ValidationError("--proto", "'" + text +
-                                                    "' is not a protocol like TCP, UDP, ICMP, "
-                                                    "ICMPv6, SCTP, ARP or an IP protocol number");
-      },
-      "only this protocol (TCP, UDP, ICMP, 47, ARP, ...)");
-  report->add_option_function<std::string>(
-      "--host",
-      [&o](const std::string &text) {
-        o.host = canonical_address(text);
-        if (!o.host)
-          throw CLI::ValidationError("--host", "'" + text + "' is not an IP or MAC address");
-      },
-      "only connections with this endpoint address");
+  report
+      ->add_option_function<std::string>(
+          "--proto",
+          [&o](const std::string &text) {
+            o.proto = canonical_proto_name(text);
+            if (!o.proto)
+              throw CLI::ValidationError("--proto",
+                                         "'" + text +
+                                             "' is not a protocol like TCP, UDP, ICMP, "
+                                             "ICMPv6, SCTP, ARP or an IP protocol number");
+          },
+          "only this protocol (TCP, UDP, ICMP, 47, ARP, ...)")
+      ->type_name("P");
+  report
+      ->add_option_function<std::string>(
+          "--host",
+          [&o](const std::string &text) {
+            o.host = canonical_address(text);
+            if (!o.host)
+              throw CLI::ValidationError("--host", "'" + text + "' is not an IP or MAC address");
+          },
+          "only connections with this endpoint address")
+      ->type_name("ADDR");
   report->add_option("--port", o.port, "only connections with this port at either end")
-      ->check(CLI::Range(0, 65535));
+      ->check(CLI::Range(0, 65535))
+      ->type_name("N");
   report
       ->add_option_function<std::string>(
           "--iface",
@@ -147,7 +153,8 @@ void add_report(CLI::App &app, ReportOptions &o, int64_t now_ns) {
                        "flow (default), conn, host, port or proto");
   add_report_filters(report, o);
   report->add_option("--top", o.top, "at most this many rows (default: all)")
-      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40))
+      ->type_name("N");
   add_choice<ReportSort>(report, "--sort", o.sort,
                          {{"bytes", ReportSort::bytes},
                           {"packets", ReportSort::packets},

@@ -126,6 +126,8 @@ sql::Database open_for_writing(const StoreConfig &config) {
     check_schema(db);
     db.set_pragma("journal_mode", "WAL", "wal");
     db.set_pragma("synchronous", "NORMAL", "1");
+    // Truncates the WAL after checkpoints rather than keeping its largest size.
+    db.set_pragma("journal_size_limit", "67108864", "67108864");
     db.persist_wal();
     migrate_database(db, migrations());
     return db;

@@ -57,6 +57,12 @@ Counters counters_with(uint64_t value) {
   return c;
 }
 
+StoreConfig store_config(const std::string &path) {
+  StoreConfig config;
+  config.path = path;
+  return config;
+}
+
 RawDb::RawDb(const std::string &path, bool read_only) {
   int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK)

@@ -4,6 +4,7 @@
 
 #include "conn.h"
 #include "maps.h"
+#include "store.h"
 
 #include <sys/stat.h>
 
@@ -39,6 +40,9 @@ ConnUpdate make_update(const ConnRecord &record, uint64_t from_ns, uint64_t to_n
                        uint64_t resp_bytes);
 
 Counters counters_with(uint64_t value);
+
+// The store's defaults with this path.
+StoreConfig store_config(const std::string &path);
 
 // Direct sqlite3 C API access for checks.
 class RawDb {

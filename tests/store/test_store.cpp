@@ -21,12 +21,6 @@ namespace {
 constexpr uint64_t t0 = 1'764'090'000'000'000'000; // 2025-11-25T17:00:00Z
 constexpr uint64_t sec = 1'000'000'000;
 
-StoreConfig config_for(const std::string &path) {
-  StoreConfig config;
-  config.path = path;
-  return config;
-}
-
 // The exit code of the Fatal that `open` throws, 0 when it opens.
 template <typename F> int fatal_code(F open) {
   try {
@@ -47,7 +41,7 @@ int64_t traffic_sum(RawDb &db, const std::string &column) {
 TEST_CASE("a new database: file 0640, directories 0750, WAL, schema version, application id") {
   TempDir dir;
   auto path = dir.file("a/b/flows.db");
-  { Store store(config_for(path)); }
+  { Store store(store_config(path)); }
   CHECK((stat_of(path).st_mode & 07777) == 0640);
   CHECK((stat_of(dir.file("a")).st_mode & 07777) == 0750);
   CHECK((stat_of(dir.file("a/b")).st_mode & 07777) == 0750);
@@ -69,7 +63,7 @@ TEST_CASE("a new database: file 0640, directories 0750, WAL, schema version, app
 TEST_CASE("round trip: a checkpoint, then the final record; deltas and counters") {
   TempDir dir;
   auto path = dir.file("flows.db");
-  Store store(config_for(path));
+  Store store(store_config(path));
   auto record = make_record("CAbc123", t0, t0 + 4 * sec);
   REQUIRE(store.write({make_update(record, t0, t0 + 5 * sec, 3, 180, 2, 3000)}, counters_with(10),
                       t0 + 5 * sec));
@@ -133,7 +127,7 @@ TEST_CASE("round trip: a checkpoint, then the final record; deltas and counters"
 TEST_CASE("a delta without traffic writes no traffic row; two at one instant add up") {
   TempDir dir;
   auto path = dir.file("flows.db");
-  Store store(config_for(path));
+  Store store(store_config(path));
   auto record = make_record("C1", t0, t0);
   REQUIRE(store.write({make_update(record, 0, 0, 0, 0, 0, 0)}, {}, t0 + sec));
   REQUIRE(store.write({make_update(record, t0, t0 + 5 * sec, 1, 10, 0, 0),
@@ -149,7 +143,7 @@ TEST_CASE("a database from a newer tcflows is refused and left as it was") {
   TempDir dir;
   auto path = dir.file("flows.db");
   {
-    Store store(config_for(path));
+    Store store(store_config(path));
     store.write({make_update(make_record("C1", t0, t0), t0, t0 + sec, 1, 60, 1, 60)}, {}, t0 + sec);
   }
   {
@@ -159,7 +153,7 @@ TEST_CASE("a database from a newer tcflows is refused and left as it was") {
   auto before = read_file(path);
   auto mtime = stat_of(path).st_mtim;
   usleep(20'000); // a write now would show in the mtime
-  CHECK(fatal_code([&] { Store store(config_for(path)); }) == exit_usage);
+  CHECK(fatal_code([&] { Store store(store_config(path)); }) == exit_usage);
   CHECK(fatal_code([&] { open_database_read_only(path); }) == exit_usage);
   CHECK(read_file(path) == before);
   CHECK(stat_of(path).st_mtim.tv_sec == mtime.tv_sec);
@@ -176,7 +170,7 @@ TEST_CASE("files that are not tcflows databases are refused and left as they wer
               SQLITE_OK);
     }
     auto before = read_file(path);
-    CHECK(fatal_code([&] { Store store(config_for(path)); }) == exit_usage);
+    CHECK(fatal_code([&] { Store store(store_config(path)); }) == exit_usage);
     CHECK(fatal_code([&] { open_database_read_only(path); }) == exit_usage);
     CHECK(read_file(path) == before);
   }
@@ -184,12 +178,12 @@ TEST_CASE("files that are not tcflows databases are refused and left as they wer
     auto path = dir.file("notes.txt");
     std::string text(8192, 'x');
     write_file(path, text);
-    CHECK(fatal_code([&] { Store store(config_for(path)); }) == exit_usage);
+    CHECK(fatal_code([&] { Store store(store_config(path)); }) == exit_usage);
     CHECK(fatal_code([&] { open_database_read_only(path); }) == exit_usage);
     CHECK(read_file(path) == text);
   }
   SUBCASE("a directory") {
-    CHECK(fatal_code([&] { Store store(config_for(dir.path())); }) == exit_usage);
+    CHECK(fatal_code([&] { Store store(store_config(dir.path())); }) == exit_usage);
   }
   SUBCASE("missing, for reading") {
     CHECK(fatal_code([&] { open_database_read_only(dir.file("none.db")); }) == exit_usage);
@@ -201,7 +195,7 @@ TEST_CASE("an empty file becomes a database") {
   TempDir dir;
   auto path = dir.file("empty.db");
   write_file(path, "");
-  { Store store(config_for(path)); }
+  { Store store(store_config(path)); }
   RawDb db(path, true);
   CHECK(db.integer("PRAGMA application_id") == application_id);
 }
@@ -270,7 +264,7 @@ TEST_CASE("a current database made elsewhere is opened and its rows are updated 
   TempDir dir;
   auto path = dir.file("v1.db");
   make_v1(path);
-  Store store(config_for(path));
+  Store store(store_config(path));
   auto record = make_record("Cold", t0, t0 + sec);
   record.proto = "UDP";
   record.orig_bytes = 1000;
@@ -284,7 +278,7 @@ TEST_CASE("a current database made elsewhere is opened and its rows are updated 
 TEST_CASE("retention deletes older rows in bounded batches and keeps the rest") {
   TempDir dir;
   auto path = dir.file("flows.db");
-  auto config = config_for(path);
+  auto config = store_config(path);
   config.retention = hours(1);
   Store store(config);
   // 30 connections that ended two hours ago, 10 that are recent.
@@ -315,7 +309,7 @@ TEST_CASE("retention deletes older rows in bounded batches and keeps the rest") 
 
 TEST_CASE("no retention: expire deletes nothing") {
   TempDir dir;
-  Store store(config_for(dir.file("flows.db")));
+  Store store(store_config(dir.file("flows.db")));
   auto record = make_record("C1", 1, 2);
   REQUIRE(store.write({make_update(record, 1, 5, 1, 1, 1, 1)}, {}, 5));
   CHECK(store.expire(t0) == 0);
@@ -324,7 +318,7 @@ TEST_CASE("no retention: expire deletes nothing") {
 TEST_CASE("a locked database: updates stay queued, merged, and are written once it frees") {
   TempDir dir;
   auto path = dir.file("flows.db");
-  auto config = config_for(path);
+  auto config = store_config(path);
   config.busy_timeout = milliseconds(50);
   Store store(config);
   auto a = make_record("Ca", t0, t0 + sec);
@@ -364,7 +358,7 @@ TEST_CASE("a locked database: updates stay queued, merged, and are written once 
 TEST_CASE("the queue is bounded: what does not fit is counted as dropped") {
   TempDir dir;
   auto path = dir.file("flows.db");
-  auto config = config_for(path);
+  auto config = store_config(path);
   config.busy_timeout = milliseconds(20);
   config.max_queued = 3;
   Store store(config);
@@ -395,7 +389,7 @@ TEST_CASE("the queue is bounded: what does not fit is counted as dropped") {
 TEST_CASE("the database file deleted under the store: a new one is written") {
   TempDir dir;
   auto path = dir.file("flows.db");
-  Store store(config_for(path));
+  Store store(store_config(path));
   auto a = make_record("Ca", t0, t0 + sec);
   REQUIRE(store.write({make_update(a, t0, t0 + 5 * sec, 1, 100, 0, 0)}, {}, t0 + 5 * sec));
   for (const char *suffix : {"", "-wal", "-shm"})
@@ -419,7 +413,7 @@ TEST_CASE("the database file deleted under the store: a new one is written") {
 TEST_CASE("a write that fails halfway commits nothing") {
   TempDir dir;
   auto path = dir.file("flows.db");
-  Store store(config_for(path));
+  Store store(store_config(path));
   {
     RawDb db(path);
     // Make the second connection's insert fail: a trigger refuses its uid.
