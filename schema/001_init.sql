@@ -26,11 +26,10 @@ CREATE TABLE connections (
   rtt_ns       INTEGER,                 -- SYN to the ACK completing the handshake
   orig_guessed INTEGER NOT NULL DEFAULT 0 -- 1: originator guessed from the ports
 );
--- Time windows (report --by conn) and retention.
+-- Time windows (report --by conn, also with --host or --port) and retention.
+-- No index on addresses or ports: each costs more per write than the whole
+-- row does, and a report reads one time window (see README, Schema).
 CREATE INDEX connections_end_ns ON connections(end_ns);
--- report --host: either endpoint.
-CREATE INDEX connections_src_addr ON connections(src_addr);
-CREATE INDEX connections_dst_addr ON connections(dst_addr);
 
 -- The traffic of a connection in each interval [from_ns, to_ns) it carried
 -- any. A report over a window counts the rows whose interval ends inside it.

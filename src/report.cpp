@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <limits>
 #include <set>
+#include <unordered_map>
 
 namespace tcflows {
 namespace {
@@ -21,6 +22,10 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr std::string_view port_protocols = "('TCP', 'UDP', 'SCTP', 'DCCP', 'UDPLite')";
+
+bool has_ports(const std::string &proto) {
+  return port_protocols.find("'" + proto + "'") != std::string_view::npos;
+}
 
 // The result of a query: column names (the JSON keys and the CSV header)
 // and exact values (integer, text or null).
@@ -59,60 +64,6 @@ std::string filters_sql(const ReportOptions &o) {
   return sql;
 }
 
-// The traffic of each connection in the window, with the fields the
-// aggregates need: wc(proto, iface, src_addr, src_port, dst_addr, dst_port,
-// op, ob, rp, rb).
-std::string window_sql(const ReportOptions &o) {
-  return "WITH w AS (SELECT conn_id, sum(orig_pkts) AS op, sum(orig_bytes) AS ob, "
-         "sum(resp_pkts) AS rp, sum(resp_bytes) AS rb FROM traffic "
-         "WHERE to_ns > :since AND to_ns <= :until GROUP BY conn_id), "
-         "wc AS (SELECT c.proto, c.iface, c.src_addr, c.src_port, c.dst_addr, c.dst_port, "
-         "w.op, w.ob, w.rp, w.rb FROM w JOIN connections c ON c.id = w.conn_id WHERE 1" +
-         filters_sql(o) + ") ";
-}
-
-std::string volume_order(const ReportOptions &o) {
-  return o.sort == ReportSort::packets ? "packets DESC, bytes DESC" : "bytes DESC, packets DESC";
-}
-
-std::string flow_sql(const ReportOptions &o) {
-  return window_sql(o) +
-         "SELECT proto, src_addr, src_port, dst_addr, dst_port, iface, sum(p) AS packets, "
-         "sum(b) AS bytes FROM ("
-         "SELECT proto, iface, src_addr, src_port, dst_addr, dst_port, op AS p, ob AS b FROM wc "
-         "UNION ALL "
-         "SELECT proto, iface, dst_addr, dst_port, src_addr, src_port, rp, rb FROM wc) "
-         "WHERE p > 0 GROUP BY proto, src_addr, src_port, dst_addr, dst_port, iface ORDER BY " +
-         volume_order(o) + ", proto, src_addr, src_port, dst_addr, dst_port, iface LIMIT :top";
-}
-
-std::string host_sql(const ReportOptions &o) {
-  return window_sql(o) +
-         "SELECT host, count(*) AS connections, sum(sent_p + recv_p) AS packets, "
-         "sum(sent_b + recv_b) AS bytes, sum(sent_p) AS sent_pkts, sum(sent_b) AS sent_bytes, "
-         "sum(recv_p) AS recv_pkts, sum(recv_b) AS recv_bytes FROM ("
-         "SELECT src_addr AS host, op AS sent_p, ob AS sent_b, rp AS recv_p, rb AS recv_b "
-         "FROM wc UNION ALL SELECT dst_addr, rp, rb, op, ob FROM wc) "
-         "GROUP BY host ORDER BY " +
-         volume_order(o) + ", host LIMIT :top";
-}
-
-std::string port_sql(const ReportOptions &o) {
-  return window_sql(o) +
-         fmt::format("SELECT proto, dst_port AS port, count(*) AS connections, "
-                     "sum(op + rp) AS packets, sum(ob + rb) AS bytes FROM wc "
-                     "WHERE proto IN {} GROUP BY proto, dst_port ORDER BY {}, proto, "
-                     "port LIMIT :top",
-                     port_protocols, volume_order(o));
-}
-
-std::string proto_sql(const ReportOptions &o) {
-  return window_sql(o) +
-         "SELECT proto, count(*) AS connections, sum(op + rp) AS packets, "
-         "sum(ob + rb) AS bytes FROM wc GROUP BY proto ORDER BY " +
-         volume_order(o) + ", proto LIMIT :top";
-}
-
 std::string conn_sql(const ReportOptions &o) {
   std::string order;
   switch (o.sort) {
@@ -141,9 +92,7 @@ void bind_named(sql::Statement &statement, const char *name, const auto &value) 
     statement.bind(index, value);
 }
 
-Rows run_query(sql::Database &db, const std::string &text, const ReportOptions &o) {
-  sql::Statement statement(db, text);
-  sql::ResetGuard guard(statement);
+void bind_options(sql::Statement &statement, const ReportOptions &o) {
   bind_named(statement, ":since", int64_t{o.since_ns});
   bind_named(statement, ":until", o.until_ns.value_or(std::numeric_limits<int64_t>::max()));
   bind_named(statement, ":top", o.top ? static_cast<int64_t>(*o.top) : int64_t{-1});
@@ -155,6 +104,12 @@ Rows run_query(sql::Database &db, const std::string &text, const ReportOptions &
     bind_named(statement, ":port", int64_t{*o.port});
   if (o.iface)
     bind_named(statement, ":iface", std::string_view(*o.iface));
+}
+
+Rows conn_rows(sql::Database &db, const ReportOptions &o) {
+  sql::Statement statement(db, conn_sql(o));
+  sql::ResetGuard guard(statement);
+  bind_options(statement, o);
   Rows rows;
   for (int i = 0; i < statement.columns(); i++)
     rows.columns.push_back(statement.column_name(i));
@@ -172,8 +127,166 @@ Rows run_query(sql::Database &db, const std::string &text, const ReportOptions &
   return rows;
 }
 
-bool has_ports(const std::string &proto) {
-  return port_protocols.find("'" + proto + "'") != std::string_view::npos;
+// One connection's traffic inside the window.
+struct ConnTraffic {
+  std::string proto, iface, src_addr, dst_addr;
+  int64_t src_port = 0, dst_port = 0;
+  int64_t orig_pkts = 0, orig_bytes = 0, resp_pkts = 0, resp_bytes = 0;
+};
+
+// The deltas whose interval ends in the window, summed per connection. The
+// sums are made here rather than in SQL: a hash table beats SQLite's sorted
+// temporary b-trees on text keys several times over.
+std::vector<ConnTraffic> window_traffic(sql::Database &db, const ReportOptions &o) {
+  sql::Statement statement(
+      db, "SELECT t.conn_id, t.orig_pkts, t.orig_bytes, t.resp_pkts, t.resp_bytes, c.proto, "
+          "c.iface, c.src_addr, c.src_port, c.dst_addr, c.dst_port FROM traffic t "
+          "JOIN connections c ON c.id = t.conn_id "
+          "WHERE t.to_ns > :since AND t.to_ns <= :until" +
+              filters_sql(o));
+  sql::ResetGuard guard(statement);
+  bind_options(statement, o);
+  std::vector<ConnTraffic> conns;
+  std::unordered_map<int64_t, size_t> at;
+  while (statement.step()) {
+    auto [it, added] = at.try_emplace(statement.int64(0), conns.size());
+    if (added)
+      conns.push_back({statement.text(5), statement.text(6), statement.text(7), statement.text(9),
+                       statement.int64(8), statement.int64(10)});
+    auto &c = conns[it->second];
+    c.orig_pkts += statement.int64(1);
+    c.orig_bytes += statement.int64(2);
+    c.resp_pkts += statement.int64(3);
+    c.resp_bytes += statement.int64(4);
+  }
+  return conns;
+}
+
+// Rows of --by flow|host|port|proto as they add up.
+class Totals {
+public:
+  struct Row {
+    std::vector<Json> key;
+    int64_t connections = 0, packets = 0, bytes = 0;
+    int64_t sent_pkts = 0, sent_bytes = 0, recv_pkts = 0, recv_bytes = 0;
+  };
+
+  // The row of `key`; `id` is the key as one string, to find it fast.
+  Row &at(const std::string &id, const std::vector<Json> &key) {
+    auto [it, added] = at_.try_emplace(id, rows_.size());
+    if (added)
+      rows_.push_back({key});
+    return rows_[it->second];
+  }
+
+  // Largest first (bytes, or packets), then by key; at most `top`.
+  std::vector<Row> sorted(const ReportOptions &o) {
+    bool by_packets = o.sort == ReportSort::packets;
+    std::sort(rows_.begin(), rows_.end(), [by_packets](const Row &a, const Row &b) {
+      auto volume = [by_packets](const Row &r) {
+        return by_packets ? std::pair{r.packets, r.bytes} : std::pair{r.bytes, r.packets};
+      };
+      if (volume(a) != volume(b))
+        return volume(a) > volume(b);
+      return a.key < b.key;
+    });
+    if (o.top && rows_.size() > *o.top)
+      rows_.resize(*o.top);
+    return std::move(rows_);
+  }
+
+private:
+  std::unordered_map<std::string, size_t> at_;
+  std::vector<Row> rows_;
+};
+
+std::string id_of(std::initializer_list<std::string_view> parts) {
+  std::string id;
+  for (auto part : parts) {
+    id += part;
+    id += '\x1f';
+  }
+  return id;
+}
+
+Rows flow_rows(const std::vector<ConnTraffic> &conns, const ReportOptions &o) {
+  Totals totals;
+  auto add = [&](const ConnTraffic &c, bool orig) {
+    int64_t packets = orig ? c.orig_pkts : c.resp_pkts;
+    if (packets == 0)
+      return;
+    const auto &from = orig ? c.src_addr : c.dst_addr, &to = orig ? c.dst_addr : c.src_addr;
+    int64_t from_port = orig ? c.src_port : c.dst_port, to_port = orig ? c.dst_port : c.src_port;
+    auto from_port_text = std::to_string(from_port), to_port_text = std::to_string(to_port);
+    auto &row = totals.at(id_of({c.proto, from, from_port_text, to, to_port_text, c.iface}),
+                          {c.proto, from, from_port, to, to_port, c.iface});
+    row.packets += packets;
+    row.bytes += orig ? c.orig_bytes : c.resp_bytes;
+  };
+  for (const auto &c : conns) {
+    add(c, true);
+    add(c, false);
+  }
+  Rows rows{{"proto", "src_addr", "src_port", "dst_addr", "dst_port", "iface", "packets", "bytes"},
+            {}};
+  for (auto &row : totals.sorted(o)) {
+    row.key.insert(row.key.end(), {row.packets, row.bytes});
+    rows.values.push_back(std::move(row.key));
+  }
+  return rows;
+}
+
+Rows host_rows(const std::vector<ConnTraffic> &conns, const ReportOptions &o) {
+  Totals totals;
+  for (const auto &c : conns)
+    for (const auto *host : {&c.src_addr, &c.dst_addr}) {
+      if (host == &c.dst_addr && c.dst_addr == c.src_addr)
+        break; // a host talking to itself: one connection of it
+      auto &row = totals.at(*host, {*host});
+      row.connections++;
+      row.packets += c.orig_pkts + c.resp_pkts;
+      row.bytes += c.orig_bytes + c.resp_bytes;
+      bool src = *host == c.src_addr, dst = *host == c.dst_addr;
+      row.sent_pkts += (src ? c.orig_pkts : 0) + (dst ? c.resp_pkts : 0);
+      row.sent_bytes += (src ? c.orig_bytes : 0) + (dst ? c.resp_bytes : 0);
+      row.recv_pkts += (src ? c.resp_pkts : 0) + (dst ? c.orig_pkts : 0);
+      row.recv_bytes += (src ? c.resp_bytes : 0) + (dst ? c.orig_bytes : 0);
+    }
+  Rows rows{{"host", "connections", "packets", "bytes", "sent_pkts", "sent_bytes", "recv_pkts",
+             "recv_bytes"},
+            {}};
+  for (auto &row : totals.sorted(o)) {
+    row.key.insert(row.key.end(), {row.connections, row.packets, row.bytes, row.sent_pkts,
+                                   row.sent_bytes, row.recv_pkts, row.recv_bytes});
+    rows.values.push_back(std::move(row.key));
+  }
+  return rows;
+}
+
+// --by port (per protocol and responder port, port protocols only) and
+// --by proto.
+Rows service_rows(const std::vector<ConnTraffic> &conns, const ReportOptions &o) {
+  bool by_port = o.by == ReportBy::port;
+  Totals totals;
+  for (const auto &c : conns) {
+    if (by_port && !has_ports(c.proto))
+      continue;
+    auto &row = by_port
+                    ? totals.at(id_of({c.proto, std::to_string(c.dst_port)}), {c.proto, c.dst_port})
+                    : totals.at(c.proto, {c.proto});
+    row.connections++;
+    row.packets += c.orig_pkts + c.resp_pkts;
+    row.bytes += c.orig_bytes + c.resp_bytes;
+  }
+  Rows rows;
+  rows.columns =
+      by_port ? std::vector<std::string>{"proto", "port"} : std::vector<std::string>{"proto"};
+  rows.columns.insert(rows.columns.end(), {"connections", "packets", "bytes"});
+  for (auto &row : totals.sorted(o)) {
+    row.key.insert(row.key.end(), {row.connections, row.packets, row.bytes});
+    rows.values.push_back(std::move(row.key));
+  }
+  return rows;
 }
 
 std::string endpoint(const std::string &proto, const std::string &addr, int64_t port) {
@@ -305,25 +418,18 @@ std::string format_csv(const Rows &rows) {
 } // namespace
 
 std::string make_report(sql::Database &db, const ReportOptions &options) {
-  std::string text;
-  switch (options.by) {
-  case ReportBy::flow:
-    text = flow_sql(options);
-    break;
-  case ReportBy::conn:
-    text = conn_sql(options);
-    break;
-  case ReportBy::host:
-    text = host_sql(options);
-    break;
-  case ReportBy::port:
-    text = port_sql(options);
-    break;
-  case ReportBy::proto:
-    text = proto_sql(options);
-    break;
+  Rows rows;
+  if (options.by == ReportBy::conn) {
+    rows = conn_rows(db, options);
+  } else {
+    auto conns = window_traffic(db, options);
+    if (options.by == ReportBy::flow)
+      rows = flow_rows(conns, options);
+    else if (options.by == ReportBy::host)
+      rows = host_rows(conns, options);
+    else
+      rows = service_rows(conns, options);
   }
-  Rows rows = run_query(db, text, options);
   switch (options.format) {
   case ReportFormat::json:
     return format_json(rows);

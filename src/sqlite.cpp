@@ -44,7 +44,7 @@ void Database::fail(int code, std::string_view what) const {
 void Database::exec(const std::string &sql) {
   int rc = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK)
-    fail(sqlite3_extended_errcode(db_.get()), "database");
+    fail(sqlite3_extended_errcode(db_.get()), "cannot write");
 }
 
 void Database::set_pragma(std::string_view name, std::string_view value,
@@ -90,6 +90,14 @@ Statement &Statement::bind(int index, int64_t value) {
 
 Statement &Statement::bind(int index, std::string_view value) {
   int rc = sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(), SQLITE_TRANSIENT,
+                               SQLITE_UTF8);
+  if (rc != SQLITE_OK)
+    db_->fail(rc, "cannot bind a value on");
+  return *this;
+}
+
+Statement &Statement::bind_ref(int index, const std::string &value) {
+  int rc = sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(), SQLITE_STATIC,
                                SQLITE_UTF8);
   if (rc != SQLITE_OK)
     db_->fail(rc, "cannot bind a value on");

@@ -126,6 +126,9 @@ sql::Database open_for_writing(const StoreConfig &config) {
     check_schema(db);
     db.set_pragma("journal_mode", "WAL", "wal");
     db.set_pragma("synchronous", "NORMAL", "1");
+    // A batch touches index pages all over: a small page cache spills them to
+    // the WAL again and again within one transaction.
+    db.set_pragma("cache_size", "-65536", "-65536");
     // Truncates the WAL after checkpoints rather than keeping its largest size.
     db.set_pragma("journal_size_limit", "67108864", "67108864");
     db.persist_wal();
@@ -136,19 +139,28 @@ sql::Database open_for_writing(const StoreConfig &config) {
   }
 }
 
-constexpr const char *upsert_sql = R"(
+// Parameters ?1 to ?19 are the record's fields, in this order, in both.
+constexpr const char *insert_sql = R"(
 INSERT INTO connections (uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan,
   start_ns, end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history,
   close_reason, rtt_ns, orig_guessed)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
-ON CONFLICT (uid) DO UPDATE SET iface = excluded.iface, proto = excluded.proto,
-  src_addr = excluded.src_addr, src_port = excluded.src_port, dst_addr = excluded.dst_addr,
-  dst_port = excluded.dst_port, vlan = excluded.vlan, start_ns = excluded.start_ns,
-  end_ns = excluded.end_ns, orig_pkts = excluded.orig_pkts, orig_bytes = excluded.orig_bytes,
-  resp_pkts = excluded.resp_pkts, resp_bytes = excluded.resp_bytes, state = excluded.state,
-  history = excluded.history, close_reason = excluded.close_reason, rtt_ns = excluded.rtt_ns,
-  orig_guessed = excluded.orig_guessed
-RETURNING id)";
+ON CONFLICT (uid) DO NOTHING)";
+
+// The uid stays, so its index is not touched; it is checked, since a deleted
+// row's id may be given to a new one.
+constexpr const char *update_sql = R"(
+UPDATE connections SET iface = ?2, proto = ?3, src_addr = ?4, src_port = ?5, dst_addr = ?6,
+  dst_port = ?7, vlan = ?8, start_ns = ?9, end_ns = ?10, orig_pkts = ?11, orig_bytes = ?12,
+  resp_pkts = ?13, resp_bytes = ?14, state = ?15, history = ?16, close_reason = ?17,
+  rtt_ns = ?18, orig_guessed = ?19
+WHERE id = ?20 AND uid = ?1)";
+
+constexpr const char *select_id_sql = "SELECT id FROM connections WHERE uid = ?1";
+
+// Ids of the open connections written, so that a checkpoint updates its row
+// by id. Only a cache: emptied when it grows past this.
+constexpr size_t max_cached_ids = 4'000'000;
 
 // A connection's delta for an interval end it already has (two updates of
 // one connection at the same instant) adds up rather than failing the batch.
@@ -199,9 +211,10 @@ void merge(TrafficDelta &into, const TrafficDelta &next) {
 
 struct Store::Connection {
   explicit Connection(const StoreConfig &config)
-      : db(open_for_writing(config)), upsert(db, upsert_sql), traffic(db, traffic_sql),
-        counter(db, counter_sql), expire_traffic(db, expire_traffic_sql),
-        expire_connections(db, expire_connections_sql), expire_counters(db, expire_counters_sql) {
+      : db(open_for_writing(config)), insert(db, insert_sql), update(db, update_sql),
+        select_id(db, select_id_sql), traffic(db, traffic_sql), counter(db, counter_sql),
+        expire_traffic(db, expire_traffic_sql), expire_connections(db, expire_connections_sql),
+        expire_counters(db, expire_counters_sql) {
     struct stat st {};
     if (::stat(config.path.c_str(), &st) == 0)
       file = {st.st_dev, st.st_ino};
@@ -217,32 +230,76 @@ struct Store::Connection {
   }
 
   int64_t upsert_record(const ConnRecord &r);
+  bool update_record(const ConnRecord &r, int64_t id);
+  std::optional<int64_t> find_id(const std::string &uid);
   void insert_traffic(int64_t conn_id, const TrafficDelta &d);
   void insert_counter(uint64_t ts_ns, std::string_view name, uint64_t value);
   size_t delete_batch(sql::Statement &statement, uint64_t cutoff_ns, size_t max_rows);
 
   sql::Database db;
   std::pair<dev_t, ino_t> file{};
-  sql::Statement upsert, traffic, counter;
+  sql::Statement insert, update, select_id, traffic, counter;
   sql::Statement expire_traffic, expire_connections, expire_counters;
+  std::unordered_map<std::string, int64_t> ids; // uid -> id of open connections
 };
 
-int64_t Store::Connection::upsert_record(const ConnRecord &r) {
-  sql::ResetGuard guard(upsert);
-  upsert.bind(1, r.uid).bind(2, r.iface).bind(3, r.proto).bind(4, r.src_addr);
-  upsert.bind(5, int64_t{r.src_port}).bind(6, r.dst_addr).bind(7, int64_t{r.dst_port});
-  upsert.bind(8, int64_t{r.vlan}).bind(9, as_sql(r.start_ns)).bind(10, as_sql(r.end_ns));
-  upsert.bind(11, as_sql(r.orig_pkts)).bind(12, as_sql(r.orig_bytes));
-  upsert.bind(13, as_sql(r.resp_pkts)).bind(14, as_sql(r.resp_bytes));
-  upsert.bind(15, r.state).bind(16, r.history).bind(17, r.close_reason);
+// The record's strings are bound without copies: it outlives the statement's
+// use, which a ResetGuard ends.
+void bind_record(sql::Statement &s, const ConnRecord &r) {
+  s.bind_ref(1, r.uid).bind_ref(2, r.iface).bind_ref(3, r.proto).bind_ref(4, r.src_addr);
+  s.bind(5, int64_t{r.src_port}).bind_ref(6, r.dst_addr).bind(7, int64_t{r.dst_port});
+  s.bind(8, int64_t{r.vlan}).bind(9, as_sql(r.start_ns)).bind(10, as_sql(r.end_ns));
+  s.bind(11, as_sql(r.orig_pkts)).bind(12, as_sql(r.orig_bytes));
+  s.bind(13, as_sql(r.resp_pkts)).bind(14, as_sql(r.resp_bytes));
+  s.bind_ref(15, r.state).bind_ref(16, r.history).bind_ref(17, r.close_reason);
   if (r.rtt_ns)
-    upsert.bind(18, as_sql(*r.rtt_ns));
-  upsert.bind(19, int64_t{r.orig_guessed});
-  if (!upsert.step())
-    throw sql::Error(SQLITE_ERROR, "the connection upsert returned no id");
-  int64_t id = upsert.int64(0);
-  upsert.run();
-  return id;
+    s.bind(18, as_sql(*r.rtt_ns));
+  s.bind(19, int64_t{r.orig_guessed});
+}
+
+bool Store::Connection::update_record(const ConnRecord &r, int64_t id) {
+  sql::ResetGuard guard(update);
+  bind_record(update, r);
+  update.bind(20, id).run();
+  return sqlite3_changes(db.get()) == 1;
+}
+
+std::optional<int64_t> Store::Connection::find_id(const std::string &uid) {
+  sql::ResetGuard guard(select_id);
+  select_id.bind(1, uid);
+  if (!select_id.step())
+    return std::nullopt;
+  return select_id.int64(0);
+}
+
+// The row of the record's uid, inserted or brought up to date. Returns its id.
+int64_t Store::Connection::upsert_record(const ConnRecord &r) {
+  std::optional<int64_t> id;
+  if (auto it = ids.find(r.uid); it != ids.end()) {
+    if (update_record(r, it->second))
+      id = it->second;
+    else
+      ids.erase(it); // deleted meanwhile (retention)
+  }
+  if (!id) {
+    sql::ResetGuard guard(insert);
+    bind_record(insert, r);
+    insert.run();
+    if (sqlite3_changes(db.get()) == 1)
+      id = sqlite3_last_insert_rowid(db.get());
+  }
+  if (!id) { // written before, by an earlier run or before the cache emptied
+    id = find_id(r.uid);
+    if (!id || !update_record(r, *id))
+      throw sql::Error(SQLITE_ERROR, "the row of connection " + r.uid + " vanished");
+  }
+  if (r.close_reason)
+    ids.erase(r.uid);
+  else if (ids.size() < max_cached_ids)
+    ids.emplace(r.uid, *id);
+  else
+    ids.clear();
+  return *id;
 }
 
 void Store::Connection::insert_traffic(int64_t conn_id, const TrafficDelta &d) {
