@@ -6,7 +6,6 @@
 #include "units.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -14,12 +13,12 @@
 #include <cstdio>
 #include <limits>
 #include <set>
+#include <tuple>
 #include <unordered_map>
+#include <variant>
 
 namespace tcflows {
 namespace {
-
-using Json = nlohmann::ordered_json;
 
 constexpr std::string_view port_protocols = "('TCP', 'UDP', 'SCTP', 'DCCP', 'UDPLite')";
 
@@ -27,26 +26,33 @@ bool has_ports(const std::string &proto) {
   return port_protocols.find("'" + proto + "'") != std::string_view::npos;
 }
 
-// The result of a query: column names (the JSON keys and the CSV header)
-// and exact values (integer, text or null).
+// A cell as it is: an integer, text, or NULL.
+using Value = std::variant<std::monostate, int64_t, std::string>;
+
+int64_t number(const Value &value) {
+  const auto *n = std::get_if<int64_t>(&value);
+  return n ? *n : 0;
+}
+
+std::string text(const Value &value) {
+  if (const auto *s = std::get_if<std::string>(&value))
+    return *s;
+  if (const auto *n = std::get_if<int64_t>(&value))
+    return std::to_string(*n);
+  return "";
+}
+
+// The report's rows: column names (the JSON keys and the CSV header) and
+// exact values.
 struct Rows {
   std::vector<std::string> columns;
-  std::vector<std::vector<Json>> values;
+  std::vector<std::vector<Value>> values;
 
   size_t column(std::string_view name) const {
     auto it = std::find(columns.begin(), columns.end(), name);
     if (it == columns.end())
       throw std::logic_error(fmt::format("report: no column {}", name));
     return static_cast<size_t>(it - columns.begin());
-  }
-  const Json &at(size_t row, std::string_view name) const { return values[row][column(name)]; }
-  int64_t number(size_t row, std::string_view name) const {
-    const auto &value = at(row, name);
-    return value.is_number() ? value.get<int64_t>() : 0;
-  }
-  std::string text(size_t row, std::string_view name) const {
-    const auto &value = at(row, name);
-    return value.is_string() ? value.get<std::string>() : value.is_null() ? "" : value.dump();
   }
 };
 
@@ -117,7 +123,7 @@ Rows conn_rows(sql::Database &db, const ReportOptions &o) {
     auto &row = rows.values.emplace_back();
     for (int i = 0; i < statement.columns(); i++) {
       if (statement.is_null(i))
-        row.emplace_back(nullptr);
+        row.emplace_back();
       else if (statement.is_text(i))
         row.emplace_back(statement.text(i));
       else
@@ -166,16 +172,16 @@ std::vector<ConnTraffic> window_traffic(sql::Database &db, const ReportOptions &
 class Totals {
 public:
   struct Row {
-    std::vector<Json> key;
+    std::vector<Value> key;
     int64_t connections = 0, packets = 0, bytes = 0;
     int64_t sent_pkts = 0, sent_bytes = 0, recv_pkts = 0, recv_bytes = 0;
   };
 
   // The row of `key`; `id` is the key as one string, to find it fast.
-  Row &at(const std::string &id, const std::vector<Json> &key) {
+  Row &at(const std::string &id, std::vector<Value> key) {
     auto [it, added] = at_.try_emplace(id, rows_.size());
     if (added)
-      rows_.push_back({key});
+      rows_.push_back({std::move(key)});
     return rows_[it->second];
   }
 
@@ -209,29 +215,69 @@ std::string id_of(std::initializer_list<std::string_view> parts) {
   return id;
 }
 
-Rows flow_rows(const std::vector<ConnTraffic> &conns, const ReportOptions &o) {
-  Totals totals;
-  auto add = [&](const ConnTraffic &c, bool orig) {
-    int64_t packets = orig ? c.orig_pkts : c.resp_pkts;
-    if (packets == 0)
-      return;
-    const auto &from = orig ? c.src_addr : c.dst_addr, &to = orig ? c.dst_addr : c.src_addr;
-    int64_t from_port = orig ? c.src_port : c.dst_port, to_port = orig ? c.dst_port : c.src_port;
-    auto from_port_text = std::to_string(from_port), to_port_text = std::to_string(to_port);
-    auto &row = totals.at(id_of({c.proto, from, from_port_text, to, to_port_text, c.iface}),
-                          {c.proto, from, from_port, to, to_port, c.iface});
-    row.packets += packets;
-    row.bytes += orig ? c.orig_bytes : c.resp_bytes;
-  };
-  for (const auto &c : conns) {
-    add(c, true);
-    add(c, false);
+// One direction of a connection, as a key of the flow table: the strings
+// stay in the ConnTraffic, nothing is copied until the rows are made.
+struct Direction {
+  const ConnTraffic *c;
+  bool orig;
+
+  std::tuple<const std::string &, const std::string &, int64_t, const std::string &, int64_t,
+             const std::string &>
+  key() const {
+    return orig ? std::tie(c->proto, c->src_addr, c->src_port, c->dst_addr, c->dst_port, c->iface)
+                : std::tie(c->proto, c->dst_addr, c->dst_port, c->src_addr, c->src_port, c->iface);
   }
+  bool operator==(const Direction &other) const { return key() == other.key(); }
+};
+
+struct DirectionHash {
+  size_t operator()(const Direction &d) const {
+    auto [proto, from, from_port, to, to_port, iface] = d.key();
+    size_t hash = std::hash<std::string_view>()(from);
+    for (size_t part :
+         {std::hash<std::string_view>()(to), std::hash<std::string_view>()(proto),
+          std::hash<std::string_view>()(iface), static_cast<size_t>(from_port << 16 | to_port)})
+      hash = hash * 1099511628211ull ^ part;
+    return hash;
+  }
+};
+
+struct Volume {
+  int64_t packets = 0, bytes = 0;
+};
+
+Rows flow_rows(const std::vector<ConnTraffic> &conns, const ReportOptions &o) {
+  std::unordered_map<Direction, Volume, DirectionHash> totals;
+  totals.reserve(conns.size() * 2);
+  for (const auto &c : conns)
+    for (bool orig : {true, false}) {
+      int64_t packets = orig ? c.orig_pkts : c.resp_pkts;
+      if (packets == 0)
+        continue;
+      auto &volume = totals[Direction{&c, orig}];
+      volume.packets += packets;
+      volume.bytes += orig ? c.orig_bytes : c.resp_bytes;
+    }
+  std::vector<std::pair<Direction, Volume>> sorted(totals.begin(), totals.end());
+  bool by_packets = o.sort == ReportSort::packets;
+  auto order = [by_packets](const auto &a, const auto &b) {
+    auto volume = [by_packets](const Volume &v) {
+      return by_packets ? std::pair{v.packets, v.bytes} : std::pair{v.bytes, v.packets};
+    };
+    if (volume(a.second) != volume(b.second))
+      return volume(a.second) > volume(b.second);
+    return a.first.key() < b.first.key();
+  };
+  size_t count = o.top ? std::min(*o.top, sorted.size()) : sorted.size();
+  std::partial_sort(sorted.begin(), sorted.begin() + static_cast<ptrdiff_t>(count), sorted.end(),
+                    order);
   Rows rows{{"proto", "src_addr", "src_port", "dst_addr", "dst_port", "iface", "packets", "bytes"},
             {}};
-  for (auto &row : totals.sorted(o)) {
-    row.key.insert(row.key.end(), {row.packets, row.bytes});
-    rows.values.push_back(std::move(row.key));
+  rows.values.reserve(count);
+  for (size_t i = 0; i < count; i++) {
+    auto [proto, from, from_port, to, to_port, iface] = sorted[i].first.key();
+    rows.values.push_back({proto, from, from_port, to, to_port, iface, sorted[i].second.packets,
+                           sorted[i].second.bytes});
   }
   return rows;
 }
@@ -301,10 +347,9 @@ std::string endpoint(const std::string &proto, const std::string &addr, int64_t 
 using Cells = std::vector<std::vector<std::string>>;
 
 bool several_ifaces(const Rows &rows) {
-  std::set<std::string> ifaces;
-  for (size_t i = 0; i < rows.values.size(); i++)
-    ifaces.insert(rows.text(i, "iface"));
-  return ifaces.size() > 1;
+  size_t iface = rows.column("iface");
+  return std::any_of(rows.values.begin(), rows.values.end(),
+                     [&](const auto &row) { return row[iface] != rows.values[0][iface]; });
 }
 
 Cells flow_cells(const Rows &rows) {
@@ -312,14 +357,14 @@ Cells flow_cells(const Rows &rows) {
   Cells cells{{"PROTOCOL", "SOURCE", "DESTINATION", "PACKETS", "BYTES"}};
   if (iface)
     cells[0].push_back("IFACE");
-  for (size_t i = 0; i < rows.values.size(); i++) {
-    auto proto = rows.text(i, "proto");
+  for (const auto &row : rows.values) {
+    // proto, src_addr, src_port, dst_addr, dst_port, iface, packets, bytes
+    auto proto = text(row[0]);
     auto &line = cells.emplace_back(std::vector<std::string>{
-        proto, endpoint(proto, rows.text(i, "src_addr"), rows.number(i, "src_port")),
-        endpoint(proto, rows.text(i, "dst_addr"), rows.number(i, "dst_port")),
-        std::to_string(rows.number(i, "packets")), human_bytes(rows.number(i, "bytes"))});
+        proto, endpoint(proto, text(row[1]), number(row[2])),
+        endpoint(proto, text(row[3]), number(row[4])), text(row[6]), human_bytes(number(row[7]))});
     if (iface)
-      line.push_back(rows.text(i, "iface"));
+      line.push_back(text(row[5]));
   }
   return cells;
 }
@@ -330,18 +375,21 @@ Cells conn_cells(const Rows &rows) {
                "ORIG_BYTES", "RESP_PKTS", "RESP_BYTES"}};
   if (iface)
     cells[0].push_back("IFACE");
-  for (size_t i = 0; i < rows.values.size(); i++) {
-    auto proto = rows.text(i, "proto");
-    int64_t start = rows.number(i, "start_ns");
+  auto at = [&](const auto &row, std::string_view name) -> const Value & {
+    return row[rows.column(name)];
+  };
+  for (const auto &row : rows.values) {
+    auto proto = text(at(row, "proto"));
+    int64_t start = number(at(row, "start_ns"));
+    auto duration = std::chrono::nanoseconds(number(at(row, "end_ns")) - start);
     auto &line = cells.emplace_back(std::vector<std::string>{
-        proto, endpoint(proto, rows.text(i, "src_addr"), rows.number(i, "src_port")),
-        endpoint(proto, rows.text(i, "dst_addr"), rows.number(i, "dst_port")), format_utc(start),
-        human_duration(std::chrono::nanoseconds(rows.number(i, "end_ns") - start)),
-        rows.text(i, "state"), std::to_string(rows.number(i, "orig_pkts")),
-        human_bytes(rows.number(i, "orig_bytes")), std::to_string(rows.number(i, "resp_pkts")),
-        human_bytes(rows.number(i, "resp_bytes"))});
+        proto, endpoint(proto, text(at(row, "src_addr")), number(at(row, "src_port"))),
+        endpoint(proto, text(at(row, "dst_addr")), number(at(row, "dst_port"))), format_utc(start),
+        human_duration(duration), text(at(row, "state")), text(at(row, "orig_pkts")),
+        human_bytes(number(at(row, "orig_bytes"))), text(at(row, "resp_pkts")),
+        human_bytes(number(at(row, "resp_bytes")))});
     if (iface)
-      line.push_back(rows.text(i, "iface"));
+      line.push_back(text(at(row, "iface")));
   }
   return cells;
 }
@@ -354,11 +402,11 @@ Cells total_cells(const Rows &rows) {
     std::transform(label.begin(), label.end(), label.begin(), ::toupper);
     cells[0].push_back(label);
   }
-  for (size_t i = 0; i < rows.values.size(); i++) {
+  for (const auto &row : rows.values) {
     auto &line = cells.emplace_back();
-    for (const auto &column : rows.columns)
-      line.push_back(column.ends_with("bytes") ? human_bytes(rows.number(i, column))
-                                               : rows.text(i, column));
+    for (size_t c = 0; c < row.size(); c++)
+      line.push_back(rows.columns[c].ends_with("bytes") ? human_bytes(number(row[c]))
+                                                        : text(row[c]));
   }
   return cells;
 }
@@ -370,34 +418,61 @@ std::string format_table(const Cells &cells) {
       width[c] = std::max(width[c], line[c].size());
   std::string out;
   for (const auto &line : cells) {
-    for (size_t c = 0; c < line.size(); c++)
-      out += c + 1 == line.size() ? line[c] : fmt::format("{:<{}} ", line[c], width[c]);
+    for (size_t c = 0; c < line.size(); c++) {
+      out += line[c];
+      if (c + 1 < line.size())
+        out.append(width[c] - line[c].size() + 1, ' ');
+    }
     out += '\n';
   }
   return out;
 }
 
-std::string format_json(const Rows &rows) {
-  Json array = Json::array();
-  for (const auto &values : rows.values) {
-    Json object = Json::object();
-    for (size_t c = 0; c < rows.columns.size(); c++)
-      object[rows.columns[c]] = values[c];
-    array.push_back(std::move(object));
+void append_json_string(std::string &out, const std::string &text) {
+  out += '"';
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20)
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+    else
+      out += c;
   }
-  return array.dump() + '\n';
+  out += '"';
 }
 
-std::string csv_field(const Json &value) {
-  if (value.is_null())
-    return "";
-  if (!value.is_string())
-    return value.dump();
-  auto text = value.get<std::string>();
-  if (text.find_first_of(",\"\r\n") == std::string::npos)
-    return text;
+void append_json(std::string &out, const Value &value) {
+  if (const auto *n = std::get_if<int64_t>(&value))
+    out += std::to_string(*n);
+  else if (const auto *s = std::get_if<std::string>(&value))
+    append_json_string(out, *s);
+  else
+    out += "null";
+}
+
+// An array of objects, keys in column order.
+std::string format_json(const Rows &rows) {
+  std::string out = "[";
+  for (size_t r = 0; r < rows.values.size(); r++) {
+    out += r ? ",{" : "{";
+    for (size_t c = 0; c < rows.columns.size(); c++) {
+      if (c)
+        out += ',';
+      append_json_string(out, rows.columns[c]);
+      out += ':';
+      append_json(out, rows.values[r][c]);
+    }
+    out += '}';
+  }
+  return out + "]\n";
+}
+
+std::string csv_field(const Value &value) {
+  auto field = text(value);
+  if (field.find_first_of(",\"\r\n") == std::string::npos)
+    return field;
   std::string quoted = "\"";
-  for (char c : text)
+  for (char c : field)
     quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + '"';
 }

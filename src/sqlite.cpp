@@ -16,17 +16,32 @@ bool equal_nocase(std::string_view a, std::string_view b) {
   });
 }
 
+// file:PATH?immutable=1, PATH percent-encoded where a URI needs it.
+std::string immutable_uri(const std::string &path) {
+  std::string uri = "file:";
+  for (unsigned char c : path)
+    uri += std::isalnum(c) || std::string_view("/._-~").find(c) != std::string_view::npos
+               ? std::string(1, static_cast<char>(c))
+               : fmt::format("%{:02X}", c);
+  return uri + "?immutable=1";
+}
+
 } // namespace
 
 void Database::Close::operator()(sqlite3 *db) const noexcept { sqlite3_close_v2(db); }
 
 Database Database::open(const std::string &path, Mode mode) {
   int flags =
-      mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+      mode == Mode::read_write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
   // One connection per thread of ours: no SQLite mutexes needed.
   flags |= SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  std::string name = path;
+  if (mode == Mode::immutable) {
+    flags |= SQLITE_OPEN_URI;
+    name = immutable_uri(path);
+  }
   sqlite3 *raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   Database db;
   db.db_.reset(raw); // closed even when the open failed
   db.path_ = path;

@@ -28,7 +28,9 @@ private:
 
 class Database {
 public:
-  enum class Mode { read_only, read_write };
+  // immutable: read-only without locks or a WAL index, for a database that
+  // nothing writes (it has no -wal file) in a directory we cannot write.
+  enum class Mode { read_only, immutable, read_write };
 
   // Opens an existing database file (read_write also creates a missing one).
   static Database open(const std::string &path, Mode mode);

@@ -43,19 +43,15 @@ int64_t as_sql(uint64_t value) {
 }
 
 // The schema version of an open database, 0 for a new empty file. Throws
-// Fatal when it is not a tcflows database or is newer than `latest`.
+// Fatal when it is not a tcflows database or is newer than `latest`,
+// sql::Error when it cannot be read.
 int check_schema(sql::Database &db, int latest = latest_version()) {
   const std::string &path = db.path();
-  int64_t app = 0, version = 0, objects = 0;
-  try {
-    app = db.pragma_int("application_id");
-    version = db.pragma_int("user_version");
-    sql::Statement count(db, "SELECT count(*) FROM sqlite_schema");
-    count.step();
-    objects = count.int64(0);
-  } catch (const sql::Error &e) {
-    fail_open(e, path);
-  }
+  int64_t app = db.pragma_int("application_id");
+  int64_t version = db.pragma_int("user_version");
+  sql::Statement count(db, "SELECT count(*) FROM sqlite_schema");
+  count.step();
+  int64_t objects = count.int64(0);
   if (app == 0 && version == 0 && objects == 0)
     return 0;
   if (app != application_id || version < 1)
@@ -104,13 +100,21 @@ void set_busy_timeout(sql::Database &db, std::chrono::milliseconds timeout) {
 }
 
 // Opens a database read-only and returns it with its schema version.
-std::pair<sql::Database, int> open_checked(const std::string &path) {
+std::pair<sql::Database, int>
+open_checked(const std::string &path, sql::Database::Mode mode = sql::Database::Mode::read_only) {
   try {
-    auto db = sql::Database::open(path, sql::Database::Mode::read_only);
+    auto db = sql::Database::open(path, mode);
     set_busy_timeout(db, std::chrono::milliseconds(2000));
     int version = check_schema(db);
     return {std::move(db), version};
   } catch (const sql::Error &e) {
+    // A WAL database without its -wal and -shm files, in a directory we may
+    // not write: SQLite cannot make its WAL index. With no -wal file nothing
+    // writes it, and it can be read as an immutable file.
+    bool cannot_index = e.primary() == SQLITE_READONLY || e.primary() == SQLITE_CANTOPEN;
+    if (cannot_index && mode == sql::Database::Mode::read_only &&
+        ::access((path + "-wal").c_str(), F_OK) != 0)
+      return open_checked(path, sql::Database::Mode::immutable);
     fail_open(e, path);
   }
 }
@@ -460,6 +464,8 @@ sql::Database open_database_read_only(const std::string &path) {
     fail(exit_usage, "no database at {}: {}", path, errno_text(errno));
   if (!S_ISREG(st.st_mode))
     fail(exit_usage, "{} is not a database file", path);
+  if (::access(path.c_str(), R_OK) != 0)
+    fail(exit_failure, "cannot read {}: {}", path, errno_text(errno));
   auto [db, version] = open_checked(path);
   if (version == 0)
     fail(exit_usage, "{} is empty, not a tcflows database", path);

@@ -3,10 +3,14 @@
 // (skipped) when not root.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include "helpers.h"
+#include "report.h"
 #include "store.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/wait.h>
 #include <linux/fs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -141,6 +145,87 @@ TEST_CASE("read-only database: updates stay queued until it can be written again
   REQUIRE(store.write({}, {}, t0 + 20 * sec));
   CHECK(count(path, "SELECT count(*) FROM connections") == 30);
   CHECK(count(path, "SELECT total(orig_pkts) FROM traffic") == 60);
+}
+
+namespace {
+
+// Runs `report --by proto --format json` on `path` as nobody:nogroup in a
+// child process; returns its output, or "failed: ..." .
+std::string report_as_nobody(const std::string &path) {
+  const passwd *nobody = getpwnam("nobody");
+  const group *nogroup = getgrnam("nogroup");
+  REQUIRE(nobody);
+  REQUIRE(nogroup);
+  int pipe_fds[2];
+  REQUIRE(pipe(pipe_fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    std::string out;
+    if (setgroups(0, nullptr) != 0 || setgid(nogroup->gr_gid) != 0 ||
+        setuid(nobody->pw_uid) != 0) {
+      out = "failed: cannot become nobody";
+    } else {
+      try {
+        ReportOptions o;
+        o.db = path;
+        o.by = ReportBy::proto;
+        o.format = ReportFormat::json;
+        auto db = open_database_read_only(path);
+        out = make_report(db, o);
+      } catch (const std::exception &e) {
+        out = std::string("failed: ") + e.what();
+      }
+    }
+    (void)!::write(pipe_fds[1], out.data(), out.size());
+    _exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof(buffer))) > 0;)
+    out.append(buffer, static_cast<size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return out;
+}
+
+// The directory and the database's files: group nogroup, which may read them
+// and nothing else (the directory 0750, the files 0640 as the store made them).
+void share_with_nogroup(const std::string &dir, const std::string &path) {
+  gid_t gid = getgrnam("nogroup")->gr_gid;
+  REQUIRE(::chown(dir.c_str(), 0, gid) == 0);
+  REQUIRE(::chmod(dir.c_str(), 0750) == 0);
+  for (const char *suffix : {"", "-wal", "-shm"})
+    if (exists(path + suffix))
+      REQUIRE(::chown((path + suffix).c_str(), 0, gid) == 0);
+}
+
+} // namespace
+
+TEST_CASE("report reads with the caller's rights, while the store writes and after") {
+  TempDir dir;
+  REQUIRE(::chmod(dir.path().c_str(), 0755) == 0); // /tmp/ts-store-*: reachable
+  auto sub = dir.file("db");
+  auto path = sub + "/flows.db";
+  const std::string expected =
+      R"([{"proto":"TCP","connections":20,"packets":60,"bytes":30000}])"
+      "\n";
+  {
+    Store store(store_config(path));
+    REQUIRE(store.write(batch(0, 20, t0 + 5 * sec), {}, t0 + 5 * sec));
+    share_with_nogroup(sub, path);
+    CHECK(report_as_nobody(path) == expected); // the agent running
+  }
+  CHECK(report_as_nobody(path) == expected); // the agent stopped
+  // Without its -wal and -shm files (copied elsewhere, say), in a directory
+  // nobody may not write: read as an immutable file.
+  ::unlink((path + "-wal").c_str());
+  ::unlink((path + "-shm").c_str());
+  CHECK(report_as_nobody(path) == expected);
+  CHECK(!exists(path + "-wal"));
 }
 
 int main(int argc, char **argv) {

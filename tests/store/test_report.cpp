@@ -628,3 +628,27 @@ TEST_CASE("window accuracy: a large burst, a pause, a small burst") {
   CHECK(both["10.0.2.15"] == std::pair<int64_t, int64_t>{10'003, 14'000'180});
   CHECK(flows(t0 + 10 * sec, t0 + 60 * sec).empty());
 }
+
+TEST_CASE("json and csv carry odd text exactly") {
+  TempDir dir;
+  auto path = dir.file("odd.db");
+  {
+    Store store(store_config(path));
+    auto r = make_record("Codd", t0, t0 + sec);
+    r.iface = "we\"ird,\\\x01";
+    r.history = "S\nh";
+    REQUIRE(store.write({make_update(r, t0, t0 + interval, 1, 60, 0, 0)}, {}, t0 + interval));
+  }
+  ReportOptions o;
+  o.db = path;
+  o.by = ReportBy::conn;
+  o.format = ReportFormat::json;
+  auto json = Json::parse(report(o));
+  REQUIRE(json.size() == 1);
+  CHECK(json[0]["iface"] == "we\"ird,\\\x01");
+  CHECK(json[0]["history"] == "S\nh");
+  o.format = ReportFormat::csv;
+  auto csv = report(o);
+  CHECK(csv.find(",\"we\"\"ird,\\\x01\",") != std::string::npos);
+  CHECK(csv.find(",\"S\nh\",") != std::string::npos);
+}
