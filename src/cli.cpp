@@ -59,19 +59,20 @@ std::optional<std::string> canonical_address(const std::string &text) {
   return std::nullopt;
 }
 
-void add_time(CLI::App *app, const std::string &name, int64_t now_ns,
-              std::function<void(int64_t)> target, const std::string &description) {
-  app->add_option_function<std::string>(
-         name,
-         [name, now_ns, target](const std::string &text) {
-           auto time = parse_time_arg(text, now_ns);
-           if (!time)
-             throw CLI::ValidationError(name, "'" + text +
-                                                  "' is not a duration like 15m, 1h, 2d or an "
-                                                  "ISO 8601 time like 2026-11-25T17:00:00Z");
-           target(*time);
-         },
-         description)
+CLI::Option *add_time(CLI::App *app, const std::string &name, int64_t now_ns,
+                      std::function<void(int64_t)> target, const std::string &description) {
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [name, now_ns, target](const std::string &text) {
+            auto time = parse_time_arg(text, now_ns);
+            if (!time)
+              throw CLI::ValidationError(name, "'" + text +
+                                                   "' is not a duration like 15m, 1h, 2d or an "
+                                                   "ISO 8601 time like 2026-11-25T17:00:00Z");
+            target(*time);
+          },
+          description)
       ->type_name("TIME");
 }
 
@@ -135,12 +136,13 @@ void add_report_filters(CLI::App *report, ReportOptions &o) {
       ->type_name("IF");
 }
 
-void add_report(CLI::App &app, ReportOptions &o, int64_t now_ns) {
+// Returns the --since option, whose default depends on --until.
+CLI::Option *add_report(CLI::App &app, ReportOptions &o, int64_t now_ns) {
   auto *report = app.add_subcommand("report", "totals and connections from the database");
   report->add_option("--db", o.db, "the database (default ./tcflows.db)")->type_name("PATH");
-  add_time(
+  auto *since = add_time(
       report, "--since", now_ns, [&o](int64_t t) { o.since_ns = t; },
-      "from this time, or this long ago (default 1h)");
+      "from this time, or this long ago (default: 1h before --until)");
   add_time(
       report, "--until", now_ns, [&o](int64_t t) { o.until_ns = t; },
       "up to this time, or this long ago (default: now)");
@@ -165,6 +167,7 @@ void add_report(CLI::App &app, ReportOptions &o, int64_t now_ns) {
       report, "--format", o.format,
       {{"table", ReportFormat::table}, {"json", ReportFormat::json}, {"csv", ReportFormat::csv}},
       "table (default), json or csv");
+  return since;
 }
 
 // What the options cannot check one by one.
@@ -240,8 +243,7 @@ Command parse_command_line(int argc, char **argv) {
   add_record(app, record);
   int64_t now_ns = realtime_ns();
   ReportOptions report;
-  report.since_ns = now_ns - std::chrono::nanoseconds(std::chrono::hours(1)).count();
-  add_report(app, report, now_ns);
+  auto *since = add_report(app, report, now_ns);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &) {
@@ -254,6 +256,9 @@ Command parse_command_line(int argc, char **argv) {
     fail(exit_usage, "{} (see `tcflows {}--help`)", e.what(), sub);
   }
   if (app.got_subcommand("report")) {
+    if (since->count() == 0) // the hour before --until, or the last hour
+      report.since_ns = report.until_ns.value_or(now_ns) -
+                        std::chrono::nanoseconds(std::chrono::hours(1)).count();
     check_report(report);
     command.options = report;
   } else {

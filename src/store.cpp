@@ -5,6 +5,7 @@
 #include "schema.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -212,6 +213,11 @@ void merge(TrafficDelta &into, const TrafficDelta &next) {
 }
 
 } // namespace
+
+std::string status_text(const StoreStats &s) {
+  return fmt::format("db written {}  queued {}  write errors {}  dropped {}", s.written, s.queued,
+                     s.write_errors, s.dropped);
+}
 
 struct Store::Connection {
   explicit Connection(const StoreConfig &config)

@@ -35,6 +35,9 @@ struct StoreStats {
   uint64_t expired = 0;      // rows deleted by retention
 };
 
+// "db written 1234  queued 0  write errors 0  dropped 0", for the status line.
+std::string status_text(const StoreStats &stats);
+
 class Store {
 public:
   // Opens the database, creating it (file 0640, missing directories 0750) or

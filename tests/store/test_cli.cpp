@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 using namespace tcflows;
 using namespace tcflows::test;
@@ -214,6 +216,16 @@ TEST_CASE("report: reads, and leaves the database as it was") {
         dir.path());
     CHECK(same.out == run.out);
   }
+  // --until alone: the hour before it.
+  auto until = run_tcflows({"report", "--db", "good.db", "--until", "2025-11-25T17:30:00Z",
+                            "--format", "json", "--by", "proto"},
+                           dir.path());
+  CHECK(until.out == run.out);
+  auto before_traffic = run_tcflows(
+      {"report", "--db", "good.db", "--until", "2025-11-25T17:00:04Z", "--format", "json"},
+      dir.path());
+  CHECK(before_traffic.status == 0);
+  CHECK(before_traffic.out == "[]\n");
   // A window after the traffic: nothing, still exit 0.
   auto later = run_tcflows(
       {"report", "--db", "good.db", "--since", "2025-11-25T17:00:05Z", "--format", "json"},
@@ -245,4 +257,50 @@ TEST_CASE("report reads while the store writes") {
     CHECK(run.out == "proto,connections,packets,bytes\nTCP,1," + std::to_string(k) + "," +
                          std::to_string(100 * k) + "\n");
   }
+}
+
+TEST_CASE("report in a loop while the store writes: no error, whole intervals, nothing lost") {
+  TempDir dir;
+  auto path = dir.file("busy.db");
+  constexpr int intervals = 40, per_interval = 2000;
+  Store store(store_config(path));
+  std::atomic<int> failed_writes = 0;
+  std::atomic<bool> done = false;
+  std::thread writer([&] {
+    for (int k = 1; k <= intervals; k++) {
+      std::vector<ConnUpdate> updates;
+      for (int i = 0; i < per_interval; i++) {
+        auto r = make_record("C" + std::to_string(i), t0, t0 + k * 5 * sec);
+        r.src_port = static_cast<uint16_t>(20000 + i);
+        updates.push_back(make_update(r, t0 + (k - 1) * 5 * sec, t0 + k * 5 * sec, 1, 100, 0, 0));
+      }
+      if (!store.write(updates, {}, t0 + k * 5 * sec))
+        failed_writes++;
+    }
+    done = true;
+  });
+  int reports = 0;
+  int64_t last = 0;
+  while (!done) {
+    auto run = run_tcflows(
+        {"report", "--db", "busy.db", "--since", "1000w", "--by", "proto", "--format", "json"},
+        dir.path());
+    CHECK(run.status == 0);
+    CHECK(run.err.empty());
+    auto json = nlohmann::json::parse(run.out);
+    int64_t packets = json.empty() ? 0 : json[0]["packets"].get<int64_t>();
+    CHECK(packets % per_interval == 0); // a whole number of intervals: never half a write
+    CHECK(packets >= last);
+    last = packets;
+    reports++;
+  }
+  writer.join();
+  CHECK(failed_writes == 0);
+  CHECK(store.stats().write_errors == 0);
+  CHECK(reports > 1);
+  MESSAGE("reports while writing: " << reports);
+  auto run = run_tcflows(
+      {"report", "--db", "busy.db", "--since", "1000w", "--by", "proto", "--format", "json"},
+      dir.path());
+  CHECK(nlohmann::json::parse(run.out)[0]["packets"] == intervals * per_interval);
 }

@@ -307,6 +307,27 @@ TEST_CASE("retention deletes older rows in bounded batches and keeps the rest") 
   CHECK(db.integer("SELECT count(DISTINCT ts_ns) FROM counters") == 10);
 }
 
+TEST_CASE("an open connection whose row retention deleted is written again in full") {
+  TempDir dir;
+  auto path = dir.file("flows.db");
+  auto config = store_config(path);
+  config.retention = minutes(1);
+  Store store(config);
+  auto r = make_record("Cquiet", t0, t0 + sec);
+  r.orig_pkts = 1;
+  REQUIRE(store.write({make_update(r, t0, t0 + 5 * sec, 1, 100, 0, 0)}, {}, t0 + 5 * sec));
+  while (store.expire(t0 + 300 * sec) > 0) {
+  }
+  CHECK(RawDb(path, true).integer("SELECT count(*) FROM connections") == 0);
+  r.end_ns = t0 + 301 * sec;
+  r.orig_pkts = 2;
+  REQUIRE(store.write({make_update(r, t0 + 5 * sec, t0 + 305 * sec, 1, 100, 0, 0)}, {},
+                      t0 + 305 * sec));
+  RawDb db(path, true);
+  CHECK(db.integer("SELECT orig_pkts FROM connections WHERE uid = 'Cquiet'") == 2);
+  CHECK(db.integer("SELECT count(*) FROM traffic") == 1);
+}
+
 TEST_CASE("no retention: expire deletes nothing") {
   TempDir dir;
   Store store(store_config(dir.file("flows.db")));
@@ -377,6 +398,7 @@ TEST_CASE("the queue is bounded: what does not fit is counted as dropped") {
       t0 + 2 * sec));
   CHECK(store.stats().queued == 3);
   CHECK(store.stats().dropped == 3);
+  CHECK(status_text(store.stats()) == "db written 0  queued 3  write errors 2  dropped 3");
   REQUIRE(other.exec("ROLLBACK") == SQLITE_OK);
   REQUIRE(store.write({}, {}, t0 + 3 * sec));
   RawDb db(path, true);
