@@ -105,9 +105,8 @@ ConnUpdate connection(uint64_t n, uint64_t total, std::mt19937_64 &rng) {
   r.orig_bytes = r.orig_pkts * (52 + rng() % 1400);
   r.resp_pkts = rng() % 60;
   r.resp_bytes = r.resp_pkts * (52 + rng() % 1400);
-  r.state = "SF";
-  r.history = "ShADadFf";
-  r.close_reason = "fin";
+  r.state = "S1";
+  r.history = "ShADad"; // open: close_reason NULL
   r.rtt_ns = 100'000 + rng() % 50'000'000;
   u.delta = {static_cast<uint64_t>(start),
              static_cast<uint64_t>(to),
@@ -118,8 +117,17 @@ ConnUpdate connection(uint64_t n, uint64_t total, std::mt19937_64 &rng) {
   return u;
 }
 
-// A checkpoint of an open connection: the record updated, a new delta.
-ConnUpdate checkpoint(const ConnUpdate &u) {
+// The connection closed: its final record.
+ConnUpdate closed(ConnUpdate u) {
+  u.record.state = "SF";
+  u.record.history = "ShADadFf";
+  u.record.close_reason = "fin";
+  return u;
+}
+
+// The next interval of an open connection: the record updated, a new delta;
+// final, closed, when `last`.
+ConnUpdate checkpoint(const ConnUpdate &u, bool last) {
   ConnUpdate c = u;
   c.delta.from_ns = u.delta.to_ns;
   c.delta.to_ns = u.delta.to_ns + interval;
@@ -128,7 +136,7 @@ ConnUpdate checkpoint(const ConnUpdate &u) {
   c.record.orig_bytes += u.delta.orig_bytes;
   c.record.resp_pkts += u.delta.resp_pkts;
   c.record.resp_bytes += u.delta.resp_bytes;
-  return c;
+  return last ? closed(c) : c;
 }
 
 // The same rows, bare: one unindexed table, prepared INSERTs, one transaction.
@@ -217,7 +225,7 @@ void bench_writes(const Args &args) {
   for (size_t b = 0; b < inserts.size(); b++)
     for (size_t i = 0; i < args.batch; i++) {
       inserts[b].push_back(connection(b * args.batch + i, 10 * args.batch, rng));
-      checkpoints[b].push_back(checkpoint(inserts[b].back()));
+      checkpoints[b].push_back(checkpoint(inserts[b].back(), false));
     }
   auto path = args.dir + "/writes.db";
   double baseline = baseline_rows_per_second(args.dir + "/baseline.db", inserts[0]);
@@ -227,13 +235,14 @@ void bench_writes(const Args &args) {
     new_rows = store_rows_per_second(*store, inserts, t_start + week);
     updated_rows = store_rows_per_second(*store, checkpoints, t_start + week);
   }
-  fmt::print("writes, batches of {} updates (each a connection upsert and a traffic row):\n",
+  fmt::print("writes, batches of {} updates (each a connection upsert and a traffic row, "
+             "2 rows):\n",
              args.batch);
   fmt::print("  baseline, bare INSERTs into unindexed tables   {:>10.0f} rows/s\n", baseline);
-  fmt::print("  store, new connections                         {:>10.0f} rows/s  ({:.2f} x "
+  fmt::print("  store, new open connections                    {:>10.0f} rows/s  ({:.2f} x "
              "baseline)\n",
              new_rows, new_rows / baseline);
-  fmt::print("  store, checkpoints of known connections        {:>10.0f} rows/s  ({:.2f} x "
+  fmt::print("  store, checkpoints of these connections        {:>10.0f} rows/s  ({:.2f} x "
              "baseline)\n",
              updated_rows, updated_rows / baseline);
   std::filesystem::remove(path);
@@ -253,9 +262,11 @@ double build(const Args &args, const std::string &path) {
     std::vector<ConnUpdate> batch;
     size_t last = std::min(args.connections, first + args.batch);
     for (size_t n = first; n < last; n++) {
-      batch.push_back(connection(n, args.connections, rng));
+      // Three in four end within their first interval; the fourth lasts two.
+      auto first_interval = connection(n, args.connections, rng);
+      batch.push_back(n % 4 ? closed(first_interval) : first_interval);
       if (n % 4 == 0)
-        batch.push_back(checkpoint(batch.back()));
+        batch.push_back(checkpoint(first_interval, true));
     }
     if (!store->write(batch, {}, batch.back().delta.to_ns))
       throw std::runtime_error("write failed: " + store->last_error());
