@@ -9,12 +9,12 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
-#include <sys/wait.h>
 #include <linux/fs.h>
+#include <pwd.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -163,8 +163,7 @@ std::string report_as_nobody(const std::string &path) {
   if (pid == 0) {
     ::close(pipe_fds[0]);
     std::string out;
-    if (setgroups(0, nullptr) != 0 || setgid(nogroup->gr_gid) != 0 ||
-        setuid(nobody->pw_uid) != 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(nogroup->gr_gid) != 0 || setuid(nobody->pw_uid) != 0) {
       out = "failed: cannot become nobody";
     } else {
       try {
@@ -210,9 +209,8 @@ TEST_CASE("report reads with the caller's rights, while the store writes and aft
   REQUIRE(::chmod(dir.path().c_str(), 0755) == 0); // /tmp/ts-store-*: reachable
   auto sub = dir.file("db");
   auto path = sub + "/flows.db";
-  const std::string expected =
-      R"([{"proto":"TCP","connections":20,"packets":60,"bytes":30000}])"
-      "\n";
+  const std::string expected = R"([{"proto":"TCP","connections":20,"packets":60,"bytes":30000}])"
+                               "\n";
   {
     Store store(store_config(path));
     REQUIRE(store.write(batch(0, 20, t0 + 5 * sec), {}, t0 + 5 * sec));
