@@ -1,6 +1,6 @@
 // Store tests that need root: a full disk (a small tmpfs in a private mount
-// namespace) and a read-only database (files made immutable). Exits 77
-// (skipped) when not root.
+// namespace), a read-only database (files made immutable), and report run as
+// another user (nobody). Exits 77 (skipped) when not root.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include "helpers.h"
 #include "report.h"
