@@ -35,12 +35,33 @@ struct RecordOptions {
   std::string user;               // switch to this user after attaching
   std::vector<std::string> ipfix; // collectors: udp://HOST:PORT, tcp://HOST:PORT
   std::chrono::nanoseconds ipfix_active = std::chrono::seconds(60);
-  std::string metrics; // empty: no metrics endpoint; else [ADDR:]PORT
+  std::string metrics;                               // empty: no metrics endpoint; else [ADDR:]PORT
+  std::string db = "tcflows.db";                     // --db
+  std::optional<std::chrono::nanoseconds> retention; // --retention; none: keep everything
+  bool no_db = false;                                // --no-db: store nothing
+};
+
+enum class ReportBy { flow, conn, host, port, proto };
+enum class ReportSort { bytes, packets, start, duration };
+enum class ReportFormat { table, json, csv };
+
+struct ReportOptions {
+  std::string db = "tcflows.db";
+  int64_t since_ns = 0;            // --since, resolved against the time of parsing
+  std::optional<int64_t> until_ns; // --until; none: up to now and beyond
+  ReportBy by = ReportBy::flow;
+  std::optional<std::string> proto; // canonical spelling (canonical_proto_name)
+  std::optional<std::string> host;  // canonical text
+  std::optional<uint16_t> port;
+  std::optional<std::string> iface;
+  std::optional<size_t> top;
+  ReportSort sort = ReportSort::bytes;
+  ReportFormat format = ReportFormat::table;
 };
 
 struct Command {
   bool verbose = false;
-  std::variant<RecordOptions, DetachOptions> options;
+  std::variant<RecordOptions, ReportOptions, DetachOptions> options;
 };
 
 // Parses argv. Throws Fatal (exit 2) with a one-line message on bad input;

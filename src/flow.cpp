@@ -5,7 +5,9 @@
 #include <linux/if_ether.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <string_view>
@@ -61,7 +63,60 @@ std::string link_name(const tcf_flow_key &key) {
   return key.port[0] == llc_stp ? "STP" : "LLC";
 }
 
+bool equal_nocase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+template <size_t N>
+std::optional<std::string> find_nocase(const std::array<Named, N> &table, std::string_view text) {
+  for (const auto &entry : table)
+    if (equal_nocase(entry.name, text))
+      return std::string(entry.name);
+  return std::nullopt;
+}
+
+// A number of at most max_digits digits in `base`, nothing else.
+std::optional<unsigned> parse_number(std::string_view text, int base, size_t max_digits) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (text.empty() || text.size() > max_digits || ec != std::errc() ||
+      end != text.data() + text.size())
+    return std::nullopt;
+  return value;
+}
+
 } // namespace
+
+std::optional<std::string> canonical_proto_name(std::string_view text) {
+  for (auto name : {find_nocase(ip_protocols, text), find_nocase(ethertypes, text),
+                    find_nocase(snap_protocols, text)})
+    if (name)
+      return name;
+  for (std::string_view fixed : {"STP", "LLC"})
+    if (equal_nocase(fixed, text))
+      return std::string(fixed);
+  if (auto number = parse_number(text, 10, 3); number && *number <= 255) {
+    auto name = find_name(ip_protocols, static_cast<uint16_t>(*number));
+    return name.empty() ? std::to_string(*number) : std::string(name);
+  }
+  std::string_view snap = "snap-";
+  bool is_snap = text.size() > snap.size() && equal_nocase(text.substr(0, snap.size()), snap);
+  if (is_snap)
+    text.remove_prefix(snap.size());
+  if (text.size() < 3 || !equal_nocase(text.substr(0, 2), "0x"))
+    return std::nullopt;
+  auto number = parse_number(text.substr(2), 16, 4);
+  if (!number)
+    return std::nullopt;
+  auto value = static_cast<uint16_t>(*number);
+  auto name = is_snap ? find_name(snap_protocols, value) : find_name(ethertypes, value);
+  if (!name.empty())
+    return std::string(name);
+  return fmt::format("{}0x{:04x}", is_snap ? "SNAP-" : "", *number);
+}
 
 std::string proto_name(const tcf_flow_key &key) {
   if (key.kind == TCF_KIND_LINK)

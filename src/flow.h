@@ -18,6 +18,11 @@ std::string proto_name(const tcf_flow_key &key);
 // 47); nullopt for link-layer names.
 std::optional<uint8_t> ip_protocol_number(std::string_view name);
 
+// The spelling proto_name() gives a protocol typed in any case or as its IP
+// protocol number ("tcp", "6" -> "TCP"; "icmpv6" -> "ICMPv6"; "47" -> "47";
+// "arp" -> "ARP"; "0x88B5" -> "0x88b5"). nullopt for what proto_name never gives.
+std::optional<std::string> canonical_proto_name(std::string_view text);
+
 // Address of endpoint `side` (0 or 1) in canonical text: dotted IPv4,
 // RFC 5952 IPv6, or a colon-separated MAC for link-layer flows.
 std::string addr_text(const tcf_flow_key &key, int side);

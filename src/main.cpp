@@ -2,6 +2,7 @@
 #include "error.h"
 #include "log.h"
 #include "record.h"
+#include "report.h"
 
 #include <exception>
 
@@ -10,6 +11,9 @@ namespace {
 struct Run {
   int operator()(const tcflows::RecordOptions &options) const {
     return tcflows::run_record(options);
+  }
+  int operator()(const tcflows::ReportOptions &options) const {
+    return tcflows::run_report(options);
   }
   int operator()(const tcflows::DetachOptions &options) const {
     return tcflows::run_detach(options);

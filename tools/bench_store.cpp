@@ -1,0 +1,407 @@
+// Store benchmark (not a test): rows per second through the real writer,
+// report latency on a large database, database size per million connections.
+//
+//   build/tools/bench_store [--connections N] [--batch N] [--dir DIR] [--sql SQL]
+//                           [--ordered-uids] [--keep]
+//
+// --sql runs on each new database before the writes, to try another schema
+// (e.g. --sql "CREATE INDEX h ON connections(src_addr)").
+//
+// Numbers depend on the machine and on what else runs on it; each speed is
+// also given as a ratio to a same-run baseline (bare INSERTs of the same rows
+// into an unindexed table through the same SQLite).
+#include "report.h"
+#include "store.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace tcflows;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int64_t sec = 1'000'000'000;
+constexpr int64_t interval = 5 * sec;
+constexpr int64_t t_start = 1'764'000'000 * sec;
+constexpr int64_t week = 7 * 86400 * sec;
+
+struct Args {
+  size_t connections = 10'000'000;
+  size_t batch = 100'000;
+  std::string dir;
+  std::string sql;           // run on each new database before writing: CREATE INDEX ...
+  bool ordered_uids = false; // uids that grow with time, not random ones
+  bool keep = false;
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+bool ordered_uids = false;
+
+// A Zeek-like uid: 'C' and 17 base62 characters, random-looking; with
+// --ordered-uids the first 8 grow with n (with time, as if they were the
+// connection's start time), so the uid index appends.
+std::string uid_of(uint64_t n) {
+  static constexpr char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  uint64_t x = n * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+  x ^= x >> 31;
+  x *= 0xbf58476d1ce4e5b9ull;
+  std::string uid = "C";
+  for (int i = 0; i < 17; i++) {
+    uid += digits[x % 62];
+    x = x / 62 ^ (x << 7) ^ n;
+  }
+  if (ordered_uids)
+    for (int i = 8, m = static_cast<int>(n); i >= 1; i--, m /= 62)
+      uid[static_cast<size_t>(i)] = digits[m % 62];
+  return uid;
+}
+
+std::string internal_host(uint32_t i) {
+  return fmt::format("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+}
+std::string external_host(uint32_t i) {
+  return i % 4 ? fmt::format("198.{}.{}.{}", 18 + i % 2, i >> 8 & 255, i & 255)
+               : fmt::format("2001:db8:{:x}::{:x}", i >> 16, i & 0xffff);
+}
+
+// Connection n of `total`, spread evenly over a week: 5000 internal hosts
+// talk to 100000 external ones, mostly TCP to a few service ports.
+ConnUpdate connection(uint64_t n, uint64_t total, std::mt19937_64 &rng) {
+  static const uint16_t services[] = {443, 443, 443, 80, 53, 22, 8080, 5201};
+  ConnUpdate u;
+  auto &r = u.record;
+  r.uid = uid_of(n);
+  r.iface = n % 8 ? "eth0" : "eth1";
+  r.proto = n % 10 < 7 ? "TCP" : n % 10 < 9 ? "UDP" : "ICMP";
+  r.src_addr = internal_host(static_cast<uint32_t>(rng() % 5000));
+  r.dst_addr = external_host(static_cast<uint32_t>(rng() % 100'000));
+  if (r.proto == "ICMP") {
+    r.src_port = 8;
+    r.dst_addr = r.dst_addr.find(':') == std::string::npos ? r.dst_addr : "198.18.0.1";
+  } else {
+    r.src_port = static_cast<uint16_t>(32768 + rng() % 28000);
+    r.dst_port = services[rng() % std::size(services)];
+  }
+  int64_t start = t_start + static_cast<int64_t>(n * (week / total));
+  int64_t to = (start / interval + 1) * interval;
+  r.start_ns = start;
+  r.end_ns = start + static_cast<int64_t>(rng() % (to - start));
+  r.orig_pkts = 1 + rng() % 40;
+  r.orig_bytes = r.orig_pkts * (52 + rng() % 1400);
+  r.resp_pkts = rng() % 60;
+  r.resp_bytes = r.resp_pkts * (52 + rng() % 1400);
+  r.state = "S1";
+  r.history = "ShADad"; // open: close_reason NULL
+  r.rtt_ns = 100'000 + rng() % 50'000'000;
+  u.delta = {static_cast<uint64_t>(start),
+             static_cast<uint64_t>(to),
+             r.orig_pkts,
+             r.orig_bytes,
+             r.resp_pkts,
+             r.resp_bytes};
+  return u;
+}
+
+// The connection closed: its final record.
+ConnUpdate closed(ConnUpdate u) {
+  u.record.state = "SF";
+  u.record.history = "ShADadFf";
+  u.record.close_reason = "fin";
+  return u;
+}
+
+// The next interval of an open connection: the record updated, a new delta;
+// final, closed, when `last`.
+ConnUpdate checkpoint(const ConnUpdate &u, bool last) {
+  ConnUpdate c = u;
+  c.delta.from_ns = u.delta.to_ns;
+  c.delta.to_ns = u.delta.to_ns + interval;
+  c.record.end_ns = c.delta.to_ns - 1;
+  c.record.orig_pkts += u.delta.orig_pkts;
+  c.record.orig_bytes += u.delta.orig_bytes;
+  c.record.resp_pkts += u.delta.resp_pkts;
+  c.record.resp_bytes += u.delta.resp_bytes;
+  return last ? closed(c) : c;
+}
+
+// The same rows, bare: one unindexed table, prepared INSERTs, one transaction.
+double baseline_rows_per_second(const std::string &path, const std::vector<ConnUpdate> &batch) {
+  sqlite3 *db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(
+      db,
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE c (uid, iface, "
+      "proto, sa, sp, da, dp, start, end, op, ob, rp, rb, state, history, reason, rtt); "
+      "CREATE TABLE t (id, f, t, op, ob, rp, rb)",
+      nullptr, nullptr, nullptr);
+  sqlite3_stmt *c = nullptr, *t = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO c VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &c,
+                     nullptr);
+  sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?,?,?,?,?,?,?)", -1, &t, nullptr);
+  auto start = Clock::now();
+  sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+  for (const auto &u : batch) {
+    const auto &r = u.record;
+    int i = 1;
+    for (const auto *s : {&r.uid, &r.iface, &r.proto, &r.src_addr})
+      sqlite3_bind_text(c, i++, s->c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(c, i++, r.src_port);
+    sqlite3_bind_text(c, i++, r.dst_addr.c_str(), -1, SQLITE_TRANSIENT);
+    for (uint64_t v : {uint64_t{r.dst_port}, r.start_ns, r.end_ns, r.orig_pkts, r.orig_bytes,
+                       r.resp_pkts, r.resp_bytes})
+      sqlite3_bind_int64(c, i++, static_cast<int64_t>(v));
+    for (const auto *s : {&r.state, &r.history, &*r.close_reason})
+      sqlite3_bind_text(c, i++, s->c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(c, i++, static_cast<int64_t>(*r.rtt_ns));
+    sqlite3_step(c);
+    sqlite3_reset(c);
+    sqlite3_bind_int64(t, 1, sqlite3_last_insert_rowid(db));
+    i = 2;
+    for (uint64_t v : {u.delta.from_ns, u.delta.to_ns, u.delta.orig_pkts, u.delta.orig_bytes,
+                       u.delta.resp_pkts, u.delta.resp_bytes})
+      sqlite3_bind_int64(t, i++, static_cast<int64_t>(v));
+    sqlite3_step(t);
+    sqlite3_reset(t);
+  }
+  sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  double elapsed = seconds_since(start);
+  sqlite3_finalize(c);
+  sqlite3_finalize(t);
+  sqlite3_close(db);
+  return 2.0 * batch.size() / elapsed;
+}
+
+// Opens the store on a new database, with --sql run on it.
+std::unique_ptr<Store> open_store(const Args &args, const std::string &path) {
+  StoreConfig config;
+  config.path = path;
+  auto store = std::make_unique<Store>(config);
+  if (!args.sql.empty()) {
+    sqlite3 *db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    char *error = nullptr;
+    int rc = sqlite3_exec(db, args.sql.c_str(), nullptr, nullptr, &error);
+    std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    if (rc != SQLITE_OK)
+      throw std::runtime_error("--sql: " + message);
+  }
+  return store;
+}
+
+// Writes `batches` batches through the store; returns rows (connection
+// upserts plus traffic rows) per second.
+double store_rows_per_second(Store &store, const std::vector<std::vector<ConnUpdate>> &batches,
+                             int64_t now) {
+  size_t rows = 0;
+  auto start = Clock::now();
+  for (const auto &batch : batches) {
+    if (!store.write(batch, {}, static_cast<uint64_t>(now)))
+      throw std::runtime_error("write failed: " + store.last_error());
+    rows += 2 * batch.size();
+  }
+  return static_cast<double>(rows) / seconds_since(start);
+}
+
+void bench_writes(const Args &args) {
+  std::mt19937_64 rng(1);
+  std::vector<std::vector<ConnUpdate>> inserts(10), checkpoints(10);
+  for (size_t b = 0; b < inserts.size(); b++)
+    for (size_t i = 0; i < args.batch; i++) {
+      inserts[b].push_back(connection(b * args.batch + i, 10 * args.batch, rng));
+      checkpoints[b].push_back(checkpoint(inserts[b].back(), false));
+    }
+  auto path = args.dir + "/writes.db";
+  double baseline = baseline_rows_per_second(args.dir + "/baseline.db", inserts[0]);
+  double new_rows, updated_rows;
+  {
+    auto store = open_store(args, path);
+    new_rows = store_rows_per_second(*store, inserts, t_start + week);
+    updated_rows = store_rows_per_second(*store, checkpoints, t_start + week);
+  }
+  fmt::print("writes, batches of {} updates (each a connection upsert and a traffic row, "
+             "2 rows):\n",
+             args.batch);
+  fmt::print("  baseline, bare INSERTs into unindexed tables   {:>10.0f} rows/s\n", baseline);
+  fmt::print("  store, new open connections                    {:>10.0f} rows/s  ({:.2f} x "
+             "baseline)\n",
+             new_rows, new_rows / baseline);
+  fmt::print("  store, checkpoints of these connections        {:>10.0f} rows/s  ({:.2f} x "
+             "baseline)\n",
+             updated_rows, updated_rows / baseline);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+  std::filesystem::remove(args.dir + "/baseline.db");
+}
+
+// Builds the large database through the store: every connection once, a
+// quarter of them with a second interval. Returns the rows per second.
+double build(const Args &args, const std::string &path) {
+  auto store = open_store(args, path);
+  std::mt19937_64 rng(2);
+  size_t rows = 0;
+  auto start = Clock::now();
+  for (size_t first = 0; first < args.connections; first += args.batch) {
+    std::vector<ConnUpdate> batch;
+    size_t last = std::min(args.connections, first + args.batch);
+    for (size_t n = first; n < last; n++) {
+      // Three in four end within their first interval; the fourth lasts two.
+      auto first_interval = connection(n, args.connections, rng);
+      batch.push_back(n % 4 ? closed(first_interval) : first_interval);
+      if (n % 4 == 0)
+        batch.push_back(checkpoint(first_interval, true));
+    }
+    if (!store->write(batch, {}, batch.back().delta.to_ns))
+      throw std::runtime_error("write failed: " + store->last_error());
+    rows += 2 * batch.size();
+    if (first / args.batch % 10 == 9)
+      fmt::print(stderr, "  {} connections, {:.0f} rows/s\n", last,
+                 static_cast<double>(rows) / seconds_since(start));
+  }
+  return static_cast<double>(rows) / seconds_since(start);
+}
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Wall time (what a user waits for on this machine, shared or not) and CPU
+// time (what the report costs), medians of 5 runs, the open included.
+void time_report(const std::string &path, const std::string &name, ReportOptions o) {
+  o.db = path;
+  std::vector<double> wall, cpu;
+  size_t bytes = 0, lines = 0;
+  for (int i = 0; i < 5; i++) {
+    auto start = Clock::now();
+    double cpu_start = cpu_seconds();
+    auto db = open_database_read_only(path);
+    auto text = make_report(db, o);
+    wall.push_back(seconds_since(start) * 1000);
+    cpu.push_back((cpu_seconds() - cpu_start) * 1000);
+    bytes = text.size();
+    lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  }
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  fmt::print("  {:<46} wall {:>7.1f} ms  cpu {:>7.1f} ms  ({} lines)\n", name, wall[2], cpu[2],
+             lines);
+  (void)bytes;
+}
+
+void bench_reports(const std::string &path) {
+  int64_t now = t_start + week;
+  ReportOptions hour;
+  hour.since_ns = now - 3600 * sec;
+  fmt::print("report latency (warm page cache, medians of 5 runs, open included):\n");
+  time_report(path, "report --since 1h (--by flow, table)", hour);
+  auto top = hour;
+  top.top = 20;
+  time_report(path, "report --since 1h --top 20", top);
+  auto json = hour;
+  json.format = ReportFormat::json;
+  time_report(path, "report --since 1h --format json", json);
+  for (auto [by, name] : {std::pair{ReportBy::host, "--by host"},
+                          {ReportBy::port, "--by port"},
+                          {ReportBy::proto, "--by proto"}}) {
+    auto o = hour;
+    o.by = by;
+    time_report(path, fmt::format("report --since 1h {}", name), o);
+  }
+  auto conn = hour;
+  conn.by = ReportBy::conn;
+  conn.host = internal_host(1234);
+  time_report(path, "report --since 1h --by conn --host X", conn);
+  conn.port = 443;
+  time_report(path, "  ... --port 443", conn);
+  auto week_host = conn;
+  week_host.port.reset();
+  week_host.since_ns = 0;
+  time_report(path, "report --since 1000w --by conn --host X", week_host);
+  auto day = hour;
+  day.since_ns = now - 86400 * sec;
+  day.by = ReportBy::proto;
+  time_report(path, "report --since 1d --by proto", day);
+}
+
+Args parse(int argc, char **argv) {
+  Args args;
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc)
+        throw std::runtime_error(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--connections")
+      args.connections = std::stoull(value());
+    else if (arg == "--batch")
+      args.batch = std::stoull(value());
+    else if (arg == "--dir")
+      args.dir = value();
+    else if (arg == "--sql")
+      args.sql = value();
+    else if (arg == "--ordered-uids")
+      args.ordered_uids = true;
+    else if (arg == "--keep")
+      args.keep = true;
+    else
+      throw std::runtime_error("usage: bench_store [--connections N] [--batch N] [--dir DIR] "
+                               "[--sql STATEMENTS] [--ordered-uids] [--keep]");
+  }
+  if (args.dir.empty()) {
+    char pattern[] = "/tmp/tcflows-bench-XXXXXX";
+    if (!mkdtemp(pattern))
+      throw std::runtime_error("mkdtemp failed");
+    args.dir = pattern;
+  }
+  std::filesystem::create_directories(args.dir);
+  return args;
+}
+
+} // namespace
+
+int main(int argc, char **argv) try {
+  auto args = parse(argc, argv);
+  ordered_uids = args.ordered_uids;
+  fmt::print("SQLite {}, database in {}\n", sqlite3_libversion(), args.dir);
+  bench_writes(args);
+
+  auto path = args.dir + "/large.db";
+  if (!std::filesystem::exists(path)) {
+    fmt::print("building a database of {} connections through the store ...\n", args.connections);
+    double rate = build(args, path);
+    fmt::print("  {:.0f} rows/s over the whole build\n", rate);
+  } else {
+    fmt::print("reusing {}\n", path);
+  }
+  auto size = std::filesystem::file_size(path);
+  fmt::print("database size: {:.1f} MiB, {:.1f} MiB per million connections\n",
+             static_cast<double>(size) / (1 << 20),
+             static_cast<double>(size) / (1 << 20) / (static_cast<double>(args.connections) / 1e6));
+  bench_reports(path);
+  if (!args.keep)
+    std::filesystem::remove_all(args.dir);
+  return 0;
+} catch (const std::exception &e) {
+  fmt::print(stderr, "bench_store: {}\n", e.what());
+  return 1;
+}
