@@ -6,6 +6,7 @@
 #include "log.h"
 #include "maps.h"
 #include "netif.h"
+#include "store_writer.h"
 
 #include <unistd.h>
 
@@ -65,8 +66,9 @@ tcf_config kernel_config(const RecordOptions &options) {
 }
 
 Agent::Agent(boost::asio::io_context &io, boost::asio::signal_set &signals,
-             const BpfProgram &program, const RecordOptions &options, Attachments &attachments)
-    : program_(program), options_(options), attachments_(attachments),
+             const BpfProgram &program, const RecordOptions &options, Attachments &attachments,
+             StoreWriter *store)
+    : program_(program), options_(options), attachments_(attachments), store_(store),
       show_iface_(attachments.configured() > 1), tty_(::isatty(STDOUT_FILENO)),
       tracker_(tracker_config(options, attachments)),
       events_(io, program.events_fd(), [this](const tcf_event &e) { on_event(e); }), timer_(io),
@@ -133,6 +135,8 @@ void Agent::tick() {
 }
 
 void Agent::deliver(const std::vector<ConnUpdate> &updates) {
+  if (store_)
+    store_->submit(updates, read_counters(program_.counters_fd()), epoch_now_ns());
   if (jsonl_ && !updates.empty())
     jsonl_->write(updates);
   if (ipfix_)
@@ -175,6 +179,8 @@ Status Agent::status() const {
     status.ipfix_sent = totals.records_sent;
     status.ipfix_failed = totals.records_failed;
   }
+  if (store_)
+    status.store = store_->stats();
   return status;
 }
 
@@ -200,7 +206,11 @@ MetricsSnapshot Agent::metrics() const {
   for (const auto &conn : tracker_.open_connections())
     s.open_by_state[conn.state]++;
   s.closed = closed_;
-  // The store (issue 4) sets s.store = {queue depth, write errors} here.
+  if (store_) {
+    auto stats = store_->stats();
+    s.store = StoreMetrics{stats.queued + store_->backlog(), stats.write_errors, stats.written,
+                           stats.dropped};
+  }
   if (jsonl_)
     s.jsonl_errors = jsonl_->errors();
   if (ipfix_) {

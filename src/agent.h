@@ -23,6 +23,7 @@
 namespace tcflows {
 
 class Attachments;
+class StoreWriter;
 
 // TrackerConfig and kernel idle timeouts from the command line.
 TrackerConfig tracker_config(const RecordOptions &options, const Attachments &attachments);
@@ -30,8 +31,9 @@ tcf_config kernel_config(const RecordOptions &options);
 
 class Agent {
 public:
+  // `store` may be null (--no-db).
   Agent(boost::asio::io_context &io, boost::asio::signal_set &signals, const BpfProgram &program,
-        const RecordOptions &options, Attachments &attachments);
+        const RecordOptions &options, Attachments &attachments, StoreWriter *store);
 
   // Arms the event reader, the timers and the signal handler. On a stop
   // signal, `detach` runs first, so that the final records hold everything
@@ -54,6 +56,7 @@ private:
   const BpfProgram &program_;
   const RecordOptions &options_;
   Attachments &attachments_;
+  StoreWriter *store_;
   bool show_iface_;
   bool tty_;
   Tracker tracker_;

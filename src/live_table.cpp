@@ -43,6 +43,12 @@ nlohmann::json counters_json(const Status &status) {
   counters["finals_from_snapshot"] = status.finals_from_snapshot;
   counters["counter_regressions"] = status.counter_regressions;
   counters["events_unmatched"] = status.events_unmatched;
+  if (status.store) {
+    counters["store_written"] = status.store->written;
+    counters["store_queued"] = status.store->queued;
+    counters["store_write_errors"] = status.store->write_errors;
+    counters["store_dropped"] = status.store->dropped;
+  }
   if (status.ipfix) {
     counters["ipfix_sent"] = status.ipfix_sent;
     counters["ipfix_failed"] = status.ipfix_failed;
@@ -110,6 +116,8 @@ std::string status_line(const Status &status) {
     line += fmt::format("  finals from snapshot {}", status.finals_from_snapshot);
   if (status.counter_regressions)
     line += fmt::format("  torn reads {}", status.counter_regressions);
+  if (status.store)
+    line += "  " + status_text(*status.store);
   if (status.ipfix)
     line += fmt::format("  ipfix {} sent {} failed", status.ipfix_sent, status.ipfix_failed);
   return line;

@@ -3,10 +3,12 @@
 
 #include "conn.h"
 #include "maps.h"
+#include "store.h"
 
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,7 +39,8 @@ struct Status {
   uint64_t finals_from_snapshot = 0;
   uint64_t counter_regressions = 0;
   uint64_t events_unmatched = 0;
-  bool ipfix = false; // --ipfix is on: the two counts below are shown
+  std::optional<StoreStats> store; // with a database
+  bool ipfix = false;              // --ipfix is on: the two counts below are shown
   uint64_t ipfix_sent = 0;
   uint64_t ipfix_failed = 0;
 };

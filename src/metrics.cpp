@@ -146,7 +146,12 @@ void sink_metrics(Exposition &e, const MetricsSnapshot &s) {
     e.single("tcflows_store_queue_depth", "gauge", "Records waiting to be written to SQLite.",
              s.store->queue_depth);
     e.single("tcflows_store_write_errors_total", "counter",
-             "SQLite writes that failed (their records are lost).", s.store->write_errors);
+             "SQLite writes that failed (their records stay queued and are retried).",
+             s.store->write_errors);
+    e.single("tcflows_store_written_total", "counter", "Connection updates committed to SQLite.",
+             s.store->written);
+    e.single("tcflows_store_dropped_total", "counter",
+             "Connection updates lost because the write queue was full.", s.store->dropped);
   }
   if (s.jsonl_errors)
     e.single("tcflows_jsonl_write_errors_total", "counter", "--jsonl writes that failed.",

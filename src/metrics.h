@@ -36,7 +36,9 @@ struct InterfaceTraffic {
 // The store's numbers (issue 4); absent until a store exists.
 struct StoreMetrics {
   uint64_t queue_depth = 0;  // records waiting to be written
-  uint64_t write_errors = 0; // failed transactions
+  uint64_t write_errors = 0; // failed transactions (their records stay queued)
+  uint64_t written = 0;      // connection updates committed
+  uint64_t dropped = 0;      // connection updates lost: the queue was full
 };
 
 struct ProcessMetrics {

@@ -9,12 +9,14 @@
 #include "netif.h"
 #include "pins.h"
 #include "privileges.h"
+#include "store_writer.h"
 #include "tc_attach.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <filesystem>
+#include <optional>
 
 namespace tcflows {
 namespace {
@@ -76,18 +78,23 @@ int run_record(const RecordOptions &options) {
   if (program.adopted())
     log::info("adopting the counts kept in {} since the last agent stopped", pin_dir);
 
-  Attachments attachments(
-      {program.ingress_fd(), program.egress_fd(), TcOptions{.priority = options.tc_priority}},
-      ifaces, locks, adoption);
-  LinkMonitor links(io, [&attachments](const LinkChange &c) { attachments.on_link(c); });
-
-  // Everything privileged is done: keep only what detaching needs.
+  // Everything that needs more than CAP_NET_ADMIN is done: drop the rest.
   give_to_user(pin_dir, options.user);
   for (const auto &iface : ifaces)
     give_to_user(std::string(run_dir) + "/" + iface.name + ".lock", options.user);
   drop_privileges(options.user);
 
-  Agent agent(io, signals, program, options, attachments);
+  // The database opens with the rights records are written with, and
+  // before attaching: a database that cannot be used stops us here.
+  std::optional<StoreWriter> store;
+  if (!options.no_db)
+    store.emplace(StoreConfig{.path = options.db, .retention = options.retention});
+
+  Attachments attachments(
+      {program.ingress_fd(), program.egress_fd(), TcOptions{.priority = options.tc_priority}},
+      ifaces, locks, adoption);
+  LinkMonitor links(io, [&attachments](const LinkChange &c) { attachments.on_link(c); });
+  Agent agent(io, signals, program, options, attachments, store ? &*store : nullptr);
   links.start();
   agent.start([&] {
     links.stop();

@@ -48,7 +48,9 @@ TEST_CASE("direction rows: one per direction with traffic, largest first") {
 }
 
 TEST_CASE("the table looks like the original's") {
-  Status status{2, 65536, {}};
+  Status status;
+  status.flows = 2;
+  status.max_flows = 65536;
   std::string table = format_table(direction_rows(flows), 2, false, status, name_of);
   CHECK(table.find("PROTOCOL SOURCE") == 0);
   CHECK(table.find("TCP      216.58.215.142:443 10.0.2.15:56604    7688    129.18 MiB\n") !=
@@ -58,7 +60,9 @@ TEST_CASE("the table looks like the original's") {
 }
 
 TEST_CASE("json snapshot carries exact numbers") {
-  Status status{2, 65536, {}};
+  Status status;
+  status.flows = 2;
+  status.max_flows = 65536;
   status.counters[TCF_CTR_MALFORMED] = 7;
   auto line = format_json(42, direction_rows(flows), 100, status, name_of);
   auto json = nlohmann::json::parse(line);

@@ -1,0 +1,82 @@
+#include "store_writer.h"
+
+#include "log.h"
+
+namespace tcflows {
+namespace {
+
+constexpr size_t expire_batch_rows = 5000;
+constexpr int max_expire_batches = 20;
+
+} // namespace
+
+StoreWriter::StoreWriter(StoreConfig config)
+    : store_(std::move(config)), stats_(store_.stats()), thread_([this] { run(); }) {}
+
+StoreWriter::~StoreWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void StoreWriter::submit(std::vector<ConnUpdate> updates, const Counters &counters,
+                         uint64_t now_ns) {
+  {
+    std::lock_guard lock(mutex_);
+    updates_.insert(updates_.end(), std::make_move_iterator(updates.begin()),
+                    std::make_move_iterator(updates.end()));
+    counters_ = counters;
+    now_ns_ = now_ns;
+    pending_ = true;
+  }
+  wake_.notify_one();
+}
+
+StoreStats StoreWriter::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+std::string StoreWriter::last_error() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
+}
+
+size_t StoreWriter::backlog() const {
+  std::lock_guard lock(mutex_);
+  return updates_.size();
+}
+
+void StoreWriter::run() {
+  for (;;) {
+    std::vector<ConnUpdate> updates;
+    Counters counters;
+    uint64_t now_ns;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return pending_ || stop_; });
+      if (!pending_)
+        return; // stopped, nothing left
+      updates.swap(updates_);
+      counters = counters_;
+      now_ns = now_ns_;
+      pending_ = false;
+    }
+    bool ok = store_.write(updates, counters, now_ns);
+    // Retention in small transactions, a bounded number per interval.
+    for (int batch = 0; ok && batch < max_expire_batches; batch++)
+      if (store_.expire(now_ns, expire_batch_rows) < expire_batch_rows)
+        break;
+    std::lock_guard lock(mutex_);
+    if (!ok && last_error_ != store_.last_error())
+      log::warn("writing {} failed, records kept in memory: {}", store_.path(),
+                store_.last_error());
+    stats_ = store_.stats();
+    last_error_ = store_.last_error();
+  }
+}
+
+} // namespace tcflows
