@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <limits>
 
 namespace tcflows {
@@ -41,6 +42,16 @@ std::vector<FlowEntry> as_entries(const std::vector<FlowTotals> &totals) {
   return entries;
 }
 
+// This boot's id (it changes at every boot), hashed for the uids.
+uint64_t boot_salt() {
+  std::string id;
+  std::ifstream("/proc/sys/kernel/random/boot_id") >> id;
+  uint64_t hash = 14695981039346656037ull; // FNV-1a: the same on every build
+  for (unsigned char c : id)
+    hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+
 } // namespace
 
 TrackerConfig tracker_config(const RecordOptions &options, const Attachments &attachments) {
@@ -51,6 +62,7 @@ TrackerConfig tracker_config(const RecordOptions &options, const Attachments &at
   config.other_idle = options.other_timeout;
   config.linger = options.linger;
   config.boot_to_epoch_ns = measure_boot_to_epoch_ns();
+  config.uid_salt = boot_salt();
   config.iface_name = [&attachments](uint32_t ifindex) { return attachments.name_of(ifindex); };
   return config;
 }

@@ -412,7 +412,7 @@ struct Tracker::Impl {
   ConnRecord record_of(const Conn &c, const Orientation &o) const {
     ConnRecord r;
     int orig = o.orig, resp = 1 - o.orig;
-    r.uid = conn_uid(c.key, c.val.first_ns, c.gen);
+    r.uid = conn_uid(c.key, c.val.first_ns, c.gen, config_.uid_salt);
     r.iface = iface(c.key.ifindex);
     r.ifindex = c.key.ifindex;
     // Packets of one direction pass one hook: the first packet's tells which.

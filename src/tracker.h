@@ -31,6 +31,9 @@ struct TrackerConfig {
   std::chrono::nanoseconds linger = std::chrono::seconds(5);
   // Unix epoch ns minus CLOCK_BOOTTIME ns, measured by the agent.
   int64_t boot_to_epoch_ns = 0;
+  // Tells boots apart in uids (the packet clock restarts at boot): the
+  // agent derives it from the kernel's boot id.
+  uint64_t uid_salt = 0;
   // Flow keys gone from the map whose totals the live table still shows.
   size_t max_retired = 65536;
   // Interface names for records; the agent passes if_indextoname.

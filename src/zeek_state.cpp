@@ -271,13 +271,17 @@ uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t hash) {
   return hash ^ (hash >> 31);
 }
 
+// Most significant digit first: the alphabet is in ASCII order, so uids sort
+// as their numbers do.
 void append_base62(std::string &out, uint64_t value, int digits) {
   static constexpr char alphabet[] =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  for (int i = 0; i < digits; i++) {
-    out += alphabet[value % 62];
+  std::string text(digits, '0');
+  for (int i = digits - 1; i >= 0; i--) {
+    text[i] = alphabet[value % 62];
     value /= 62;
   }
+  out += text;
 }
 
 } // namespace
@@ -450,16 +454,20 @@ Ports zeek_ports(const tcf_flow_key &key, const tcf_flow_val &val, int orig) {
   }
 }
 
-std::string conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen) {
-  uint8_t bytes[sizeof(key) + sizeof(first_ns) + sizeof(gen)];
-  std::memcpy(bytes, &key, sizeof(key));
-  std::memcpy(bytes + sizeof(key), &first_ns, sizeof(first_ns));
-  std::memcpy(bytes + sizeof(key) + sizeof(first_ns), &gen, sizeof(gen));
-  uint64_t high = hash_bytes(bytes, sizeof(bytes), 14695981039346656037ull);
-  uint64_t low = hash_bytes(bytes, sizeof(bytes), 0x6c62272e07bb0142ull);
+std::string conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen, uint64_t salt) {
+  uint8_t bytes[sizeof(key) + sizeof(first_ns) + sizeof(gen) + sizeof(salt)];
+  uint8_t *at = bytes;
+  for (auto [data, size] : {std::pair<const void *, size_t>{&key, sizeof(key)},
+                            {&first_ns, sizeof(first_ns)},
+                            {&gen, sizeof(gen)},
+                            {&salt, sizeof(salt)}}) {
+    std::memcpy(at, data, size);
+    at += size;
+  }
   std::string uid = "C";
-  append_base62(uid, high, 11);               // 62^11 > 2^64
-  append_base62(uid, low & 0xffffffffull, 6); // 62^6 > 2^32: 96 bits in all
+  append_base62(uid, first_ns / 1000, 9);            // µs: 62^9 µs is over 400 years
+  constexpr uint64_t base62_8 = 218'340'105'584'896; // 62^8
+  append_base62(uid, hash_bytes(bytes, sizeof(bytes), 14695981039346656037ull) % base62_8, 8);
   return uid;
 }
 

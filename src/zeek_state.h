@@ -98,9 +98,12 @@ struct Ports {
 };
 Ports zeek_ports(const tcf_flow_key &key, const tcf_flow_val &val, int orig);
 
-// A Zeek-like uid ("C" and 17 base62 characters), a hash of the connection's
-// identity: flow key, first packet time and generation on that key. The same
-// connection gets the same uid from any agent that reads the same maps.
-std::string conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen);
+// A Zeek-like uid ("C" and 17 base62 characters) of the connection's
+// identity: its first packet's time on the packet clock (9 characters, so
+// that uids sort by start and a database index of them grows at its end),
+// then a hash of the flow key, that time, the generation on the key and a
+// salt that tells boots apart (the boot clock restarts). The same connection
+// gets the same uid from any agent that reads the same maps.
+std::string conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen, uint64_t salt);
 
 } // namespace tcflows

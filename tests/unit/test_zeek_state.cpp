@@ -6,9 +6,12 @@
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
+
+#include <algorithm>
 #include <linux/if_ether.h>
 #include <netinet/in.h>
 #include <time.h>
+#include <vector>
 
 #include <cctype>
 #include <vector>
@@ -293,17 +296,27 @@ TEST_CASE("record ports: transport ports, ICMP type and code, none for link flow
 
 TEST_CASE("uid: Zeek-like, stable, distinct per connection") {
   auto key = key_of(IPPROTO_TCP, 40000, 80);
-  std::string uid = conn_uid(key, 123456789, 0);
+  std::string uid = conn_uid(key, 123456789, 0, 7);
   CHECK(uid.size() == 18);
   CHECK(uid[0] == 'C');
   for (char c : uid)
     CHECK(std::isalnum(static_cast<unsigned char>(c)));
-  CHECK(conn_uid(key, 123456789, 0) == uid);
-  CHECK(conn_uid(key, 123456789, 1) != uid);
-  CHECK(conn_uid(key, 123456790, 0) != uid);
+  CHECK(conn_uid(key, 123456789, 0, 7) == uid);
+  CHECK(conn_uid(key, 123456789, 1, 7) != uid);
+  CHECK(conn_uid(key, 123456790, 0, 7) != uid);
+  CHECK(conn_uid(key, 123456789, 0, 8) != uid); // another boot
   auto other = key;
   other.port[0] = 40001;
-  CHECK(conn_uid(other, 123456789, 0) != uid);
+  CHECK(conn_uid(other, 123456789, 0, 7) != uid);
+}
+
+TEST_CASE("uids sort by start time, to the microsecond") {
+  auto a = key_of(IPPROTO_TCP, 40000, 80), b = key_of(IPPROTO_UDP, 53, 9999);
+  uint64_t second = 1'000'000'000;
+  std::vector<std::string> uids{conn_uid(b, 5 * second, 0, 1), conn_uid(a, 5 * second + 1000, 3, 1),
+                                conn_uid(b, 86400 * second, 0, 1),
+                                conn_uid(a, 3 * 365 * 86400 * second, 0, 1)};
+  CHECK(std::is_sorted(uids.begin(), uids.end()));
 }
 
 TEST_CASE("boot clock to epoch") {
