@@ -85,6 +85,8 @@ Agent::Agent(boost::asio::io_context &io, boost::asio::signal_set &signals,
       tracker_(tracker_config(options, attachments)),
       events_(io, program.events_fd(), [this](const tcf_event &e) { on_event(e); }), timer_(io),
       next_flush_(std::chrono::steady_clock::now() + options.interval), signals_(signals) {
+  if (store_)
+    tracker_.resume(store_->take_open_connections());
   if (!options.jsonl.empty())
     jsonl_.emplace(options.jsonl);
   if (!options.ipfix.empty())
@@ -147,8 +149,14 @@ void Agent::tick() {
 }
 
 void Agent::deliver(const std::vector<ConnUpdate> &updates) {
-  if (store_)
+  if (store_) {
+    if (auto stale = tracker_.take_unresumed(); !stale.empty()) {
+      log::info("{} connection{} an earlier agent left open ended while none ran: closed",
+                stale.size(), stale.size() == 1 ? "" : "s");
+      store_->close_stale(std::move(stale));
+    }
     store_->submit(updates, read_counters(program_.counters_fd()), epoch_now_ns());
+  }
   if (jsonl_ && !updates.empty())
     jsonl_->write(updates);
   if (ipfix_)

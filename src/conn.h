@@ -54,4 +54,16 @@ struct ConnUpdate {
   bool final() const { return record.close_reason.has_value(); }
 };
 
+// A connection a database holds as open: the counters an earlier agent last
+// wrote for it. A restarted agent counts on from them, so that a connection
+// it adopts is neither recorded twice nor its traffic counted twice.
+struct StoredOpenConn {
+  std::string uid;
+  uint64_t orig_pkts = 0;
+  uint64_t orig_bytes = 0;
+  uint64_t resp_pkts = 0;
+  uint64_t resp_bytes = 0;
+  uint64_t checkpoint_ns = 0; // the time its traffic was last counted up to
+};
+
 } // namespace tcflows

@@ -169,6 +169,14 @@ constexpr size_t max_cached_ids = 4'000'000;
 
 // A connection's delta for an interval end it already has (two updates of
 // one connection at the same instant) adds up rather than failing the batch.
+// Served by the partial index connections_open.
+constexpr const char *open_sql = R"(
+SELECT uid, orig_pkts, orig_bytes, resp_pkts, resp_bytes, end_ns
+FROM connections WHERE close_reason IS NULL)";
+
+constexpr const char *close_stale_sql = R"(
+UPDATE connections SET close_reason = 'shutdown' WHERE uid = ?1 AND close_reason IS NULL)";
+
 constexpr const char *traffic_sql = R"(
 INSERT INTO traffic (conn_id, from_ns, to_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -223,8 +231,8 @@ struct Store::Connection {
   explicit Connection(const StoreConfig &config)
       : db(open_for_writing(config)), insert(db, insert_sql), update(db, update_sql),
         select_id(db, select_id_sql), traffic(db, traffic_sql), counter(db, counter_sql),
-        expire_traffic(db, expire_traffic_sql), expire_connections(db, expire_connections_sql),
-        expire_counters(db, expire_counters_sql) {
+        close_stale(db, close_stale_sql), expire_traffic(db, expire_traffic_sql),
+        expire_connections(db, expire_connections_sql), expire_counters(db, expire_counters_sql) {
     struct stat st {};
     if (::stat(config.path.c_str(), &st) == 0)
       file = {st.st_dev, st.st_ino};
@@ -248,7 +256,7 @@ struct Store::Connection {
 
   sql::Database db;
   std::pair<dev_t, ino_t> file{};
-  sql::Statement insert, update, select_id, traffic, counter;
+  sql::Statement insert, update, select_id, traffic, counter, close_stale;
   sql::Statement expire_traffic, expire_connections, expire_counters;
   std::unordered_map<std::string, int64_t> ids; // uid -> id of open connections
 };
@@ -348,6 +356,11 @@ void Store::commit(const std::vector<ConnUpdate> &updates) {
   auto &c = connection();
   c.check_file();
   sql::Transaction transaction(c.db);
+  for (const auto &uid : stale_) {
+    c.close_stale.bind_ref(1, uid);
+    c.close_stale.step();
+    c.close_stale.reset();
+  }
   for (const auto &update : updates) {
     int64_t id = c.upsert_record(update.record);
     if (carries_traffic(update.delta))
@@ -365,6 +378,7 @@ void Store::commit(const std::vector<ConnUpdate> &updates) {
   }
   transaction.commit();
   c.check_file(); // deleted meanwhile: the batch stays queued for the new file
+  stale_.clear();
 }
 
 void Store::queue(const std::vector<ConnUpdate> &updates) {
@@ -421,6 +435,21 @@ bool Store::write(const std::vector<ConnUpdate> &updates, const Counters &counte
     last_error_.clear();
   }
   return true;
+}
+
+std::vector<StoredOpenConn> Store::open_connections() {
+  std::vector<StoredOpenConn> open;
+  sql::Statement select(connection().db, open_sql);
+  while (select.step())
+    open.push_back({select.text(0), uint64_t(select.int64(1)), uint64_t(select.int64(2)),
+                    uint64_t(select.int64(3)), uint64_t(select.int64(4)),
+                    uint64_t(select.int64(5))});
+  return open;
+}
+
+void Store::close_stale(std::vector<std::string> uids) {
+  stale_.insert(stale_.end(), std::make_move_iterator(uids.begin()),
+                std::make_move_iterator(uids.end()));
 }
 
 size_t Store::expire(uint64_t now_ns, size_t max_rows) {

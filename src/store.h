@@ -62,6 +62,13 @@ public:
   // deleted: when it equals max_rows, more are due.
   size_t expire(uint64_t now_ns, size_t max_rows = 5000);
 
+  // The connections the database holds as open (close_reason NULL).
+  std::vector<StoredOpenConn> open_connections();
+
+  // Closes, with the next write, connections left open by an agent that
+  // stopped without closing them (they ended while no agent ran).
+  void close_stale(std::vector<std::string> uids);
+
   const StoreStats &stats() const { return stats_; }
   // Why the last write failed; empty once a write succeeds again.
   const std::string &last_error() const { return last_error_; }
@@ -85,6 +92,7 @@ private:
   std::vector<ConnUpdate> pending_;                    // merged per uid
   std::unordered_map<std::string, size_t> pending_at_; // uid -> index in pending_
   std::deque<Snapshot> snapshots_;                     // counters rows not yet written
+  std::vector<std::string> stale_;                     // uids to close with the next write
   StoreStats stats_;
   std::string last_error_;
 };

@@ -2,6 +2,8 @@
 
 #include "log.h"
 
+#include <utility>
+
 namespace tcflows {
 namespace {
 
@@ -11,7 +13,18 @@ constexpr int max_expire_batches = 20;
 } // namespace
 
 StoreWriter::StoreWriter(StoreConfig config)
-    : store_(std::move(config)), stats_(store_.stats()), thread_([this] { run(); }) {}
+    : store_(std::move(config)), open_at_start_(store_.open_connections()), stats_(store_.stats()),
+      thread_([this] { run(); }) {}
+
+std::vector<StoredOpenConn> StoreWriter::take_open_connections() {
+  return std::exchange(open_at_start_, {});
+}
+
+void StoreWriter::close_stale(std::vector<std::string> uids) {
+  std::lock_guard lock(mutex_);
+  stale_.insert(stale_.end(), std::make_move_iterator(uids.begin()),
+                std::make_move_iterator(uids.end()));
+}
 
 StoreWriter::~StoreWriter() {
   {
@@ -61,6 +74,7 @@ void StoreWriter::run() {
       if (!pending_)
         return; // stopped, nothing left
       updates.swap(updates_);
+      store_.close_stale(std::exchange(stale_, {}));
       counters = counters_;
       now_ns = now_ns_;
       pending_ = false;

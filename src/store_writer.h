@@ -26,6 +26,12 @@ public:
 
   void submit(std::vector<ConnUpdate> updates, const Counters &counters, uint64_t now_ns);
 
+  // The connections the database held as open when it was opened (an
+  // earlier agent's); handed out once.
+  std::vector<StoredOpenConn> take_open_connections();
+  // Closes, with the next write, connections left open by an earlier agent.
+  void close_stale(std::vector<std::string> uids);
+
   // As of the last write.
   StoreStats stats() const;
   std::string last_error() const;
@@ -36,9 +42,11 @@ private:
   void run();
 
   Store store_;
+  std::vector<StoredOpenConn> open_at_start_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<ConnUpdate> updates_; // handed over, not yet taken by the thread
+  std::vector<std::string> stale_;  // likewise
   Counters counters_{};
   uint64_t now_ns_ = 0;
   bool pending_ = false;

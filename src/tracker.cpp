@@ -458,12 +458,29 @@ struct Tracker::Impl {
     return d;
   }
 
+  // An earlier agent wrote this connection up to these counters.
+  void take_up(Conn &c, const std::string &uid, int orig) {
+    auto it = resumed_.find(uid);
+    if (it == resumed_.end())
+      return;
+    const StoredOpenConn &stored = it->second;
+    c.reported.pkts[orig] = stored.orig_pkts;
+    c.reported.bytes[orig] = stored.orig_bytes;
+    c.reported.pkts[1 - orig] = stored.resp_pkts;
+    c.reported.bytes[1 - orig] = stored.resp_bytes;
+    c.announced = true;
+    c.last_update_ns = stored.checkpoint_ns;
+    resumed_.erase(it);
+  }
+
   ConnUpdate update_of(Conn &c, uint64_t now_epoch) {
     if (!c.orientation)
       c.orientation = orientation_of(c);
     int orig = c.orientation->orig, resp = 1 - orig;
     ConnUpdate u;
     u.record = record_of(c, *c.orientation);
+    if (!c.announced && !resumed_.empty())
+      take_up(c, u.record.uid, orig);
     u.delta.from_ns = c.announced ? c.last_update_ns : u.record.start_ns;
     u.delta.to_ns = std::max(now_epoch, u.delta.from_ns);
     Traffic now = counters_of(c.val);
@@ -476,7 +493,25 @@ struct Tracker::Impl {
     return u;
   }
 
+  void resume(std::vector<StoredOpenConn> conns) {
+    for (auto &conn : conns) {
+      std::string uid = conn.uid;
+      resumed_.emplace(std::move(uid), std::move(conn));
+    }
+  }
+
+  std::vector<std::string> take_unresumed() {
+    if (!updates_taken_)
+      return {};
+    std::vector<std::string> uids;
+    for (auto &[uid, conn] : resumed_)
+      uids.push_back(uid);
+    resumed_.clear();
+    return uids;
+  }
+
   std::vector<ConnUpdate> take_updates(uint64_t now) {
+    updates_taken_ = true;
     iface_names_.clear();
     uint64_t now_epoch = boot_to_epoch(now, config_.boot_to_epoch_ns);
     std::vector<ConnUpdate> out;
@@ -543,7 +578,9 @@ struct Tracker::Impl {
 private:
   TrackerConfig config_;
   KeyMap<Flow> flows_;
-  KeyMap<Traffic> retired_; // totals of keys no longer in the map
+  KeyMap<Traffic> retired_;                                 // totals of keys no longer in the map
+  std::unordered_map<std::string, StoredOpenConn> resumed_; // by uid
+  bool updates_taken_ = false;
   std::unordered_map<GenKey, Conn, GenKeyHash> parked_;
   std::vector<Conn> finished_;
   uint64_t sweep_ = 0;
@@ -580,6 +617,8 @@ std::vector<ConnUpdate> Tracker::shutdown(uint64_t now_boot_ns) {
 }
 
 std::vector<FlowTotals> Tracker::flow_totals() const { return impl_->flow_totals(); }
+void Tracker::resume(std::vector<StoredOpenConn> conns) { impl_->resume(std::move(conns)); }
+std::vector<std::string> Tracker::take_unresumed() { return impl_->take_unresumed(); }
 
 std::vector<ConnRecord> Tracker::open_connections() const { return impl_->open_connections(); }
 

@@ -101,6 +101,14 @@ public:
   // carry the last packets.
   std::vector<ConnUpdate> shutdown(uint64_t now_boot_ns);
 
+  // Connections an earlier agent left open in the database: when the same
+  // connection (by uid) turns up in the maps, its first update counts only
+  // the traffic after those counters.
+  void resume(std::vector<StoredOpenConn> conns);
+  // Resumed connections that no update matched (they ended while no agent
+  // ran): handed out once, after the first take_updates, for the store to close.
+  std::vector<std::string> take_unresumed();
+
   // For the live tables.
   std::vector<FlowTotals> flow_totals() const;
   std::vector<ConnRecord> open_connections() const;

@@ -463,3 +463,48 @@ TEST_CASE("a write that fails halfway commits nothing") {
   CHECK(traffic_sum(db, "orig_pkts") == 2);
   CHECK(db.integer("SELECT count(DISTINCT ts_ns) FROM counters") == 2);
 }
+
+TEST_CASE("migrations: a version 1 database opened by the store gets the open-connections index") {
+  TempDir dir;
+  auto path = dir.file("v1.db");
+  make_v1(path);
+  { Store store(store_config(path)); }
+  RawDb db(path, true);
+  CHECK(db.integer("PRAGMA user_version") == 2);
+  CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'connections_open'") == 1);
+  CHECK(db.integer("SELECT count(*) FROM connections WHERE uid = 'Cold'") == 1);
+}
+
+TEST_CASE("open connections are handed to a restarted agent; stale ones are closed") {
+  TempDir dir;
+  auto path = dir.file("t.db");
+  {
+    Store store(store_config(path));
+    auto open = make_record("Copen", 1000, 2000);
+    open.close_reason.reset();
+    auto stale = make_record("Cstale", 1000, 3000);
+    stale.close_reason.reset();
+    auto closed = make_record("Cclosed", 1000, 4000);
+    closed.close_reason = "fin";
+    REQUIRE(store.write({make_update(open, 1000, 2000, 3, 300, 2, 200),
+                         make_update(stale, 1000, 3000, 1, 60, 0, 0),
+                         make_update(closed, 1000, 4000, 5, 500, 5, 500)},
+                        counters_with(0), 5000));
+  }
+  Store store(store_config(path)); // the restarted agent's
+  auto open = store.open_connections();
+  REQUIRE(open.size() == 2);
+  std::sort(open.begin(), open.end(), [](auto &a, auto &b) { return a.uid < b.uid; });
+  CHECK(open[0].uid == "Copen");
+  CHECK(open[0].orig_pkts == make_record("Copen", 1000, 2000).orig_pkts);
+  CHECK(open[0].checkpoint_ns == 2000);
+  CHECK(open[1].uid == "Cstale");
+
+  store.close_stale({"Cstale"});
+  REQUIRE(store.write({}, counters_with(0), 6000));
+  RawDb db(path, true);
+  CHECK(db.text("SELECT close_reason FROM connections WHERE uid = 'Cstale'") == "shutdown");
+  CHECK(db.text("SELECT close_reason FROM connections WHERE uid = 'Copen'") == std::nullopt);
+  CHECK(db.text("SELECT close_reason FROM connections WHERE uid = 'Cclosed'") == "fin");
+  CHECK(store.open_connections().size() == 1);
+}

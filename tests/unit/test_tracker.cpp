@@ -718,6 +718,39 @@ TEST_CASE("a restarted agent reading the same maps gives the same uids") {
   CHECK(after[0].record.start_ns == open.record.start_ns);
 }
 
+TEST_CASE("a restarted agent counts on from what the database holds") {
+  Lab lab;
+  Tcp tcp{lab.kernel, web};
+  tcp.handshake(t0);                     // client SYN 60, ACK 52; server SYN/ACK 60
+  tcp.c(t0 + 100 * ms, ACK, 1052, true); // 1000 bytes of data
+  auto before = lab.interval(t0 + sec);
+  REQUIRE(before.size() == 1);
+  const ConnRecord &stored = before[0].record; // what the first agent wrote
+  CHECK(stored.orig_bytes == 60 + 52 + 1052);
+
+  // The agent dies; the connection goes on while none runs.
+  tcp.c(t0 + 2 * sec, ACK, 552, true);
+  tcp.s(t0 + 2 * sec + ms, ACK, 52);
+
+  Tracker restarted(lab_config());
+  restarted.resume({{stored.uid, stored.orig_pkts, stored.orig_bytes, stored.resp_pkts,
+                     stored.resp_bytes, stored.end_ns},
+                    {"Cgone", 1, 60, 0, 0, stored.end_ns}});
+  CHECK(restarted.take_unresumed().empty()); // not before the first updates
+  restarted.on_flows(lab.kernel.snapshot(), t0 + 3 * sec);
+  auto after = restarted.take_updates(t0 + 3 * sec);
+  REQUIRE(after.size() == 1);
+  CHECK(after[0].record.uid == stored.uid);
+  // Only the traffic of the gap: one data segment and its ACK.
+  CHECK(after[0].delta.orig_pkts == 1);
+  CHECK(after[0].delta.orig_bytes == 552);
+  CHECK(after[0].delta.resp_pkts == 1);
+  CHECK(after[0].delta.resp_bytes == 52);
+  CHECK(after[0].delta.from_ns == stored.end_ns);
+  CHECK(restarted.take_unresumed() == std::vector<std::string>{"Cgone"});
+  CHECK(restarted.take_unresumed().empty()); // handed out once
+}
+
 TEST_CASE("late events of a deleted connection make no phantom") {
   Lab lab;
   Tcp tcp{lab.kernel, web};
