@@ -36,7 +36,7 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   while (!text.empty()) {
     uint64_t number = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (ec != std::errc() || end == text.data() || number > 1'000'000'000)
+    if (ec != std::errc() || end == text.data())
       return std::nullopt;
     text.remove_prefix(end - text.data());
     const Unit *found = nullptr;
@@ -48,6 +48,11 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
     if (!found)
       return std::nullopt;
     text.remove_prefix(found->suffix.size());
+    // Beyond what nanoseconds hold (about 292 years) is not a duration.
+    auto max = std::chrono::nanoseconds::max();
+    if (number > static_cast<uint64_t>(max / found->size) ||
+        found->size * static_cast<int64_t>(number) > max - total)
+      return std::nullopt;
     total += found->size * static_cast<int64_t>(number);
   }
   return total;

@@ -24,10 +24,12 @@ TEST_CASE("parse_duration accepts units and sums") {
   CHECK(parse_duration("250ms") == milliseconds(250));
   CHECK(parse_duration("1h30m") == minutes(90));
   CHECK(parse_duration("1w") == hours(24 * 7));
+  CHECK(parse_duration("106751d") == hours(24 * 106751)); // just below the limit
 }
 
 TEST_CASE("parse_duration rejects what is not a duration") {
-  for (const char *bad : {"", "5", "s", "5x", "-5s", "5 s", "1.5h", "h1", "99999999999d"})
+  for (const char *bad : {"", "5", "s", "5x", "-5s", "5 s", "1.5h", "h1", "99999999999d",
+                          "106752d", "292y", "9223372036854775807s", "106751d1000000h"})
     CHECK_MESSAGE(!parse_duration(bad), bad);
 }
 
