@@ -302,6 +302,7 @@ void add_detach(CLI::App &app, DetachOptions &o) {
 Command parse_command_line(int argc, char **argv) {
   CLI::App app("tcflows: exact per-connection network flow records from eBPF", "tcflows");
   app.require_subcommand(1);
+  app.set_version_flag("--version", "tcflows " TCFLOWS_VERSION);
   Command command;
   app.add_flag("-v,--verbose", command.verbose, "debug output, libbpf messages and verifier log");
   RecordOptions record;
