@@ -12,9 +12,12 @@ may be missing.
 
 Usage: test_burst.py TCFLOWS connload=CONNLOAD [TEST...]"""
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
@@ -58,34 +61,59 @@ def json_line(process, role):
         raise L.LabError(f"connload {role} printed no totals: {L.tail(process.err.text())}")
 
 
-def burst(lab):
-    """The four clients at once; returns their totals. Raises LabError unless
-    every connection completed."""
+def wait_client(client, name, count):
+    try:
+        client.proc.wait(timeout=120)
+    except L.subprocess.TimeoutExpired:
+        raise L.LabError(f"connload client {name} still runs after 120 s")
+    rc = client.stop()
+    totals = json_line(client, name)
+    if rc != 0 or totals["completed"] != count:
+        raise L.LabError(f"connload client {name} exited {rc}: {json.dumps(totals)}")
+    print(f"  connload {name}: {totals['completed']} completed, "
+          f"{totals['completed_per_s']:.0f}/s")
+
+
+@contextlib.contextmanager
+def agent_paused(lab, binary, seconds):
+    """Stops the tcflows agent (SIGSTOP) for the first `seconds` of the block
+    (binary None: not at all): its ring buffer surely overflows meanwhile."""
+    if binary is None:
+        yield
+        return
+    target = os.path.realpath(binary)
+    pids = [int(p) for p in L.run(["ip", "netns", "pids", lab.ns["a"]]).stdout.split()
+            if os.path.realpath(f"/proc/{p}/exe") == target]
+    if len(pids) != 1:
+        raise L.LabError(f"expected one tcflows process in {lab.ns['a']}, found {pids}")
+    os.kill(pids[0], signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        yield
+    finally:
+        time.sleep(max(0.0, seconds - (time.monotonic() - start)))
+        os.kill(pids[0], signal.SIGCONT)
+
+
+def burst(lab, pause=None):
+    """The four clients at once. Raises LabError unless every connection
+    completed. With pause=binary, the agent is stopped for
+    the burst's first 0.3 s."""
     tool = connload()
     servers = []
     for addr, port, close in SERVERS:
         servers.append(L.Process([tool, "server", "--listen", addr, "--port", port,
                                   "--close", close], ns=lab.ns["b"]))
         L.wait_listening(lab.ns["b"], port)
-    clients = {name: L.Process([tool, "client", "--connect", server, "--port", port,
-                                "--bind", addr, "--count", PER_CLIENT, "--concurrency",
-                                CONCURRENCY, "--close", close], ns=lab.ns["a"])
-               for name, (addr, server, port, close, *_) in CLIENTS.items()}
-    totals = {}
+    with agent_paused(lab, pause, 0.3):
+        clients = {name: L.Process([tool, "client", "--connect", server, "--port", port,
+                                    "--bind", addr, "--count", PER_CLIENT, "--concurrency",
+                                    CONCURRENCY, "--close", close], ns=lab.ns["a"])
+                   for name, (addr, server, port, close, *_) in CLIENTS.items()}
     for name, client in clients.items():
-        try:
-            client.proc.wait(timeout=120)
-        except L.subprocess.TimeoutExpired:
-            raise L.LabError(f"connload client {name} still runs after 120 s")
-        rc = client.stop()
-        totals[name] = json_line(client, name)
-        if rc != 0 or totals[name]["completed"] != PER_CLIENT:
-            raise L.LabError(f"connload client {name} exited {rc}: {json.dumps(totals[name])}")
+        wait_client(client, name, PER_CLIENT)
     for server in servers:
         server.stop()
-    for name, t in totals.items():
-        print(f"  connload {name}: {t['completed']} completed, {t['completed_per_s']:.0f}/s")
-    return totals
 
 
 def expects():
@@ -94,8 +122,10 @@ def expects():
             for addr, server, port, _, state, close, letters in CLIENTS.values()]
 
 
-def run_burst(binary, extra=()):
-    return R.observe_records(binary, burst, extra=extra, prepare=add_client_addresses)
+def run_burst(binary, extra=(), pause=False):
+    def traffic(lab):
+        return burst(lab, pause=binary if pause else None)
+    return R.observe_records(binary, traffic, extra=extra, prepare=add_client_addresses)
 
 
 def test_burst(binary):
@@ -107,8 +137,11 @@ def test_burst(binary):
 
 def test_burst_tiny_ringbuf(binary):
     """The same burst with --ringbuf-size 4096: the overflow is counted, and
-    still every connection is there once with exact counts and state."""
-    run = run_burst(binary, extra=["--ringbuf-size", "4096"])
+    still every connection is there once with exact counts and state.
+
+    The agent is stopped for the burst's first 0.3 s, so that the 4 KiB ring
+    (some 60 events) surely overflows, whatever the machine's speed."""
+    run = run_burst(binary, extra=["--ringbuf-size", "4096"], pause=True)
     R.verify(run, expects(), "burst, tiny ring buffer", degraded=True, allow=("ringbuf_full",))
     lost = run.obs.snapshot["counters"]["ringbuf_full"]
     L.check(lost > 0, "ringbuf_full is 0 with a 4 KiB ring buffer: the overflow is not counted "
@@ -116,5 +149,71 @@ def test_burst_tiny_ringbuf(binary):
     print(f"  ring buffer overflow counted: ringbuf_full={lost}")
 
 
+# ---------------------------------------------------------------- reused 5-tuples
+
+REUSE_PORTS = (40000, 40049)  # the client namespace's ephemeral ports
+REUSE_SERVER_PORTS = (6011, 6012, 6013, 6014)
+REUSE_PER_CLIENT = 250
+
+
+def reuse_burst(lab, pause=None):
+    """Four clients at once, each to its own server port, all from only 50
+    client ports, the server closing first (the client's port is free again
+    at once): each 5-tuple carries about 10 consecutive connections, which
+    the program splits at each SYN. pause: as for burst()."""
+    lab.sysctl("a", "net.ipv4.ip_local_port_range=%d %d" % REUSE_PORTS)
+    tool = connload()
+    servers = []
+    for port in REUSE_SERVER_PORTS:
+        servers.append(L.Process([tool, "server", "--listen", SERVER, "--port", port],
+                                 ns=lab.ns["b"]))
+        L.wait_listening(lab.ns["b"], port)
+    with agent_paused(lab, pause, 0.3):
+        clients = {port: L.Process([tool, "client", "--connect", SERVER, "--port", port,
+                                    "--count", REUSE_PER_CLIENT, "--concurrency", 12],
+                                   ns=lab.ns["a"]) for port in REUSE_SERVER_PORTS}
+    for port, client in clients.items():
+        wait_client(client, f"to port {port}", REUSE_PER_CLIENT)
+    for server in servers:
+        server.stop()
+
+
+def reuse_expects():
+    return [Expect("TCP", L.ADDR4["a"], SERVER, port, count=REUSE_PER_CLIENT, state="SF",
+                   close="fin", letters="ShADdFf", ct="ASSURED", ct_counts=True)
+            for port in REUSE_SERVER_PORTS]
+
+
+def check_reuse(run):
+    """The traffic did reuse 5-tuples: far fewer of them than connections."""
+    tuples = {c.key for c in run.conns if c.key.dport in REUSE_SERVER_PORTS}
+    conns = sum(1 for c in run.conns if c.key.dport in REUSE_SERVER_PORTS)
+    if len(tuples) * 5 > conns:
+        raise L.LabError(f"{conns} connections on {len(tuples)} 5-tuples: hardly any reuse")
+    print(f"  {conns} connections on {len(tuples)} 5-tuples")
+
+
+def test_reuse_burst(binary):
+    """1000 short connections on at most 100 5-tuples: each exactly once, exact."""
+    run = R.observe_records(binary, reuse_burst)
+    check_reuse(run)
+    R.verify(run, reuse_expects(), "reuse burst")
+
+
+def test_reuse_burst_tiny_ringbuf(binary):
+    """The same with --ringbuf-size 4096 and the agent stopped for the first
+    0.3 s: the program's split events are lost too, and the sweep must still
+    find every ended connection."""
+    run = R.observe_records(binary, lambda lab: reuse_burst(lab, pause=binary),
+                            extra=["--ringbuf-size", "4096"])
+    check_reuse(run)
+    R.verify(run, reuse_expects(), "reuse burst, tiny ring buffer", degraded=True,
+             allow=("ringbuf_full",))
+    lost = run.obs.snapshot["counters"]["ringbuf_full"]
+    L.check(lost > 0, "ringbuf_full is 0 with a 4 KiB ring buffer")
+    print(f"  ring buffer overflow counted: ringbuf_full={lost}")
+
+
 if __name__ == "__main__":
-    L.main([test_burst, test_burst_tiny_ringbuf])
+    L.main([test_burst, test_burst_tiny_ringbuf, test_reuse_burst,
+            test_reuse_burst_tiny_ringbuf])
