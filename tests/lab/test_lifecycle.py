@@ -224,6 +224,37 @@ def test_ipv6_tcp(binary):
     R.verify(R.observe_records(binary, traffic), expects, "IPv6 TCP")
 
 
+OPEN_PORT = 5081
+
+
+def test_open_at_stop(binary):
+    """A connection still open (established, quiet) when tcflows stops: its
+    final record says S1 and "shutdown". The sockets close only after the
+    capture has stopped, so the capture has no FIN either."""
+    held = []
+
+    def traffic(lab):
+        listener = L.make_socket(lab.ns["b"], socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind((lab.addr4["b"], OPEN_PORT))
+        listener.listen(1)
+        client = L.make_socket(lab.ns["a"], socket.AF_INET, socket.SOCK_STREAM)
+        client.settimeout(5)
+        client.connect((lab.addr4["b"], OPEN_PORT))
+        conn, _ = listener.accept()
+        held.extend([listener, client, conn])
+        client.sendall(bytes(REQUEST))
+        _recv_exactly(conn, REQUEST)
+        conn.sendall(bytes(REPLY))
+        _recv_exactly(client, REPLY)
+    try:
+        run = R.observe_records(binary, traffic)
+    finally:
+        for sock in held:
+            sock.close()
+    expects = [tcp_expect(OPEN_PORT, "S1", "shutdown", "ShADd")]
+    R.verify(run, expects, "open at stop")
+
+
 # ---------------------------------------------------------------- UDP, ICMP
 
 
@@ -368,4 +399,5 @@ def test_long_lived(binary):
 
 if __name__ == "__main__":
     L.main([test_normal_close, test_rst_abort, test_refused, test_unanswered_syn,
-            test_reused_tuple, test_ipv6_tcp, test_udp, test_icmp_echo, test_long_lived])
+            test_reused_tuple, test_ipv6_tcp, test_open_at_stop, test_udp, test_icmp_echo,
+            test_long_lived])
