@@ -216,16 +216,27 @@ class Lab:
         self.ip("a", "link", "set", self.dev["a"], "up")
 
     def link_up(self):
-        """Brings dev['b'] up and waits until dev['a'] has carrier."""
+        """Brings dev['b'] up; waits until dev['a'] has carrier and both ends
+        have their IPv6 link-local address, and lets the MLD reports that
+        follow go out: none comes later, while observers stop. (The kernel's
+        link watch may tell IPv6 of the link up to a second late.)"""
         self.ip("b", "link", "set", self.dev["b"], "up")
         path = f"/sys/class/net/{self.dev['a']}/carrier"
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            state = run(["cat", path], ns=self.ns["a"], check=False).stdout.strip()
-            if state == "1":
-                return
-            time.sleep(0.05)
-        raise LabError(f"{self.dev['a']} has no carrier 5 s after link-up")
+        self._wait(lambda: run(["cat", path], ns=self.ns["a"], check=False).stdout.strip() == "1",
+                   f"{self.dev['a']} has no carrier")
+        for side in ("a", "b"):
+            argv = ["ip", "-6", "-o", "addr", "show", "dev", self.dev[side], "scope", "link"]
+            self._wait(lambda: run(argv, ns=self.ns[side]).stdout.strip() != "",
+                       f"{self.dev[side]} has no IPv6 link-local address")
+        time.sleep(0.1)  # MLD reports: robustness 2, 10 ms apart (_QUIET_SYSCTLS)
+
+    @staticmethod
+    def _wait(ready, what, timeout=5):
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise LabError(f"{what} {timeout} s after link-up")
+            time.sleep(0.02)
 
     def destroy(self):
         for name in reversed(self._created):
