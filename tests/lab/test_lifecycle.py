@@ -105,6 +105,20 @@ def tcp_session(lab, server_addr, port, end, client_port=None):
     server.result(timeout=10)
 
 
+def connected_pair(lab, port):
+    """A TCP connection from a to b's port: (client socket, server socket)."""
+    listener = L.make_socket(lab.ns["b"], socket.AF_INET, socket.SOCK_STREAM)
+    with listener:
+        listener.bind((lab.addr4["b"], port))
+        listener.listen(1)
+        client = L.make_socket(lab.ns["a"], socket.AF_INET, socket.SOCK_STREAM)
+        client.settimeout(5)
+        client.connect((lab.addr4["b"], port))
+        conn, _ = listener.accept()
+    conn.settimeout(5)
+    return client, conn
+
+
 def tcp_expect(port, state, close, letters, version=4, count=1, ct="ASSURED", ct_counts=True):
     """TCP connections from a to b's `port`; conntrack's counters are fair
     unless said otherwise."""
@@ -234,14 +248,8 @@ def test_open_at_stop(binary):
     held = []
 
     def traffic(lab):
-        listener = L.make_socket(lab.ns["b"], socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind((lab.addr4["b"], OPEN_PORT))
-        listener.listen(1)
-        client = L.make_socket(lab.ns["a"], socket.AF_INET, socket.SOCK_STREAM)
-        client.settimeout(5)
-        client.connect((lab.addr4["b"], OPEN_PORT))
-        conn, _ = listener.accept()
-        held.extend([listener, client, conn])
+        client, conn = connected_pair(lab, OPEN_PORT)
+        held.extend([client, conn])
         client.sendall(bytes(REQUEST))
         _recv_exactly(conn, REQUEST)
         conn.sendall(bytes(REPLY))
@@ -330,15 +338,7 @@ LONG_PORT = 5061
 
 def trickle(lab, seconds=3.0, period=0.1):
     """One TCP connection that exchanges 100 and 50 bytes every period for `seconds`."""
-    listener = L.make_socket(lab.ns["b"], socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind((lab.addr4["b"], LONG_PORT))
-    listener.listen(1)
-    client = L.make_socket(lab.ns["a"], socket.AF_INET, socket.SOCK_STREAM)
-    client.settimeout(5)
-    client.connect((lab.addr4["b"], LONG_PORT))
-    conn, _ = listener.accept()
-    listener.close()
-    conn.settimeout(5)
+    client, conn = connected_pair(lab, LONG_PORT)
     with conn, client:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
