@@ -5,8 +5,9 @@ namespace "a". The reference for every count is the capture of that same
 interface, read by tshark, or the byte counts of the sockets that made the
 traffic, never numbers that tcflows produced.
 
-Names start with `tl` (namespaces `tl-a-<pid>-<n>`, veth `tl<pid><letters>a`)
-and everything is removed at exit, also when a test fails or is killed.
+Names start with a prefix, `tl` unless a test passes its own (namespaces
+`tl-a-<pid>-<n>`, veth `tl<pid><letters>a`), and everything is removed at
+exit, also when a test fails or is killed.
 """
 
 import atexit
@@ -173,12 +174,12 @@ class Lab:
     brings dev['b'] up.
     """
 
-    def __init__(self, offloads=False, sysctls=()):
+    def __init__(self, offloads=False, sysctls=(), prefix="tl"):
         n = next(_lab_numbers)
         pid = os.getpid()
-        self.ns = {"a": f"tl-a-{pid}-{n}", "b": f"tl-b-{pid}-{n}"}
-        # tl<pid><lab number in letters><side>: unambiguous, at most 15 chars.
-        tag = f"tl{pid}{_letters(n)}"
+        self.ns = {"a": f"{prefix}-a-{pid}-{n}", "b": f"{prefix}-b-{pid}-{n}"}
+        # <prefix><pid><lab number in letters><side>: unambiguous, at most 15 chars.
+        tag = f"{prefix}{pid}{_letters(n)}"
         self.dev = {"a": tag + "a", "b": tag + "b"}
         assert all(len(d) <= 15 for d in self.dev.values())
         self.addr4 = dict(ADDR4)
@@ -215,16 +216,27 @@ class Lab:
         self.ip("a", "link", "set", self.dev["a"], "up")
 
     def link_up(self):
-        """Brings dev['b'] up and waits until dev['a'] has carrier."""
+        """Brings dev['b'] up; waits until dev['a'] has carrier and both ends
+        have their IPv6 link-local address, and lets the MLD reports that
+        follow go out: none comes later, while observers stop. (The kernel's
+        link watch may tell IPv6 of the link up to a second late.)"""
         self.ip("b", "link", "set", self.dev["b"], "up")
         path = f"/sys/class/net/{self.dev['a']}/carrier"
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            state = run(["cat", path], ns=self.ns["a"], check=False).stdout.strip()
-            if state == "1":
-                return
-            time.sleep(0.05)
-        raise LabError(f"{self.dev['a']} has no carrier 5 s after link-up")
+        self._wait(lambda: run(["cat", path], ns=self.ns["a"], check=False).stdout.strip() == "1",
+                   f"{self.dev['a']} has no carrier")
+        for side in ("a", "b"):
+            argv = ["ip", "-6", "-o", "addr", "show", "dev", self.dev[side], "scope", "link"]
+            self._wait(lambda: run(argv, ns=self.ns[side]).stdout.strip() != "",
+                       f"{self.dev[side]} has no IPv6 link-local address")
+        time.sleep(0.1)  # MLD reports: robustness 2, 10 ms apart (_QUIET_SYSCTLS)
+
+    @staticmethod
+    def _wait(ready, what, timeout=5):
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise LabError(f"{what} {timeout} s after link-up")
+            time.sleep(0.02)
 
     def destroy(self):
         for name in reversed(self._created):
@@ -345,11 +357,13 @@ class Process:
 
 
 class Tcpdump(Process):
-    """tcpdump writing every frame of `dev` (snap length 256) to `path`."""
+    """tcpdump writing every frame of `dev` (snap length 256) to `path`,
+    with nanosecond timestamps."""
 
     def __init__(self, ns, dev, path):
         super().__init__(["tcpdump", "-i", dev, "-w", path, "-s", "256", "-U", "-n",
-                          "--immediate-mode", "-B", "65536"], ns=ns)
+                          "--immediate-mode", "-B", "65536", "--time-stamp-precision", "nano"],
+                         ns=ns)
         self.path = path
         if not self.err.wait_for(lambda line: "listening on" in line, 10):
             self.kill()
@@ -403,6 +417,146 @@ class Tcflows(Process):
         return json.loads(self.out.lines[-1])
 
 
+CtEntry = namedtuple("CtEntry", "ct_id key orig resp state status")
+_CT_PROTOS = {"tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "icmpv6": "ICMPv6"}
+
+
+def parse_conntrack_line(line):
+    """One line of `conntrack -E -o extended,id` (an event) or of `conntrack
+    -L -o extended,id` (event "LIST"): (event, CtEntry) or None.
+
+    key is the original direction's key as read_capture keys frames (ICMP
+    echo: both ports the identifier); orig/resp the accounting Counts."""
+    tokens = line.split()
+    event = "LIST"
+    if tokens and tokens[0].startswith("["):
+        event, tokens = tokens[0].strip("[]"), tokens[1:]
+    if len(tokens) < 4 or tokens[2] not in _CT_PROTOS:
+        return None
+    proto = _CT_PROTOS[tokens[2]]
+    last_id = max(i for i, t in enumerate(tokens) if t.startswith("id="))
+    tuples, status, state = [], set(), None
+    for i, t in enumerate(tokens[4:], 4):
+        if t.startswith("[") and t.endswith("]"):
+            status.add(t.strip("[]"))
+        elif "=" in t and i != last_id:
+            name, value = t.split("=", 1)
+            if name == "src":
+                tuples.append({})
+            if tuples and name not in tuples[-1]:
+                tuples[-1][name] = value
+        elif not tuples and t.isupper():
+            state = t
+    o = tuples[0]
+    if proto in ("ICMP", "ICMPv6"):
+        sport = dport = int(o["id"])
+    else:
+        sport, dport = int(o["sport"]), int(o["dport"])
+    key = Key(proto, norm_addr(o["src"]), sport, norm_addr(o["dst"]), dport)
+    counts = [Counts(int(t.get("packets", 0)), int(t.get("bytes", 0))) for t in tuples]
+    return event, CtEntry(int(tokens[last_id][3:]), key, counts[0], counts[1], state,
+                          frozenset(status))
+
+
+# No entry of a test's connections expires while the test runs (a dump at
+# the end reads their counters): conntrack timeouts of 10 minutes.
+_CT_TIMEOUTS = ["tcp_timeout_syn_sent", "tcp_timeout_syn_recv", "tcp_timeout_established",
+                "tcp_timeout_fin_wait", "tcp_timeout_close_wait", "tcp_timeout_last_ack",
+                "tcp_timeout_time_wait", "tcp_timeout_close", "udp_timeout",
+                "udp_timeout_stream", "icmp_timeout", "icmpv6_timeout"]
+
+
+class Conntrack:
+    """conntrack with accounting in a lab namespace, as a second reference.
+
+    Turns accounting on, makes the namespace track connections (a rule with
+    a conntrack expression), and lists conntrack's DESTROY events from
+    before the traffic: entries that end while the test runs (a refused
+    connection, one replaced by a reused 5-tuple). finish() adds a dump of
+    the table for the rest; conntrack timeouts of 10 minutes keep them in it.
+    (NEW events or a flush of the table would be thousands of events at
+    once in the bursts, more than the event socket reliably takes.)"""
+
+    PROBE = ("192.0.2.1", "192.0.2.2")  # documentation addresses, never sent to
+
+    def __init__(self, lab, side="a"):
+        self.ns = lab.ns[side]
+        lab.sysctl(side, "net.netfilter.nf_conntrack_acct=1",
+                   *[f"net.netfilter.nf_conntrack_{t}=600" for t in _CT_TIMEOUTS])
+        run(["nft", "-f", "-"], ns=self.ns, input=(
+            "table inet tcflows_lab_ct {\n"
+            " chain pre { type filter hook prerouting priority 0; ct state new counter\n }\n"
+            " chain out { type filter hook output priority 0; ct state new counter\n }\n"
+            "}\n"))
+        self.path = os.path.join(scratch_dir(), "conntrack.events")
+        with open(self.path, "w") as out:
+            self.proc = subprocess.Popen(
+                ns_argv(self.ns, ["conntrack", "-E", "-e", "DESTROY", "-o", "extended,id",
+                                  "--buffer-size", 64 << 20]),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, text=True)
+        on_cleanup(self._kill)
+        self._probe()
+
+    def _probe(self):
+        """Returns once the listener reports events: a probe entry's end shows."""
+        src, dst = self.PROBE
+        entry = ["-p", "udp", "-s", src, "-d", dst, "--sport", "9", "--dport", "9"]
+        deadline = time.monotonic() + 10
+        while True:
+            run(["conntrack", "-I", *entry, "-t", "30"], ns=self.ns)
+            run(["conntrack", "-D", *entry], ns=self.ns)
+            time.sleep(0.1)
+            if src in self._text():
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise LabError(f"conntrack -E reports no events: {tail(self._stderr())}")
+
+    def _text(self):
+        with open(self.path) as f:
+            return f.read()
+
+    def _stderr(self):
+        return self.proc.stderr.read() if self.proc.poll() is not None else ""
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _dump(self):
+        lines = []
+        for family in ("ipv4", "ipv6"):
+            out = run(["conntrack", "-L", "-f", family, "-o", "extended,id"], ns=self.ns).stdout
+            lines += out.splitlines()
+        return lines
+
+    def finish(self):
+        """Stops listening; returns a CtEntry with the final counters of every
+        connection conntrack had (probe excluded): the ended ones in the order
+        they ended, then those still in the table."""
+        dump = self._dump()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            raise LabError("conntrack -E did not stop within 10 s")
+        if "ENOBUFS" in err:
+            raise LabError(f"conntrack lost events, no reference: {tail(err, 3)}")
+        # Nothing ends between the dump and the stop: the traffic is over and
+        # the timeouts are long. (No dedup by id: a reused 5-tuple's entries
+        # often share memory and so id.)
+        return self._parse(self._text().splitlines()) + self._parse(dump)
+
+    def _parse(self, lines):
+        entries = []
+        for line in lines:
+            parsed = parse_conntrack_line(line)
+            if parsed and parsed[1].key.src != self.PROBE[0]:
+                entries.append(parsed[1])
+        return entries
+
+
 def settle(seconds=1.0):
     """Lets late ACKs and queued frames reach both observers."""
     time.sleep(seconds)
@@ -450,15 +604,18 @@ FIELDS = ["frame.number", "frame.time_epoch", "frame.len", "frame.protocols",
           "eth.src", "eth.dst", "eth.type", "vlan.etype",
           "ip.src", "ip.dst", "ip.len", "ip.proto", "ipv6.src", "ipv6.dst", "ipv6.plen",
           "tcp.srcport", "tcp.dstport", "tcp.hdr_len", "tcp.len", "tcp.flags.syn", "tcp.seq",
+          "tcp.flags",
           "tcp.options.mss_val", "tcp.stream",
           "udp.srcport", "udp.dstport", "udp.stream", "sctp.srcport", "sctp.dstport",
           "icmp.type", "icmp.code", "icmp.ident",
           "icmpv6.type", "icmpv6.code", "icmpv6.echo.identifier"]
 
 # tcp_seq is tshark's relative sequence number, mss the SYN's MSS option,
-# stream tshark's tcp.stream or udp.stream (None for other protocols).
+# stream tshark's tcp.stream or udp.stream (None for other protocols),
+# tcp_flags the TCP header's flags (TCP_FIN ... below; None if not TCP).
 Frame = namedtuple("Frame", "number time_ns key bytes ip_version l4 tcp_hdr_len tcp_len syn "
-                   "tcp_seq mss stream")
+                   "tcp_seq mss stream tcp_flags")
+TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 
 
 def _epoch_ns(text):
@@ -532,7 +689,7 @@ def read_capture(path):
         frames.append(Frame(int(f["frame.number"]), _epoch_ns(f["frame.time_epoch"]), key,
                             nbytes, version, l4, _int(f["tcp.hdr_len"]), _int(f["tcp.len"]),
                             _int(f["tcp.flags.syn"]) or 0, _int(f["tcp.seq"]),
-                            _int(f["tcp.options.mss_val"]), stream))
+                            _int(f["tcp.options.mss_val"]), stream, _int(f["tcp.flags"])))
     return frames
 
 
@@ -545,30 +702,108 @@ def capture_flows(frames):
     return flows
 
 
+# key: the originator's frame key (src = originator); orig/resp: Counts each
+# way; frames: the connection's frames in capture order.
 Connection = namedtuple("Connection", "key orig resp first_ns last_ns frames")
 
 
-def capture_connections(frames):
+def _split_idle(group, idle_ns):
+    """A frame list cut where the gap between two frames exceeds idle_ns."""
+    if not idle_ns:
+        return [group]
+    parts = [[group[0]]]
+    for prev, fr in zip(group, group[1:]):
+        if fr.time_ns - prev.time_ns > idle_ns:
+            parts.append([])
+        parts[-1].append(fr)
+    return parts
+
+
+def _originator(group):
+    """The originator's frame key: the first SYN's sender, else the first frame's."""
+    for fr in group:
+        if fr.tcp_flags is not None and fr.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN:
+            return fr.key
+    return group[0].key
+
+
+def capture_connections(frames, idle_ns=None):
     """The capture's connections, for per-connection checks (issue 3).
 
     TCP and UDP split by tshark's stream number (reused 5-tuples apart),
-    others by their bidirectional key. The originator is the sender of the
-    first frame; key is that frame's key, orig/resp the Counts each way."""
+    others by their bidirectional key; each also where it was quiet for more
+    than idle_ns(proto) nanoseconds (an idle timeout the test configured;
+    None or 0: never). The originator is the sender of the first SYN, or of
+    the first frame."""
     groups = {}
     for fr in frames:
         k = fr.key
         ends = frozenset({(k.src, k.sport), (k.dst, k.dport)})
-        group = groups.setdefault((k.proto, fr.stream, ends), [])
-        group.append(fr)
+        groups.setdefault((k.proto, fr.stream, ends), []).append(fr)
     conns = []
-    for group in groups.values():
-        first = group[0].key
-        orig = [f for f in group if (f.key.src, f.key.sport) == (first.src, first.sport)]
-        resp = [f for f in group if (f.key.src, f.key.sport) != (first.src, first.sport)]
-        conns.append(Connection(first, Counts(len(orig), sum(f.bytes for f in orig)),
-                                Counts(len(resp), sum(f.bytes for f in resp)),
-                                group[0].time_ns, group[-1].time_ns, len(group)))
-    return conns
+    for (proto, _, _), whole in groups.items():
+        for group in _split_idle(whole, idle_ns(proto) if idle_ns else None):
+            key = _originator(group)
+            orig = [f for f in group if (f.key.src, f.key.sport) == (key.src, key.sport)]
+            resp = [f for f in group if (f.key.src, f.key.sport) != (key.src, key.sport)]
+            conns.append(Connection(key, Counts(len(orig), sum(f.bytes for f in orig)),
+                                    Counts(len(resp), sum(f.bytes for f in resp)),
+                                    group[0].time_ns, group[-1].time_ns, group))
+    return sorted(conns, key=lambda c: c.first_ns)
+
+
+def is_orig_frame(conn, fr):
+    return (fr.key.src, fr.key.sport) == (conn.key.src, conn.key.sport)
+
+
+def _tcp_letter(fr):
+    """Zeek's history letter of one TCP packet (update_history in its
+    TCPSessionAdapter.cc) and the class it counts once in per direction."""
+    flags = fr.tcp_flags
+    ends = [bit for bit in (TCP_SYN, TCP_FIN, TCP_RST) if flags & bit]
+    if len(ends) > 1:
+        return ("I", "I") if flags & TCP_FIN and flags & TCP_RST else ("Q", "Q")
+    if flags & TCP_SYN:
+        return ("H" if flags & TCP_ACK else "S"), "syn"
+    if flags & TCP_FIN:
+        return "F", "F"
+    if flags & TCP_RST:
+        return "R", "R"
+    if fr.tcp_len:
+        return "D", "D"
+    return ("A", "A") if flags & TCP_ACK else (None, None)
+
+
+def capture_history(conn):
+    """Zeek's history of a capture connection: for TCP each letter's first
+    occurrence per direction (s h a d f r, q i), upper case the originator;
+    for other protocols 'd' for a direction's first packet."""
+    history, done = "", set()
+    for fr in conn.frames:
+        orig = is_orig_frame(conn, fr)
+        letter, kind = _tcp_letter(fr) if fr.tcp_flags is not None else ("D", "D")
+        if letter and (orig, kind) not in done:
+            done.add((orig, kind))
+            history += letter if orig else letter.lower()
+    return history
+
+
+def capture_rtt(conn):
+    """The handshake RTT at the capture point: the originator's first SYN to
+    its first ACK after the responder's SYN/ACK; None without a handshake."""
+    syn = synack = None
+    for fr in conn.frames:
+        if fr.tcp_flags is None:
+            return None
+        orig = is_orig_frame(conn, fr)
+        flags = fr.tcp_flags & (TCP_SYN | TCP_ACK)
+        if syn is None and orig and flags == TCP_SYN:
+            syn = fr.time_ns
+        elif syn is not None and synack is None and not orig and flags == TCP_SYN | TCP_ACK:
+            synack = fr.time_ns
+        elif synack is not None and orig and flags == TCP_ACK:
+            return fr.time_ns - syn
+    return None
 
 
 # ---------------------------------------------------------------- comparison
