@@ -197,10 +197,11 @@ static __always_inline __u8 seen_bits(const struct pkt *p)
 {
 	__u8 f = p->tcp_flags, bits = TCF_SEEN_PKT;
 
-	if (p->has_data)
-		bits |= TCF_SEEN_DATA;
 	if (p->key.proto != IPPROTO_TCP || p->key.kind != TCF_KIND_PORTS)
-		return bits;
+		return p->has_data ? bits | TCF_SEEN_DATA : bits;
+	/* As Zeek's history: data counts only on a segment without SYN, FIN or RST. */
+	if (p->has_data && !(f & (TCP_SYN | TCP_FIN | TCP_RST)))
+		bits |= TCF_SEEN_DATA;
 	if (f & TCP_SYN)
 		bits |= (f & TCP_ACK) ? TCF_SEEN_SYNACK : TCF_SEEN_SYN;
 	else if (f & TCP_ACK)

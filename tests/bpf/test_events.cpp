@@ -71,6 +71,17 @@ TEST_CASE("events: new flow and first occurrences of history letters") {
                 {TCF_EV_SEEN, 1, rst, out, 0}});
 }
 
+TEST_CASE("events: data on a FIN, SYN or RST segment is no 'd' (Zeek's history rule)") {
+  check_events(shared_harness(),
+               {a_to_b(tf::syn, 20), b_to_a(tf::syn | tf::ack), a_to_b(tf::fin | tf::ack, 300),
+                b_to_a(tf::rst | tf::ack, 10), b_to_a(tf::ack, 5)},
+               {{TCF_EV_NEW_FLOW, 0, pkt | syn, in, 0},
+                {TCF_EV_SEEN, 1, pkt | synack, out, 0},
+                {TCF_EV_SEEN, 0, ack | fin, in, 0},
+                {TCF_EV_SEEN, 1, ack | rst, out, 0},
+                {TCF_EV_SEEN, 1, data, out, 0}});
+}
+
 TEST_CASE("events: the end of a connection, then the new one's letters") {
   check_events(shared_harness(), {a_to_b(tf::syn), b_to_a(tf::rst | tf::ack), a_to_b(tf::syn)},
                {{TCF_EV_NEW_FLOW, 0, pkt | syn, in, 0},

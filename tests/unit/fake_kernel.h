@@ -83,10 +83,10 @@ public:
 private:
   static uint8_t seen_bits(const Packet &p) {
     uint8_t f = p.tcp_flags, bits = TCF_SEEN_PKT;
-    if (p.data)
-      bits |= TCF_SEEN_DATA;
     if (p.key.proto != IPPROTO_TCP || p.key.kind != TCF_KIND_PORTS)
-      return bits;
+      return p.data ? bits | TCF_SEEN_DATA : bits;
+    if (p.data && !(f & (SYN | FIN | RST)))
+      bits |= TCF_SEEN_DATA;
     if (f & SYN)
       bits |= (f & ACK) ? TCF_SEEN_SYNACK : TCF_SEEN_SYN;
     else if (f & ACK)
