@@ -278,6 +278,7 @@ static __always_inline void split(struct tcf_flow_val *v, const struct pkt *p, _
 	old.bytes[0] = __sync_lock_test_and_set(&v->bytes[0], 0);
 	old.bytes[1] = __sync_lock_test_and_set(&v->bytes[1], 0);
 	old.seen = __sync_lock_test_and_set(&v->seen, 0);
+	old.tcp_flags = __sync_lock_test_and_set(&v->tcp_flags, 0);
 	ek.gen = gen;
 	if (bpf_map_update_elem(&ended, &ek, &old, BPF_NOEXIST)) {
 		__sync_fetch_and_add(&v->pkts[0], old.pkts[0]);
@@ -285,6 +286,7 @@ static __always_inline void split(struct tcf_flow_val *v, const struct pkt *p, _
 		__sync_fetch_and_add(&v->bytes[0], old.bytes[0]);
 		__sync_fetch_and_add(&v->bytes[1], old.bytes[1]);
 		__sync_fetch_and_or(&v->seen, old.seen);
+		__sync_fetch_and_or(&v->tcp_flags, old.tcp_flags);
 		__sync_val_compare_and_swap(&v->gen, gen + 1, gen);
 		ctr_add(TCF_CTR_SPLIT_FAILED, 1);
 		return;
@@ -309,6 +311,15 @@ static __always_inline struct tcf_flow_val *create(const struct pkt *p, __u8 dir
 	/* On -EEXIST another CPU created it first: count into theirs. */
 	*created = !err;
 	return bpf_map_lookup_elem(&flows, &p->key);
+}
+
+/* ORs the packet's TCP flags into its direction's (IPFIX tcpControlBits). */
+static __always_inline void mark_flags(struct tcf_flow_val *v, const struct pkt *p, __u8 dir)
+{
+	__u32 mine = (__u32)p->tcp_flags << (8 * dir);
+
+	if ((v->tcp_flags & mine) != mine)
+		__sync_fetch_and_or(&v->tcp_flags, mine);
 }
 
 /* Records first occurrences of the packet's history letters. */
@@ -351,6 +362,7 @@ static __always_inline void count(struct __sk_buff *skb, struct pkt *p, __u8 hoo
 	__sync_fetch_and_add(&v->bytes[dir & 1], bytes);
 	if (now > v->last_ns)
 		v->last_ns = now;
+	mark_flags(v, p, dir & 1);
 	mark_seen(v, p, dir & 1, bits, hook, now, created);
 }
 

@@ -82,7 +82,7 @@ struct tcf_flow_val {
 	__u8 first_hook; /* enum tcf_hook of the first packet */
 	__u8 icmp_type;	 /* type and code of the first ICMP packet */
 	__u8 icmp_code;
-	__u32 pad;
+	__u32 tcp_flags; /* OR of the TCP flags seen, direction d in bits 8*d..8*d+7 */
 };
 
 /* A connection that the program ended (reuse or idle) awaits user space. */

@@ -17,6 +17,7 @@ static_assert(offsetof(tcf_flow_key, kind) == 47);
 static_assert(sizeof(tcf_flow_val) == 64);
 static_assert(offsetof(tcf_flow_val, seen) == 48);
 static_assert(offsetof(tcf_flow_val, first_dir) == 56);
+static_assert(offsetof(tcf_flow_val, tcp_flags) == 60);
 static_assert(sizeof(tcf_ended_key) == 56);
 static_assert(sizeof(tcf_event) == 64);
 static_assert(offsetof(tcf_event, ts_ns) == 48);

@@ -31,6 +31,8 @@ struct ConnRecord {
   std::string history; // Zeek history letters: upper case originator, lower case responder
   std::optional<std::string> close_reason; // "fin", "rst", "idle", "shutdown"; none while open
   std::optional<uint64_t> rtt_ns;          // SYN to the ACK completing the handshake
+  uint8_t orig_tcp_flags = 0;              // OR of the TCP flags the originator sent
+  uint8_t resp_tcp_flags = 0;              // and the responder
   bool orig_guessed = false;               // originator from the port heuristic
   bool orig_ingress = false; // the originator's packets arrive at TC ingress (else leave at egress)
 };

@@ -63,7 +63,8 @@ constexpr std::array<Field, 19> layout{{
     {source_transport_port, 2},
     {destination_transport_port, 2},
     // Reduced-size encoding (RFC 7011 §6.2) of the 16-bit element: the
-    // history yields no flag above CWR, and pmacct reads only 1-octet flags.
+    // 1 octet (RFC 7011's reduced size): pmacct reads only that, and the
+    // flags above CWR are reserved.
     {tcp_control_bits, 1},
     {tcp_control_bits, 1, true},
     {vlan_id, 2},
@@ -190,33 +191,6 @@ EndReason end_reason(const std::optional<std::string> &close_reason) {
   return EndReason::forced_end;
 }
 
-uint8_t tcp_flags(const std::string &history, bool originator) {
-  constexpr uint8_t fin = 0x01, syn = 0x02, rst = 0x04, ack = 0x10;
-  uint8_t flags = 0;
-  for (char letter : history) {
-    if ((std::isupper(static_cast<unsigned char>(letter)) != 0) != originator)
-      continue;
-    switch (std::tolower(static_cast<unsigned char>(letter))) {
-    case 's':
-      flags |= syn;
-      break;
-    case 'h':
-      flags |= syn | ack;
-      break;
-    case 'a':
-      flags |= ack;
-      break;
-    case 'f':
-      flags |= fin;
-      break;
-    case 'r':
-      flags |= rst;
-      break;
-    }
-  }
-  return flags;
-}
-
 std::optional<FlowRecord> flow_record(const ConnRecord &record, const TrafficDelta &traffic,
                                       EndReason reason, uint32_t ifindex) {
   auto proto = ip_protocol_number(record.proto);
@@ -238,8 +212,8 @@ std::optional<FlowRecord> flow_record(const ConnRecord &record, const TrafficDel
     r.dst_port = r.icmp_type_code;
   }
   if (r.proto == IPPROTO_TCP) {
-    r.tcp_flags = tcp_flags(record.history, true);
-    r.rev_tcp_flags = tcp_flags(record.history, false);
+    r.tcp_flags = record.orig_tcp_flags;
+    r.rev_tcp_flags = record.resp_tcp_flags;
   }
   // The traffic's window, narrowed to the connection's first and last packet.
   uint64_t start = traffic.from_ns ? std::max(traffic.from_ns, record.start_ns) : record.start_ns;

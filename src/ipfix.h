@@ -44,13 +44,6 @@ enum class EndReason : uint8_t {
 // shutdown→4; any other reason is a forced end.
 EndReason end_reason(const std::optional<std::string> &close_reason);
 
-// tcpControlBits of one direction, from the Zeek history letters that
-// direction's case selects (upper: originator). Each letter stands for a flag
-// that certainly occurred: s SYN, h SYN+ACK, a ACK, f FIN, r RST. Flags the
-// history cannot show (ACK on data or FIN segments, PSH, URG, ECE, CWR) are
-// missing, so the value is a subset of the flags on the wire.
-uint8_t tcp_flags(const std::string &history, bool originator);
-
 // One biflow record: forward = originator to responder.
 struct FlowRecord {
   bool ipv6 = false;

@@ -430,6 +430,8 @@ struct Tracker::Impl {
     r.orig_bytes = c.val.bytes[orig];
     r.resp_pkts = c.val.pkts[resp];
     r.resp_bytes = c.val.bytes[resp];
+    r.orig_tcp_flags = uint8_t(c.val.tcp_flags >> (8 * orig));
+    r.resp_tcp_flags = uint8_t(c.val.tcp_flags >> (8 * resp));
     ZeekView view = zeek_view(c.key, c.val.seen | event_seen(c.events), c.events, o);
     r.state = std::move(view.state);
     r.history = std::move(view.history);

@@ -152,6 +152,28 @@ TEST_CASE("the new connection starts from zero with its own first packet") {
         (TCF_SEEN_PKT | TCF_SEEN_SYN | (TCF_SEEN_PKT | TCF_SEEN_ACK | TCF_SEEN_RST) << 8));
 }
 
+TEST_CASE("TCP flags are ORed per direction, and a new connection starts without them") {
+  Harness &h = shared_harness();
+  h.reset();
+  h.run(a_to_b(tf::syn));
+  h.run(b_to_a(tf::syn | tf::ack), {.hook = TCF_HOOK_EGRESS});
+  h.run(a_to_b(tf::ack | tf::psh, 100));
+  h.run(a_to_b(tf::fin | tf::ack));
+  h.run(b_to_a(tf::rst), {.hook = TCF_HOOK_EGRESS});
+  auto val = h.flow(tcp4(1234, 80));
+  REQUIRE(val.has_value());
+  uint32_t a = tf::syn | tf::ack | tf::psh | tf::fin, b = tf::syn | tf::ack | tf::rst;
+  CHECK(val->tcp_flags == (a | b << 8));
+
+  h.run(a_to_b(tf::syn)); // after the RST: a new connection
+  val = h.flow(tcp4(1234, 80));
+  REQUIRE(val.has_value());
+  CHECK(val->tcp_flags == tf::syn);
+  auto ended = h.ended();
+  REQUIRE(ended.size() == 1);
+  CHECK(ended[0].val.tcp_flags == (a | b << 8));
+}
+
 // Idle timeouts per class; a packet later than the timeout ends the connection.
 constexpr uint64_t sec = 1'000'000'000;
 

@@ -36,12 +36,18 @@ def need(tool, package):
         sys.exit(f"{tool} is missing: apt-get install {package}")
 
 
+# TCP flags each side sent in a connection like "ShADadFf": SYN, ACK, PSH, FIN.
+ORIG_FLAGS, RESP_FLAGS = 0x1b, 0x1b
+
+
 def record(uid, proto, src, sport, dst, dport, start, pkts, close="fin", history="", **delta):
     """A connection update; pkts = (orig_pkts, orig_bytes, resp_pkts, resp_bytes)."""
     r = {"uid": uid, "iface": "lo", "proto": proto, "src_addr": src, "src_port": sport,
          "dst_addr": dst, "dst_port": dport, "start_ns": start, "end_ns": start + S,
          "orig_pkts": pkts[0], "orig_bytes": pkts[1], "resp_pkts": pkts[2],
          "resp_bytes": pkts[3], "state": "SF", "history": history, "close_reason": close}
+    if proto == "TCP":
+        r["orig_tcp_flags"], r["resp_tcp_flags"] = ORIG_FLAGS, RESP_FLAGS
     if delta:
         r["delta"] = delta
     return r

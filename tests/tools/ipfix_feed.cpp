@@ -43,6 +43,8 @@ ConnUpdate parse_update(const json &j) {
   r.resp_bytes = j.value("resp_bytes", uint64_t{0});
   r.state = j.value("state", "OTH");
   r.history = j.value("history", "");
+  r.orig_tcp_flags = j.value("orig_tcp_flags", uint8_t{0});
+  r.resp_tcp_flags = j.value("resp_tcp_flags", uint8_t{0});
   if (j.contains("close_reason") && !j["close_reason"].is_null())
     r.close_reason = j["close_reason"].get<std::string>();
   r.orig_guessed = j.value("orig_guessed", false);

@@ -46,6 +46,8 @@ ConnRecord tcp_record() {
   r.resp_bytes = 56789;
   r.state = "RSTO";
   r.history = "ShADadR";
+  r.orig_tcp_flags = 0x16; // SYN, RST, ACK
+  r.resp_tcp_flags = 0x12; // SYN, ACK
   r.close_reason = "rst";
   return r;
 }
@@ -173,12 +175,14 @@ TEST_CASE("flowEndReason from close_reason") {
   CHECK(end_reason("shutdown") == EndReason::forced_end);
 }
 
-TEST_CASE("tcpControlBits from history: upper case originator, lower case responder") {
-  CHECK(tcp_flags("ShAaDdFf", true) == (0x02 | 0x10 | 0x01));
-  CHECK(tcp_flags("ShAaDdFf", false) == (0x12 | 0x01));
-  CHECK(tcp_flags("Sr", true) == 0x02);
-  CHECK(tcp_flags("Sr", false) == 0x04);
-  CHECK(tcp_flags("", true) == 0);
+TEST_CASE("tcpControlBits: the originator's flags forward, the responder's reverse") {
+  ConnRecord r = tcp_record();
+  r.orig_tcp_flags = 0x1b; // SYN, FIN, PSH, ACK
+  r.resp_tcp_flags = 0x16; // SYN, RST, ACK
+  auto flow = flow_record(r, whole(r), EndReason::end_of_flow, 1);
+  REQUIRE(flow);
+  CHECK(flow->tcp_flags == 0x1b);
+  CHECK(flow->rev_tcp_flags == 0x16);
 }
 
 TEST_CASE("records that are not IP have no template") {
