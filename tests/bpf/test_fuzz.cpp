@@ -12,11 +12,13 @@
 //    (fuzz_reading.h).
 // Counters never decrease, flows never vanish, ended connections never
 // change, and frames the generator built valid or broke on purpose do what
-// it says (Must). TCF_FUZZ_SEED and TCF_FUZZ_FRAMES override the seed and
-// the number of frames; a failure prints the seed, the frame and its hex.
+// it says (Must); frames whose IP or transport header is invalid by the
+// standards are malformed, whatever made them. Each batch starts on emptied
+// maps. TCF_FUZZ_SEED, TCF_FUZZ_FRAMES and TCF_FUZZ_FIRST_BATCH override the
+// seed, the number of frames and the first batch; a failure prints them, the
+// frame, what the generator did to it, and its hex.
 #include "fuzz_frames.h"
 #include "fuzz_reading.h"
-#include "summary.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -79,17 +81,22 @@ template <typename K> Entries<K> read_entries(int fd) {
   std::vector<K> keys(64);
   std::vector<tcf_flow_val> vals(64);
   uint32_t batch = 0;
-  for (bool first = true;; first = false) {
+  for (bool first = true;;) {
     uint32_t count = uint32_t(keys.size());
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
     int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
                                    &count, &opts);
-    REQUIRE_MESSAGE((err == 0 || err == -ENOENT || (err == -ENOSPC && count)),
-                    "reading a map failed: ", err);
+    REQUIRE_MESSAGE((err == 0 || err == -ENOENT || err == -ENOSPC), "reading a map failed: ", err);
     for (uint32_t i = 0; i < count; i++)
       out[raw(keys[i])] = vals[i];
     if (err == -ENOENT)
       return out;
+    if (err == -ENOSPC && count == 0) { // a hash bucket larger than the buffer: again
+      keys.resize(keys.size() * 2);
+      vals.resize(vals.size() * 2);
+      continue;
+    }
+    first = false;
   }
 }
 
