@@ -161,7 +161,11 @@ static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32
 	__builtin_memcpy(p->key.addr[1], eth->h_dest, ETH_ALEN);
 	*off = sizeof(*eth);
 
-	/* A tag the driver took out of the frame comes first. */
+	/*
+	 * A tag the driver took out of the frame comes first, and counts as one
+	 * of the two tags followed: a frame reads the same on ingress (outer tag
+	 * in metadata) as on egress (all tags in the frame).
+	 */
 	if (skb->vlan_present)
 		keep_vlan(p, &tags, skb->vlan_tci);
 
@@ -169,7 +173,8 @@ static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32
 	for (int i = 0; i < 2; i++) {
 		struct vlan_tag *tag;
 
-		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
+		if (tags >= 2 ||
+		    (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD)))
 			break;
 		tag = pkt_ptr(skb, *off, sizeof(*tag));
 		if (!tag)

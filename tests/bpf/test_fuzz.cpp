@@ -1,0 +1,471 @@
+// Random and mutated frames (fuzz_frames.h) through bpf_prog_test_run_opts,
+// one at a time, with the whole map state read after every frame. Each frame
+// must do exactly one thing:
+//  - malformed: the malformed counter and one reason counter move by one,
+//    malformed_bytes by the frame length, and no flow changes;
+//  - untracked: the flow map was full, untracked_packets moves by the frame's
+//    wire packets, and no flow changes;
+//  - counted: one flow (entry plus its ended connections) gains exactly the
+//    frame's wire packets (gso_segs for a GSO frame) in one direction, with
+//    bytes that fit the frame's IP length field, under a key whose every
+//    address, port, VLAN id and protocol a reading of the frame's bytes gives
+//    (fuzz_reading.h).
+// Counters never decrease, flows never vanish, ended connections never
+// change, and frames the generator built valid or broke on purpose do what
+// it says (Must); frames whose IP or transport header is invalid by the
+// standards are malformed, whatever made them. Each batch starts on emptied
+// maps. TCF_FUZZ_SEED, TCF_FUZZ_FRAMES and TCF_FUZZ_FIRST_BATCH override the
+// seed, the number of frames and the first batch; a failure prints them, the
+// frame, what the generator did to it, and its hex.
+#include "fuzz_frames.h"
+#include "fuzz_reading.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <linux/pkt_cls.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+
+using namespace tcflows;
+using namespace tcflows::test;
+
+namespace {
+
+constexpr uint64_t default_seed = 0x7cf1'0005;
+constexpr uint64_t default_frames = 50'000;
+constexpr uint64_t ms = 1'000'000;
+
+uint64_t env_number(const char *name, uint64_t fallback) {
+  const char *text = std::getenv(name);
+  return text && *text ? std::strtoull(text, nullptr, 0) : fallback;
+}
+
+// A small flow map (batches overflow it), short idle timeouts (the
+// generator's clock jumps split connections), events on.
+ProgramConfig fuzz_config() {
+  ProgramConfig config = test_config(48);
+  for (auto &idle : config.kernel.idle_ns)
+    idle = 1 * ms;
+  return config;
+}
+
+// ---------------------------------------------------------------- map state
+
+template <typename K> using Raw = std::array<uint8_t, sizeof(K)>;
+template <typename K> using Entries = std::map<Raw<K>, tcf_flow_val>;
+
+template <typename K> Raw<K> raw(const K &key) {
+  Raw<K> r;
+  std::memcpy(r.data(), &key, sizeof(key));
+  return r;
+}
+
+template <typename K> K unraw(const Raw<K> &r) {
+  K key;
+  std::memcpy(&key, r.data(), sizeof(key));
+  return key;
+}
+
+// Every entry of a hash map, in batches.
+template <typename K> Entries<K> read_entries(int fd) {
+  Entries<K> out;
+  std::vector<K> keys(64);
+  std::vector<tcf_flow_val> vals(64);
+  uint32_t batch = 0;
+  for (bool first = true;;) {
+    uint32_t count = uint32_t(keys.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
+                                   &count, &opts);
+    REQUIRE_MESSAGE((err == 0 || err == -ENOENT || err == -ENOSPC), "reading a map failed: ", err);
+    for (uint32_t i = 0; i < count; i++)
+      out[raw(keys[i])] = vals[i];
+    if (err == -ENOENT)
+      return out;
+    if (err == -ENOSPC && count == 0) { // a hash bucket larger than the buffer: again
+      keys.resize(keys.size() * 2);
+      vals.resize(vals.size() * 2);
+      continue;
+    }
+    first = false;
+  }
+}
+
+struct State {
+  Counters counters{};
+  Entries<tcf_flow_key> flows;
+  Entries<tcf_ended_key> ended;
+};
+
+State read_state(Harness &h) {
+  return {h.counters(), read_entries<tcf_flow_key>(h.program().flows_fd()),
+          read_entries<tcf_ended_key>(h.program().ended_fd())};
+}
+
+bool same_val(const tcf_flow_val &a, const tcf_flow_val &b) {
+  return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+// Packets and bytes of a key's connections: its entry and those it ended.
+struct Totals {
+  std::array<uint64_t, 2> pkts{}, bytes{};
+  bool operator==(const Totals &) const = default;
+};
+
+std::map<Raw<tcf_flow_key>, Totals> totals(const State &s) {
+  std::map<Raw<tcf_flow_key>, Totals> out;
+  auto add = [&](const Raw<tcf_flow_key> &key, const tcf_flow_val &v) {
+    Totals &t = out[key];
+    for (int d = 0; d < 2; d++)
+      t.pkts[d] += v.pkts[d], t.bytes[d] += v.bytes[d];
+  };
+  for (const auto &[key, val] : s.flows)
+    add(key, val);
+  for (const auto &[key, val] : s.ended)
+    add(raw(unraw<tcf_ended_key>(key).flow), val);
+  return out;
+}
+
+// ---------------------------------------------------------------- checks
+
+uint32_t wire_packets(const RunOpts &opts) { return opts.gso_segs > 1 ? opts.gso_segs : 1; }
+
+using Problems = std::vector<std::string>;
+
+struct Outcome {
+  bool malformed = false, untracked = false;
+  int reason = -1; // the malformed reason counter that moved
+  std::optional<tcf_flow_key> key;
+  int dir = -1;
+  uint64_t bytes = 0;
+};
+
+void check_counters(const Counters &a, const Counters &b, const FuzzFrame &f, Outcome &out,
+                    Problems &bad) {
+  auto delta = [&](int i) { return b[i] - a[i]; };
+  for (int i = 0; i < TCF_CTR_MAX; i++)
+    if (b[i] < a[i])
+      bad.push_back(fmt::format("counter {} decreased", counter_name(i)));
+  if (delta(TCF_CTR_FRAMES) != 1)
+    bad.push_back(fmt::format("frames moved by {}", delta(TCF_CTR_FRAMES)));
+  if (delta(TCF_CTR_GSO_FRAMES) != (f.opts.gso_segs > 1))
+    bad.push_back(fmt::format("gso_frames moved by {}", delta(TCF_CTR_GSO_FRAMES)));
+  uint64_t reasons = 0;
+  for (int i = TCF_CTR_MAL_L2; i <= TCF_CTR_MAL_L4; i++)
+    if (delta(i))
+      reasons += delta(i), out.reason = i;
+  out.malformed = delta(TCF_CTR_MALFORMED) != 0;
+  if (delta(TCF_CTR_MALFORMED) > 1 || reasons != delta(TCF_CTR_MALFORMED) ||
+      delta(TCF_CTR_MALFORMED_BYTES) != (out.malformed ? f.data.size() : 0))
+    bad.push_back(fmt::format("malformed {}, reasons {}, malformed_bytes {}",
+                              delta(TCF_CTR_MALFORMED), reasons, delta(TCF_CTR_MALFORMED_BYTES)));
+  out.untracked = delta(TCF_CTR_UNTRACKED_PKTS) != 0;
+  uint64_t failed = delta(TCF_CTR_FLOW_FULL) + delta(TCF_CTR_FLOW_ERROR);
+  if (failed != out.untracked ||
+      (out.untracked && delta(TCF_CTR_UNTRACKED_PKTS) != wire_packets(f.opts)))
+    bad.push_back(fmt::format("untracked_packets {} with {} failed inserts",
+                              delta(TCF_CTR_UNTRACKED_PKTS), failed));
+}
+
+// Entries only ever grow: flows stay, a connection ends only into the ended
+// map (generation + 1), and ended connections do not change.
+void check_entries(const State &a, const State &b, Problems &bad) {
+  for (const auto &[key, val] : a.ended) {
+    auto it = b.ended.find(key);
+    if (it == b.ended.end() || !same_val(it->second, val))
+      bad.push_back("an ended connection changed or vanished: " +
+                    describe(unraw<tcf_ended_key>(key).flow));
+  }
+  for (const auto &[key, old] : a.flows) {
+    auto it = b.flows.find(key);
+    std::string name = describe(unraw<tcf_flow_key>(key));
+    if (it == b.flows.end()) {
+      bad.push_back("a flow vanished: " + name);
+      continue;
+    }
+    const tcf_flow_val &now = it->second;
+    tcf_ended_key ek{unraw<tcf_flow_key>(key), old.gen, 0};
+    bool ended = b.ended.count(raw(ek)) && !a.ended.count(raw(ek));
+    if (now.gen != old.gen && (now.gen != old.gen + 1 || !ended))
+      bad.push_back(fmt::format("generation {} -> {} without an ended connection: {}", old.gen,
+                                now.gen, name));
+    for (int d = 0; d < 2 && now.gen == old.gen; d++)
+      if (now.pkts[d] < old.pkts[d] || now.bytes[d] < old.bytes[d])
+        bad.push_back("a flow's counters decreased: " + name);
+  }
+}
+
+// The one flow whose connections gained the frame's packets, if any.
+void find_counted(const State &a, const State &b, const FuzzFrame &f, Outcome &out, Problems &bad) {
+  auto before = totals(a), after = totals(b);
+  for (const auto &[key, t] : after) {
+    Totals old = before.count(key) ? before[key] : Totals{};
+    if (t == old)
+      continue;
+    std::string name = describe(unraw<tcf_flow_key>(key));
+    if (out.key) {
+      bad.push_back("a second flow changed: " + name);
+      continue;
+    }
+    out.key = unraw<tcf_flow_key>(key);
+    for (int d = 0; d < 2; d++)
+      if (t.pkts[d] != old.pkts[d] || t.bytes[d] != old.bytes[d])
+        out.dir = out.dir < 0 ? d : 2;
+    int d = out.dir == 2 ? 0 : out.dir;
+    out.bytes = t.bytes[d] - old.bytes[d];
+    if (out.dir == 2 || t.pkts[d] - old.pkts[d] != wire_packets(f.opts))
+      bad.push_back(fmt::format("{} gained {}/{} packets, {}/{} bytes; the frame is {} packets",
+                                name, t.pkts[0] - old.pkts[0], t.pkts[1] - old.pkts[1],
+                                t.bytes[0] - old.bytes[0], t.bytes[1] - old.bytes[1],
+                                wire_packets(f.opts)));
+  }
+}
+
+// Exactly one thing happened, and the counted flow's key and bytes come
+// from the frame.
+void check_outcome(const FuzzFrame &f, const Outcome &out, const L4Readings &batch, Problems &bad) {
+  if (int(out.malformed) + int(out.untracked) + int(out.key.has_value()) != 1) {
+    bad.push_back(fmt::format("outcome: malformed {} untracked {} counted {}", out.malformed,
+                              out.untracked, out.key.has_value()));
+    return;
+  }
+  if (!out.key || out.dir > 1)
+    return;
+  std::vector<size_t> l3s = readings_of_key(f.data, *out.key, out.dir, batch);
+  if (l3s.empty())
+    bad.push_back("no reading of the frame gives the flow " + describe(*out.key) +
+                  fmt::format(" (direction {})", out.dir));
+  bool fits = std::any_of(l3s.begin(), l3s.end(), [&](size_t l3) {
+    return bytes_fit(f.data, *out.key, l3, wire_packets(f.opts), out.bytes);
+  });
+  if (!l3s.empty() && !fits)
+    bad.push_back(fmt::format("{} bytes do not fit the frame", out.bytes));
+}
+
+// ---------------------------------------------------------------- what the generator knows
+
+// The expected key in canonical order (lower address, then lower port,
+// first) and the direction of the frame, per the ABI's description.
+std::pair<tcf_flow_key, int> canonical(tcf_flow_key k) {
+  int order = std::memcmp(k.addr[0], k.addr[1], sizeof(k.addr[0]));
+  if (order < 0 || (order == 0 && k.port[0] <= k.port[1]))
+    return {k, TCF_DIR_FWD};
+  std::swap(k.addr[0], k.addr[1]);
+  std::swap(k.port[0], k.port[1]);
+  return {k, TCF_DIR_REV};
+}
+
+// Later fragments: their ports, kind and protocol may be their first fragment's.
+bool same_but_l4(tcf_flow_key a, tcf_flow_key b) {
+  a.port[0] = a.port[1] = b.port[0] = b.port[1] = 0;
+  a.kind = b.kind = 0;
+  a.proto = b.proto = 0;
+  return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+// A valid frame: counted (or untracked, the map being full) under the key
+// the generator built, with its IP bytes plus, for a GSO frame, the headers
+// every further segment repeats.
+void check_expected(const FuzzFrame &f, const Outcome &out, Problems &bad) {
+  const Expected &e = f.expected;
+  if (out.malformed)
+    bad.push_back(fmt::format("a valid frame counted as {}", counter_name(out.reason)));
+  if (!out.key)
+    return;
+  auto [key, dir] = canonical(e.key);
+  bool key_ok =
+      e.ports_known ? std::memcmp(&key, &*out.key, sizeof(key)) == 0 : same_but_l4(key, *out.key);
+  if (!key_ok)
+    bad.push_back("expected the flow " + describe(key));
+  if (e.ports_known && dir != out.dir)
+    bad.push_back(fmt::format("expected direction {}", dir));
+  uint64_t bytes = e.bytes + uint64_t(wire_packets(f.opts) - 1) * e.hdr_len;
+  if (out.bytes != bytes)
+    bad.push_back(fmt::format("expected {} bytes, counted {}", bytes, out.bytes));
+}
+
+void check_must(const FuzzFrame &f, const Outcome &out, Problems &bad) {
+  static constexpr std::pair<Must, tcf_counter> reasons[] = {
+      {Must::malformed_ipv4, TCF_CTR_MAL_IPV4},
+      {Must::malformed_ipv6, TCF_CTR_MAL_IPV6},
+      {Must::malformed_ipv6_ext, TCF_CTR_MAL_IPV6_EXT},
+  };
+  if (auto reason = invalid_header(f.data, f.opts.gso_segs > 1);
+      reason && (!out.malformed || out.reason != *reason))
+    bad.push_back(fmt::format("an invalid header: must be {}, was {}", counter_name(*reason),
+                              out.malformed ? counter_name(out.reason) : "counted"));
+  if (f.must == Must::count)
+    return check_expected(f, out, bad);
+  for (auto [must, reason] : reasons)
+    if (f.must == must && (!out.malformed || out.reason != reason))
+      bad.push_back(fmt::format("must be malformed ({}), was {}", counter_name(reason),
+                                out.malformed ? counter_name(out.reason) : "counted"));
+}
+
+// ---------------------------------------------------------------- running
+
+// Frames the kernel refuses before the program runs (see test_parser.cpp):
+// shorter than Ethernet, or an IP EtherType without a whole IP header.
+bool refused_by_test_run(const Bytes &f) {
+  if (f.size() < 14)
+    return true;
+  uint16_t type = uint16_t(f[12] << 8 | f[13]);
+  return (type == 0x0800 && f.size() < 14 + 20) || (type == 0x86dd && f.size() < 14 + 40);
+}
+
+int run_frame(Harness &h, const FuzzFrame &f, uint32_t &retval) {
+  __sk_buff ctx{};
+  ctx.tstamp = f.opts.tstamp;
+  ctx.gso_segs = f.opts.gso_segs;
+  ctx.gso_size = f.opts.gso_size;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data.data(),
+              .data_size_in = uint32_t(f.data.size()), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+              .repeat = 1);
+  int fd = f.opts.hook == TCF_HOOK_INGRESS ? h.program().ingress_fd() : h.program().egress_fd();
+  int err = bpf_prog_test_run_opts(fd, &opts);
+  retval = opts.retval;
+  return err;
+}
+
+bool same_state(const State &a, const State &b) {
+  auto same = [](const auto &x, const auto &y) {
+    return x.size() == y.size() &&
+           std::equal(x.begin(), x.end(), y.begin(), [](const auto &p, const auto &q) {
+             return p.first == q.first && same_val(p.second, q.second);
+           });
+  };
+  return a.counters == b.counters && same(a.flows, b.flows) && same(a.ended, b.ended);
+}
+
+struct Stats {
+  uint64_t frames = 0, refused = 0, malformed = 0, untracked = 0, counted = 0, gso = 0;
+  uint64_t valid = 0, broken = 0, invalid = 0, batches = 0, ended = 0;
+};
+
+const char *must_name(Must m) {
+  static constexpr const char *names[] = {"anything", "count", "malformed_ipv4", "malformed_ipv6",
+                                          "malformed_ipv6_ext"};
+  return names[int(m)];
+}
+
+// Runs one frame and checks what changed; returns the state after it.
+State step(Harness &h, const FuzzFrame &f, const State &before, const L4Readings &l4, Stats &stats,
+           Problems &bad) {
+  uint32_t retval = 0;
+  int err = run_frame(h, f, retval);
+  bool refused = refused_by_test_run(f.data);
+  if (err != (refused ? -EINVAL : 0))
+    bad.push_back(fmt::format("test_run returned {} ({})", err,
+                              refused ? "refusal expected" : "ok expected"));
+  if (!err && int(retval) != TC_ACT_UNSPEC)
+    bad.push_back(fmt::format("verdict {}, not TC_ACT_UNSPEC", int(retval)));
+  State after = read_state(h);
+  stats.frames++;
+  if (err) {
+    stats.refused++;
+    if (!same_state(before, after))
+      bad.push_back("a refused frame changed the maps");
+    return after;
+  }
+  Outcome out;
+  check_counters(before.counters, after.counters, f, out, bad);
+  check_entries(before, after, bad);
+  find_counted(before, after, f, out, bad);
+  check_outcome(f, out, l4, bad);
+  check_must(f, out, bad);
+  stats.malformed += out.malformed;
+  stats.untracked += out.untracked;
+  stats.counted += out.key.has_value();
+  stats.gso += f.opts.gso_segs > 1;
+  stats.valid += f.must == Must::count;
+  stats.broken += f.must != Must::count && f.must != Must::anything;
+  stats.invalid += invalid_header(f.data, f.opts.gso_segs > 1).has_value();
+  return after;
+}
+
+std::string report(uint64_t seed, uint64_t batch, size_t index, const FuzzFrame &f,
+                   const Problems &bad) {
+  std::string text = fmt::format(
+      "fuzz failure, repeat with TCF_FUZZ_SEED={} TCF_FUZZ_FIRST_BATCH={} (frame {} of the batch)\n"
+      "  frame: {}\n  hook {} gso_segs {} gso_size {} tstamp {}; generator says: {}\n",
+      seed, batch, index, f.how, f.opts.hook, f.opts.gso_segs, f.opts.gso_size, f.opts.tstamp,
+      must_name(f.must));
+  for (size_t i = 0; i < bad.size() && i < 8; i++)
+    text += "  - " + bad[i] + "\n";
+  return text + hex(f.data);
+}
+
+// Events of the batch: each names a flow in the map, one new-flow event per flow.
+void check_events(Harness &h, const State &s, Problems &bad) {
+  size_t new_flows = 0;
+  for (const tcf_event &e : h.events()) {
+    if (!s.flows.count(raw(e.key)))
+      bad.push_back("an event for a flow not in the map: " + describe(e.key));
+    new_flows += e.type == TCF_EV_NEW_FLOW;
+  }
+  if (s.counters[TCF_CTR_RINGBUF_FULL] == 0 && new_flows != s.flows.size())
+    bad.push_back(fmt::format("{} new-flow events for {} flows", new_flows, s.flows.size()));
+}
+
+uint64_t mix(uint64_t x) { // splitmix64
+  x += 0x9e3779b97f4a7c15;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+  return x ^ (x >> 31);
+}
+
+// One batch on emptied maps: frames one at a time, each checked.
+void run_batch(Harness &h, uint64_t seed, uint64_t batch, uint64_t frames, Stats &stats) {
+  h.reset();
+  FrameGenerator gen(mix(seed ^ mix(batch)));
+  State state = read_state(h);
+  L4Readings l4;
+  for (size_t i = 0; i < frames; i++) {
+    FuzzFrame f = gen.next();
+    add_l4_readings(f.data, l4);
+    Problems bad;
+    state = step(h, f, state, l4, stats, bad);
+    if (!bad.empty())
+      FAIL(report(seed, batch, i, f, bad));
+  }
+  Problems bad;
+  check_events(h, state, bad);
+  if (!bad.empty())
+    FAIL(fmt::format("fuzz failure in batch {} (TCF_FUZZ_SEED={}): {}", batch, seed, bad[0]));
+  stats.ended += state.ended.size();
+  stats.batches++;
+}
+
+TEST_CASE("fuzz: random and mutated frames keep every invariant") {
+  uint64_t seed = env_number("TCF_FUZZ_SEED", default_seed);
+  uint64_t frames = env_number("TCF_FUZZ_FRAMES", default_frames);
+  uint64_t batch = env_number("TCF_FUZZ_FIRST_BATCH", 0);
+  fmt::print("fuzz: seed {}, {} frames from batch {} (TCF_FUZZ_SEED, TCF_FUZZ_FRAMES, "
+             "TCF_FUZZ_FIRST_BATCH override)\n",
+             seed, frames, batch);
+  std::fflush(stdout);
+  Harness h(fuzz_config());
+  Stats stats;
+  auto start = std::chrono::steady_clock::now();
+  for (; stats.frames < frames; batch++)
+    run_batch(h, seed, batch,
+              std::min<uint64_t>(16 + mix(seed + batch) % 113, frames - stats.frames), stats);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  fmt::print("fuzz: {} frames in {} batches, {:.1f} s: refused {}, malformed {}, counted {}, "
+             "untracked {}, gso {}, valid {}, broken on purpose {}, invalid headers {}, "
+             "ended connections {}\n",
+             stats.frames, stats.batches, took.count(), stats.refused, stats.malformed,
+             stats.counted, stats.untracked, stats.gso, stats.valid, stats.broken, stats.invalid,
+             stats.ended);
+}
+
+} // namespace
