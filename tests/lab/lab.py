@@ -5,8 +5,9 @@ namespace "a". The reference for every count is the capture of that same
 interface, read by tshark, or the byte counts of the sockets that made the
 traffic, never numbers that tcflows produced.
 
-Names start with `tl` (namespaces `tl-a-<pid>-<n>`, veth `tl<pid><letters>a`)
-and everything is removed at exit, also when a test fails or is killed.
+Names start with a prefix, `tl` unless a test passes its own (namespaces
+`tl-a-<pid>-<n>`, veth `tl<pid><letters>a`), and everything is removed at
+exit, also when a test fails or is killed.
 """
 
 import atexit
@@ -173,12 +174,12 @@ class Lab:
     brings dev['b'] up.
     """
 
-    def __init__(self, offloads=False, sysctls=()):
+    def __init__(self, offloads=False, sysctls=(), prefix="tl"):
         n = next(_lab_numbers)
         pid = os.getpid()
-        self.ns = {"a": f"tl-a-{pid}-{n}", "b": f"tl-b-{pid}-{n}"}
-        # tl<pid><lab number in letters><side>: unambiguous, at most 15 chars.
-        tag = f"tl{pid}{_letters(n)}"
+        self.ns = {"a": f"{prefix}-a-{pid}-{n}", "b": f"{prefix}-b-{pid}-{n}"}
+        # <prefix><pid><lab number in letters><side>: unambiguous, at most 15 chars.
+        tag = f"{prefix}{pid}{_letters(n)}"
         self.dev = {"a": tag + "a", "b": tag + "b"}
         assert all(len(d) <= 15 for d in self.dev.values())
         self.addr4 = dict(ADDR4)
