@@ -76,6 +76,8 @@ int run_record(const RecordOptions &options) {
   std::vector<InterfaceLock> locks;
   for (const auto &iface : ifaces)
     locks.emplace_back(iface.name);
+  for (auto &lock : locks) // all taken: a refused one leaves the others as they were
+    lock.claim();
   ensure_bpffs();
   std::string pin_dir = pin_dir_for(ifaces);
   Adoption adoption{pinned_prog_id(pin_dir, "ingress"), pinned_prog_id(pin_dir, "egress")};
