@@ -12,9 +12,11 @@ two endpoints, so the originator's choice does not matter here (issue 3's
 tests check it).
 """
 
+import contextlib
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sqlite3
@@ -48,6 +50,9 @@ class Agent(L.Process):
 
     def __init__(self, binary, ns, ifaces, db=None, args=(), interval="500ms", mount_ns=None,
                  wait=True):
+        # Registered before the process's own cleanup, so it runs after that
+        # kill: pins and locks a test left (a killed agent's) go too.
+        L.on_cleanup(lambda: remove_leftovers(ifaces))
         argv = ["nsenter", f"--net=/run/netns/{ns}"]
         argv += [f"--mount={mount_ns}"] if mount_ns else []
         argv += [binary, "record", "--format", "json", "--interval", interval]
@@ -130,6 +135,14 @@ def pin_dir(ifaces):
 
 def lock_file(iface):
     return os.path.join(RUN_DIR, f"{iface}.lock")
+
+
+def remove_leftovers(ifaces):
+    """Our pins and lock files of these (test-only) interfaces."""
+    shutil.rmtree(pin_dir(ifaces), ignore_errors=True)
+    for iface in ifaces:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(lock_file(iface))
 
 
 def tc_state(ns, dev):
@@ -373,8 +386,8 @@ class Recorded:
         return Agent(self.binary, self.ns, [self.dev], db=self.db.path, args=self.args,
                      interval=self.interval, mount_ns=self.mount_ns)
 
-    def finish(self, sig=signal.SIGTERM):
-        L.settle()
+    def finish(self, sig=signal.SIGTERM, settle_s=1.0):
+        L.settle(settle_s)
         snapshot = self.agent.finish(sig)
         self.frames = self.capture.finish()
         return snapshot

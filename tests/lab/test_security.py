@@ -75,7 +75,8 @@ def test_root_confined(binary):
     modes.update({d: mode(d) for d in (os.path.dirname(path), os.path.join(top, "new"))})
     print("  modes: " + ", ".join(f"{os.path.relpath(p, top)} {m:o}" for p, m in modes.items()))
     want = {p: 0o640 if p.startswith(path) else 0o750 for p in modes}
-    L.check(modes == want, f"modes {modes}, expected {want}")
+    L.check(modes == want, "modes " + ", ".join(f"{os.path.relpath(p, top)} {m:o}" for p, m in
+                                              modes.items()) + ": expected 640 and 750")
 
 
 def reachable_copy(binary):
