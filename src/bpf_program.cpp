@@ -86,9 +86,12 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
     fail(exit_failure, "loading the BPF program failed: {}{}", errno_text(err), hint);
   }
   // Pin the programs too: the TC filters keep running them with no agent.
+  // Adopting, the pins keep naming the programs the filters run until the
+  // attach swaps ours in (commit_staged_pins); ours wait under staged names.
   if (!config.pin_dir.empty()) {
-    pin_program(bpf_program__fd(skel->progs.tcflows_ingress), config.pin_dir, "ingress");
-    pin_program(bpf_program__fd(skel->progs.tcflows_egress), config.pin_dir, "egress");
+    auto name = [adopted](const char *hook) { return adopted ? staged(hook) : hook; };
+    pin_program(bpf_program__fd(skel->progs.tcflows_ingress), config.pin_dir, name("ingress"));
+    pin_program(bpf_program__fd(skel->progs.tcflows_egress), config.pin_dir, name("egress"));
   }
   return BpfProgram(std::move(skel), config.max_flows, adopted);
 }

@@ -23,10 +23,13 @@ std::string read_all(int fd) {
 
 } // namespace
 
-InterfaceLock::InterfaceLock(const std::string &iface)
-    : path_(std::string(run_dir) + "/" + iface + ".lock") {
-  ::mkdir(run_dir, 0750);
-  fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+InterfaceLock::InterfaceLock(const std::string &iface, const std::string &dir)
+    : path_(dir + "/" + iface + ".lock") {
+  ::mkdir(dir.c_str(), 0750);
+  fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+  made_ = static_cast<bool>(fd_);
+  if (!fd_ && errno == EEXIST)
+    fd_.reset(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd_)
     fail(exit_failure, "cannot open {}: {}", path_, errno_text(errno));
   std::string state = read_all(fd_.get());
@@ -36,6 +39,15 @@ InterfaceLock::InterfaceLock(const std::string &iface)
          pid.empty() ? "" : " (pid " + pid + ")", iface);
   }
   qdisc_created_ = state.find(qdisc_mark) != std::string::npos;
+}
+
+InterfaceLock::~InterfaceLock() {
+  if (fd_ && made_ && !claimed_)
+    ::unlink(path_.c_str());
+}
+
+void InterfaceLock::claim() {
+  claimed_ = true;
   write_state(qdisc_created_);
 }
 
@@ -56,6 +68,7 @@ void InterfaceLock::release() {
   // Emptied through the fd; unlinking needs rights a --user agent lacks.
   if (::ftruncate(fd_.get(), 0) == 0)
     ::unlink(path_.c_str());
+  fd_.reset();
 }
 
 } // namespace tcflows

@@ -15,8 +15,16 @@ inline constexpr const char *run_dir = "/run/tcflows";
 
 class InterfaceLock {
 public:
-  // Takes the lock; throws Fatal naming the other agent's pid when taken.
-  explicit InterfaceLock(const std::string &iface);
+  // Takes the lock (the file in `dir`, made if missing); throws Fatal naming
+  // the other agent's pid when taken. The file stays as it was until claim().
+  explicit InterfaceLock(const std::string &iface, const std::string &dir = run_dir);
+  // A lock never claimed removes the file it made (a start that failed).
+  ~InterfaceLock();
+  InterfaceLock(InterfaceLock &&) noexcept = default;
+  InterfaceLock &operator=(InterfaceLock &&) noexcept = default;
+
+  // Writes this agent's pid into the file: once every lock it needs is taken.
+  void claim();
 
   // Whether the previous holder recorded that tcflows created the qdisc.
   bool qdisc_created() const { return qdisc_created_; }
@@ -30,6 +38,8 @@ private:
 
   std::string path_;
   UniqueFd fd_;
+  bool made_ = false; // the file did not exist before
+  bool claimed_ = false;
   bool qdisc_created_ = false;
 };
 

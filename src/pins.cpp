@@ -69,6 +69,26 @@ void pin_program(int prog_fd, const std::string &dir, const std::string &name) {
     fail(exit_failure, "cannot pin the program at {}: {}", path, errno_text(errno));
 }
 
+std::string staged(const std::string &name) { return name + "_next"; }
+
+void commit_staged_pins(const std::string &dir) {
+  for (const char *name : {"ingress", "egress"}) {
+    std::string from = dir + "/" + staged(name), to = dir + "/" + name;
+    std::error_code error;
+    if (fs::exists(from, error))
+      fs::rename(from, to, error);
+    if (error)
+      log::warn("cannot rename {} to {}: {}; a restart after a crash may not adopt the counts",
+                from, to, error.message());
+  }
+}
+
+void remove_staged_pins(const std::string &dir) {
+  std::error_code ignored;
+  for (const char *name : {"ingress", "egress"})
+    fs::remove(dir + "/" + staged(name), ignored);
+}
+
 bool remove_pin_dir(const std::string &dir) {
   std::error_code error;
   for (const auto &entry : fs::directory_iterator(dir, error))

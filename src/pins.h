@@ -30,6 +30,17 @@ uint32_t pinned_map_size(const std::string &dir, const std::string &name);
 // Pins a loaded program as `name` in `dir`, replacing an older pin.
 void pin_program(int prog_fd, const std::string &dir, const std::string &name);
 
+// An agent that adopts a recording pins its programs under staged names
+// ("ingress_next": bpffs refuses dots) until it has swapped them into the
+// filters: up to then the pins name the programs the filters run, so a start
+// that fails leaves the recording adoptable. The staged name of a pin:
+std::string staged(const std::string &name);
+// Renames the staged program pins in `dir` to their names (replacing the
+// old ones); a rename, so it needs no BPF rights.
+void commit_staged_pins(const std::string &dir);
+// Removes the staged program pins in `dir`, leaving the rest.
+void remove_staged_pins(const std::string &dir);
+
 // Removes every pin in `dir` and the directory. Returns false (and warns) when
 // something could not be removed.
 bool remove_pin_dir(const std::string &dir);

@@ -33,22 +33,34 @@ std::vector<Interface> resolve_interfaces(const std::vector<std::string> &names)
 }
 
 // The pins and lock files of a recording, removed on any orderly exit: only a
-// crash or SIGKILL leaves them for a restarted agent to adopt.
+// crash or SIGKILL leaves them for a restarted agent to adopt. An agent that
+// adopts them and fails before it has attached leaves them too (but for its
+// own staged program pins), for the next attempt.
 class CleanExit {
 public:
-  CleanExit(std::string pin_dir, std::vector<InterfaceLock> &locks)
-      : pin_dir_(std::move(pin_dir)), locks_(locks) {}
+  CleanExit(std::string pin_dir, std::vector<InterfaceLock> &locks, bool adopting)
+      : pin_dir_(std::move(pin_dir)), locks_(locks), keep_(adopting) {}
   ~CleanExit() {
+    if (keep_) {
+      remove_staged_pins(pin_dir_);
+      return;
+    }
     remove_pin_dir(pin_dir_);
     std::error_code ignored;
     std::filesystem::remove(pin_root, ignored); // only when empty
     for (auto &lock : locks_)
       lock.release();
   }
+  // Our programs run in the filters: what is pinned is ours.
+  void attached() {
+    commit_staged_pins(pin_dir_);
+    keep_ = false;
+  }
 
 private:
   std::string pin_dir_;
   std::vector<InterfaceLock> &locks_;
+  bool keep_;
 };
 
 } // namespace
@@ -64,6 +76,8 @@ int run_record(const RecordOptions &options) {
   std::vector<InterfaceLock> locks;
   for (const auto &iface : ifaces)
     locks.emplace_back(iface.name);
+  for (auto &lock : locks) // all taken: a refused one leaves the others as they were
+    lock.claim();
   ensure_bpffs();
   std::string pin_dir = pin_dir_for(ifaces);
   Adoption adoption{pinned_prog_id(pin_dir, "ingress"), pinned_prog_id(pin_dir, "egress")};
@@ -74,7 +88,7 @@ int run_record(const RecordOptions &options) {
   config.kernel = kernel_config(options);
   config.pin_dir = pin_dir;
   BpfProgram program = BpfProgram::load(config);
-  CleanExit clean_exit(pin_dir, locks);
+  CleanExit clean_exit(pin_dir, locks, program.adopted());
   if (program.adopted())
     log::info("adopting the counts kept in {} since the last agent stopped", pin_dir);
 
@@ -93,6 +107,7 @@ int run_record(const RecordOptions &options) {
   Attachments attachments(
       {program.ingress_fd(), program.egress_fd(), TcOptions{.priority = options.tc_priority}},
       ifaces, locks, adoption);
+  clean_exit.attached();
   LinkMonitor links(io, [&attachments](const LinkChange &c) { attachments.on_link(c); });
   Agent agent(io, signals, program, options, attachments, store ? &*store : nullptr);
   links.start();

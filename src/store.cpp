@@ -500,7 +500,7 @@ sql::Database open_database_read_only(const std::string &path) {
   if (!S_ISREG(st.st_mode))
     fail(exit_usage, "{} is not a database file", path);
   if (::access(path.c_str(), R_OK) != 0)
-    fail(exit_failure, "cannot read {}: {}", path, errno_text(errno));
+    fail(exit_usage, "cannot read {}: {}", path, errno_text(errno));
   auto [db, version] = open_checked(path);
   if (version == 0)
     fail(exit_usage, "{} is empty, not a tcflows database", path);

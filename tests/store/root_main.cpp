@@ -2,6 +2,7 @@
 // namespace), a read-only database (files made immutable), and report run as
 // another user (nobody). Exits 77 (skipped) when not root.
 #define DOCTEST_CONFIG_IMPLEMENT
+#include "error.h"
 #include "helpers.h"
 #include "report.h"
 #include "store.h"
@@ -173,6 +174,8 @@ std::string report_as_nobody(const std::string &path) {
         o.format = ReportFormat::json;
         auto db = open_database_read_only(path);
         out = make_report(db, o);
+      } catch (const Fatal &e) {
+        out = "failed (exit " + std::to_string(e.exit_code()) + "): " + e.what();
       } catch (const std::exception &e) {
         out = std::string("failed: ") + e.what();
       }
@@ -224,6 +227,18 @@ TEST_CASE("report reads with the caller's rights, while the store writes and aft
   ::unlink((path + "-shm").c_str());
   CHECK(report_as_nobody(path) == expected);
   CHECK(!exists(path + "-wal"));
+}
+
+TEST_CASE("report refuses a database the caller may not read: exit 2, one line") {
+  TempDir dir;
+  REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+  auto path = dir.file("private.db");
+  {
+    Store store(store_config(path));
+    REQUIRE(store.write(batch(0, 3, t0 + 5 * sec), {}, t0 + 5 * sec));
+  }
+  // root:root 0640, as the store made it: nobody may not read it.
+  CHECK(report_as_nobody(path) == "failed (exit 2): cannot read " + path + ": Permission denied");
 }
 
 int main(int argc, char **argv) {

@@ -10,7 +10,8 @@ build_packages=(clang llvm libbpf-dev bpftool libboost-dev libsqlite3-dev libfmt
 # Tests: namespaces, traffic, captures and references.
 test_packages=(iproute2 tcpdump tshark tcpreplay conntrack nftables iperf3 ethtool
   iputils-ping python3 sqlite3 libpcap-dev kmod
-  nfdump pmacct prometheus) # IPFIX collectors; promtool checks the metrics
+  nfdump pmacct prometheus # IPFIX collectors; promtool checks the metrics
+  systemd) # systemd-analyze checks tools/tcflows.service
 
 install_packages() {
   local missing=()
