@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 namespace tcflows {
@@ -36,6 +37,40 @@ bool covers(const std::string &dir, const std::vector<Interface> &ifaces) {
   return false;
 }
 
+// The lock of an interface, or nullopt (with a note) while an agent records
+// there: what it holds is not ours to remove.
+std::optional<InterfaceLock> lock_unless_live(const std::string &name) {
+  try {
+    return InterfaceLock(name);
+  } catch (const Fatal &e) {
+    log::info("left alone: {}", e.what());
+    return std::nullopt;
+  }
+}
+
+// Removes the filters tcflows left on one interface.
+void detach_interface(const Interface &iface, InterfaceLock &lock) {
+  int removed = detach_tcflows_filters(iface.ifindex, lock.qdisc_created());
+  if (removed)
+    log::info("removed {} tcflows filter{} from {}", removed, removed == 1 ? "" : "s", iface.name);
+  lock.release();
+}
+
+// Removes a recording's pins, unless an agent still records on one of its interfaces.
+void remove_pins(const std::string &dir) {
+  std::vector<InterfaceLock> locks;
+  std::stringstream names(std::filesystem::path(dir).filename().string());
+  std::string name;
+  while (std::getline(names, name, '+')) {
+    auto lock = lock_unless_live(name);
+    if (!lock)
+      return;
+    locks.push_back(std::move(*lock));
+  }
+  if (remove_pin_dir(dir))
+    log::info("removed {}", dir);
+}
+
 } // namespace
 
 int run_detach(const DetachOptions &options) {
@@ -48,17 +83,16 @@ int run_detach(const DetachOptions &options) {
     ifaces = all_interfaces();
 
   for (const auto &iface : ifaces) {
-    InterfaceLock lock(iface.name); // refuses while an agent records there
-    int removed = detach_tcflows_filters(iface.ifindex, lock.qdisc_created());
-    if (removed)
-      log::info("removed {} tcflows filter{} from {}", removed, removed == 1 ? "" : "s",
-                iface.name);
-    lock.release();
+    // A named interface where an agent records is an error; in "everything", a note.
+    auto lock = everything ? lock_unless_live(iface.name)
+                           : std::optional<InterfaceLock>(InterfaceLock(iface.name));
+    if (lock)
+      detach_interface(iface, *lock);
   }
   ensure_bpffs();
   for (const auto &dir : pin_dirs())
-    if ((everything || covers(dir, ifaces)) && remove_pin_dir(dir))
-      log::info("removed {}", dir);
+    if (everything || covers(dir, ifaces))
+      remove_pins(dir);
   std::error_code ignored;
   std::filesystem::remove(pin_root, ignored); // only when empty
   return 0;
