@@ -31,8 +31,8 @@ uint32_t mean_ns(int prog_fd, const Case &c, int repeat) {
   __sk_buff ctx{};
   ctx.gso_segs = c.gso_segs;
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = c.frame.data(),
-              .data_size_in = uint32_t(c.frame.size()), .ctx_in = &ctx,
-              .ctx_size_in = sizeof(ctx), .repeat = repeat);
+              .data_size_in = uint32_t(c.frame.size()), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+              .repeat = repeat);
   if (bpf_prog_test_run_opts(prog_fd, &opts))
     fail(exit_failure, "test run failed: {}", errno_text(errno));
   return opts.duration;
@@ -40,10 +40,28 @@ uint32_t mean_ns(int prog_fd, const Case &c, int repeat) {
 
 std::vector<Case> cases() {
   return {
-      {"tcp4_ack", PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, tcp_flags::ack).payload(1400).build()},
-      {"tcp6_ack", PacketBuilder().eth().ipv6("2001:db8::1", "2001:db8::2").tcp(40000, 443, tcp_flags::ack).payload(1400).build()},
-      {"udp4_64", PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(40000, 5201).payload(64).build()},
-      {"tcp4_gso", PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, tcp_flags::ack).payload(1400).build(), 8},
+      {"tcp4_ack", PacketBuilder()
+                       .eth()
+                       .ipv4("10.0.0.1", "10.0.0.2")
+                       .tcp(40000, 443, tcp_flags::ack)
+                       .payload(1400)
+                       .build()},
+      {"tcp6_ack", PacketBuilder()
+                       .eth()
+                       .ipv6("2001:db8::1", "2001:db8::2")
+                       .tcp(40000, 443, tcp_flags::ack)
+                       .payload(1400)
+                       .build()},
+      {"udp4_64",
+       PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(40000, 5201).payload(64).build()},
+      {"tcp4_gso",
+       PacketBuilder()
+           .eth()
+           .ipv4("10.0.0.1", "10.0.0.2")
+           .tcp(40000, 443, tcp_flags::ack)
+           .payload(1400)
+           .build(),
+       8},
       {"arp", PacketBuilder().eth(mac_a, mac_b, 0x0806).payload(28).build()},
   };
 }
@@ -61,7 +79,8 @@ int main(int argc, char **argv) {
     bool first = true;
     for (const auto &c : cases()) {
       mean_ns(program.ingress_fd(), c, 1); // creates the flow: then it is known
-      fmt::print("{}\"{}\": {}", first ? "" : ", ", c.name, mean_ns(program.ingress_fd(), c, repeat));
+      fmt::print("{}\"{}\": {}", first ? "" : ", ", c.name,
+                 mean_ns(program.ingress_fd(), c, repeat));
       first = false;
     }
     fmt::print("}}\n");
