@@ -10,6 +10,9 @@ build_packages=(clang llvm libbpf-dev bpftool libboost-dev libsqlite3-dev libfmt
 # Tests: namespaces, traffic, captures and references.
 test_packages=(iproute2 tcpdump tshark tcpreplay conntrack nftables iperf3 ethtool
   iputils-ping python3 sqlite3 libpcap-dev kmod)
+# Benchmarks (tools/bench): load, the peers compared, the chart, profiling.
+bench_packages=(iproute2 ethtool util-linux procps python3 iperf3 softflowd pmacct
+  gnuplot-nox bpftool linux-perf)
 
 install_packages() {
   local missing=()
