@@ -19,7 +19,7 @@ import traceback
 
 from . import bpfstats, hooks, procstat, report, stats
 from .lab import NICE, Lab, counter_delta, wait_for
-from .peers import all_peers
+from .peers import NoopBpf, all_peers
 from .scenarios import all_scenarios
 
 WARMUP_S = 1.0  # bpf_stats: the known-flow window starts after this
@@ -54,11 +54,12 @@ class Bench:
         self.connload = str(build / "tools" / "connload")
         self.peers = [p for p in all_peers(self.tcflows)
                       if p.name == "none" or not args.peers or p.name in args.peers.split(",")]
+        self.noop = NoopBpf()
         self.scenarios = [s for s in all_scenarios(self.connload, args.quick)
                           if not args.scenarios or s.name in args.scenarios.split(",")]
 
     def stop_all(self):
-        for peer in self.peers:
+        for peer in self.peers + [self.noop]:
             peer.kill()
         for scenario in self.scenarios:
             scenario.stop_server()
@@ -95,6 +96,8 @@ class Bench:
                 tcflows = next((p for p in peers if p.name == "tcflows"), None)
                 if tcflows:
                     self.measure(scenario, tcflows, rep, kind="cost")
+                    if not self.noop.unavailable():
+                        self.measure(scenario, self.noop, rep, kind="cost")
         finally:
             scenario.stop_server()
 
@@ -131,7 +134,7 @@ class Bench:
         row = {}
         if cost:
             with bpfstats.StatsEnabled():
-                ids = bpfstats.attached_tcflows_ids()
+                ids = peer.prog_ids()
                 client = scenario.launch(args.seconds, workdir, args.cpu_client)
                 time.sleep(WARMUP_S + (0 if args.quick else 1))  # + iperf3's omitted second
                 s0 = bpfstats.prog_stats(ids)

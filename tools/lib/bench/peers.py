@@ -105,6 +105,9 @@ class Tcflows(Peer):
             raise RuntimeError(f"tcflows exited: {self.err_path.read_text().strip()}")
         return len(attached_tcflows_ids()) == 2
 
+    def prog_ids(self):
+        return attached_tcflows_ids()
+
     def finish(self):
         kernel = kernel_totals()
         status = stop_process(self.process, 10)
@@ -281,3 +284,62 @@ logfile: {log}
 
 def all_peers(tcflows_binary):
     return [Peer(), Tcflows(tcflows_binary), Softflowd(), Pmacctd()]
+
+
+NOOP_SOURCE = """// An empty TC program: its bpf_stats run time is the measurement floor.
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+__attribute__((section("tc"), used)) int noop(struct __sk_buff *skb) { return TC_ACT_UNSPEC; }
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+"""
+
+
+class NoopBpf(Peer):
+    """An empty program on ingress and egress, for cost runs only.
+
+    bpf_stats times every run with two clock reads; on a VM whose TSC reads
+    are slow that alone is tens of ns. The empty program's ns per run is that
+    floor, so that tcflows' own cost can be told apart from the measurement.
+    """
+
+    name = "bpf-noop"
+
+    def unavailable(self):
+        return None if shutil.which("clang") and shutil.which("tc") else "needs clang and tc"
+
+    def start(self, workdir, cpu):
+        obj = workdir / "noop.bpf.o"
+        src = workdir / "noop.bpf.c"
+        src.write_text(NOOP_SOURCE)
+        multiarch = sh("gcc", "-print-multiarch", check=False).strip() or "x86_64-linux-gnu"
+        sh("clang", "-target", "bpf", "-O2", "-idirafter", f"/usr/include/{multiarch}", "-c",
+           str(src), "-o", str(obj))
+        self.created_qdisc = "clsact" not in sh("tc", "-n", RCV, "qdisc", "show", "dev", RCV_IF)
+        if self.created_qdisc:
+            sh("tc", "-n", RCV, "qdisc", "add", "dev", RCV_IF, "clsact")
+        for hook in ("ingress", "egress"):
+            sh("tc", "-n", RCV, "filter", "add", "dev", RCV_IF, hook, "prio", "1", "handle", "1",
+               "bpf", "da", "obj", str(obj), "sec", "tc")
+        self.attached = True
+
+    def ready(self):
+        return True
+
+    def prog_ids(self):
+        out = sh("ip", "netns", "exec", RCV, "bpftool", "-j", "net", "show", "dev", RCV_IF)
+        return [h["id"] for s in json.loads(out) for h in s.get("tc", [])
+                if h.get("name", "").startswith("noop")]
+
+    def finish(self):
+        self.kill()
+        return {"packets": None, "bytes": None, "notes": ""}
+
+    def kill(self):
+        if not getattr(self, "attached", False):
+            return
+        for hook in ("ingress", "egress"):
+            sh("tc", "-n", RCV, "filter", "del", "dev", RCV_IF, hook, "prio", "1", "handle", "1",
+               "bpf", check=False)
+        if self.created_qdisc:
+            sh("tc", "-n", RCV, "qdisc", "del", "dev", RCV_IF, "clsact", check=False)
+        self.attached = False

@@ -41,8 +41,8 @@ def summarise(runs, scenario, peer):
                 and p.get("rec_bytes") == p.get("ref_ip_bytes"))
     kernel_exact = sum(1 for p in with_ref if p.get("kernel_packets") == p.get("ref_packets")
                        and p.get("kernel_bytes") == p.get("ref_ip_bytes"))
-    costs = [r for r in runs if r["scenario"] == scenario.name and r["peer"] == peer
-             and r.get("kind") == "cost" and not r.get("error")]
+    costs = cost_runs(runs, scenario.name, peer)
+    floor = median([c.get("ns_per_run") for c in cost_runs(runs, scenario.name, "bpf-noop")])
     return {
         "scenario": scenario.name, "peer": peer, "unit": scenario.unit, "pairs": len(matched),
         "baseline": median([b["value"] for b, _ in matched]),
@@ -54,7 +54,7 @@ def summarise(runs, scenario, peer):
         "acc_bytes": median(acc_bytes), "acc_bytes_worst": worst(acc_bytes),
         "ref_runs": len(with_ref), "exact_runs": exact, "kernel_exact_runs": kernel_exact,
         "ns_per_run": median([c.get("ns_per_run") for c in costs]),
-        "cost_runs": len(costs),
+        "cost_runs": len(costs), "floor_ns_per_run": floor,
         "notes": "; ".join(sorted({p["notes"] for p in measured if p.get("notes")})),
         "errors": len([r for r in runs if r["scenario"] == scenario.name and r["peer"] == peer
                        and r.get("error")]),
@@ -65,3 +65,8 @@ def worst(accuracies):
     """The accuracy farthest from 1."""
     values = [a for a in accuracies if a is not None]
     return max(values, key=lambda a: abs(a - 1)) if values else None
+
+
+def cost_runs(runs, scenario, peer):
+    return [r for r in runs if r["scenario"] == scenario and r["peer"] == peer
+            and r.get("kind") == "cost" and not r.get("error")]
