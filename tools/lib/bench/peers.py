@@ -124,8 +124,8 @@ class Tcflows(Peer):
         packets, nbytes = sum(f["packets"] for f in flows), sum(f["bytes"] for f in flows)
         notes = [f"{k}={v}" for k, v in sorted(lost.items())]
         if (packets, nbytes) != (kernel["packets"], kernel["bytes"]):
-            notes.append(f"kernel_maps_packets={kernel['packets']}"
-                         f"(ended={kernel['ended_entries']})")
+            notes.append(f"kernel_maps_packets={kernel['packets']} "
+                         f"ended_entries={kernel['ended_entries']}")
         return {"packets": packets, "bytes": nbytes, "notes": " ".join(notes),
                 "flows": counters.get("flows"), "kernel_packets": kernel["packets"],
                 "kernel_bytes": kernel["bytes"]}

@@ -55,7 +55,7 @@ def summarise(runs, scenario, peer):
         "ref_runs": len(with_ref), "exact_runs": exact, "kernel_exact_runs": kernel_exact,
         "ns_per_run": median([c.get("ns_per_run") for c in costs]),
         "cost_runs": len(costs), "floor_ns_per_run": floor,
-        "notes": "; ".join(sorted({p["notes"] for p in measured if p.get("notes")})),
+        "notes": sum_notes([p.get("notes", "") for p in measured]),
         "errors": len([r for r in runs if r["scenario"] == scenario.name and r["peer"] == peer
                        and r.get("error")]),
     }
@@ -70,3 +70,20 @@ def worst(accuracies):
 def cost_runs(runs, scenario, peer):
     return [r for r in runs if r["scenario"] == scenario and r["peer"] == peer
             and r.get("kind") == "cost" and not r.get("error")]
+
+
+def sum_notes(notes):
+    """'key=N' notes of several runs as one, numbers summed over the runs."""
+    sums, other, runs = {}, [], 0
+    for note in notes:
+        runs += 1
+        for token in note.split():
+            key, _, value = token.partition("=")
+            if value.isdigit():
+                sums[key] = sums.get(key, 0) + int(value)
+            elif token not in other:
+                other.append(token)
+    parts = [f"{k}={v}" for k, v in sums.items()] + other
+    if not parts:
+        return ""
+    return " ".join(parts) + (f" (sums over {runs} runs)" if sums and runs > 1 else "")
