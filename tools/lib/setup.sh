@@ -12,6 +12,9 @@ test_packages=(iproute2 tcpdump tshark tcpreplay conntrack nftables iperf3 ethto
   iputils-ping python3 sqlite3 libpcap-dev kmod
   nfdump pmacct prometheus # IPFIX collectors; promtool checks the metrics
   systemd) # systemd-analyze checks tools/tcflows.service
+# Benchmarks (tools/bench): load, the peers compared, the chart, profiling.
+bench_packages=(iproute2 ethtool util-linux procps python3 iperf3 softflowd pmacct
+  gnuplot-nox bpftool linux-perf)
 
 install_packages() {
   local missing=()

@@ -1,0 +1,345 @@
+"""The monitors compared on the receiver's veth end, each run fresh per measurement.
+
+A peer starts, says when it is ready (attached or capturing), and at the end
+reports the packets and IP bytes it recorded, from its own output: tcflows
+from its final JSON snapshot, softflowd from the NetFlow v5 it exports,
+pmacctd from the CSV its print plugin writes. None of them samples: tcflows counts every
+packet by design, softflowd samples only with -s (not given), pmacctd only
+with sampling_rate (not set).
+"""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+from .lab import RCV, RCV_IF, ns_argv, sh, wait_for
+from . import procstat
+from .bpfstats import attached_tcflows_ids
+
+
+class Peer:
+    name = "none"
+    process = None  # the monitoring process; None for the baseline
+
+    def unavailable(self):
+        """Why this peer cannot run here, or None."""
+        return None
+
+    def start(self, workdir, cpu):
+        pass
+
+    def ready(self):
+        return True
+
+    def finish(self):
+        """Stops the monitor; returns {"packets", "bytes", "notes"} it recorded."""
+        return {"packets": None, "bytes": None, "notes": ""}
+
+    def kill(self):
+        """Cleanup after a failure: stop whatever this peer started."""
+        for proc in self._procs():
+            stop_process(proc, 2)
+
+    def _procs(self):
+        return [p for p in (self.process,) if p is not None]
+
+    @property
+    def pid(self):
+        return self.process.pid if self.process else None
+
+
+def stop_process(proc, timeout):
+    """SIGTERM, then SIGKILL after timeout seconds; returns the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+def start_in_rcv(argv, cpu, stdout, stderr):
+    return subprocess.Popen(ns_argv(RCV, argv, cpu), stdout=stdout, stderr=stderr,
+                            stdin=subprocess.DEVNULL)
+
+
+def packet_socket_open(pid):
+    """Does the process tree below pid hold a packet socket (pcap capturing)?"""
+    out = sh("ip", "netns", "exec", RCV, "cat", "/proc/net/packet", check=False)
+    inodes = {line.split()[-1] for line in out.splitlines()[1:] if line.strip()}
+    for proc in procstat.descendants(pid):
+        try:
+            links = [os.readlink(f"/proc/{proc}/fd/{fd}") for fd in os.listdir(f"/proc/{proc}/fd")]
+        except OSError:
+            continue
+        if any(link.startswith("socket:[") and link[8:-1] in inodes for link in links):
+            return True
+    return False
+
+
+class Tcflows(Peer):
+    name = "tcflows"
+
+    def __init__(self, binary):
+        self.binary = binary
+
+    def unavailable(self):
+        if not os.access(self.binary, os.X_OK):
+            return f"{self.binary} is not built"
+        return None
+
+    def start(self, workdir, cpu):
+        self.out_path = workdir / "tcflows.jsonl"
+        self.err_path = workdir / "tcflows.err"
+        # A long interval: the one snapshot is the final one, printed at SIGTERM.
+        argv = [self.binary, "record", "-i", RCV_IF, "--format", "json", "--interval", "24h"]
+        self.process = start_in_rcv(argv, cpu, open(self.out_path, "w"), open(self.err_path, "w"))
+
+    def ready(self):
+        if self.process.poll() is not None:
+            raise RuntimeError(f"tcflows exited: {self.err_path.read_text().strip()}")
+        return len(attached_tcflows_ids()) == 2
+
+    def prog_ids(self):
+        return attached_tcflows_ids()
+
+    def finish(self):
+        kernel = kernel_totals()
+        status = stop_process(self.process, 10)
+        lines = self.out_path.read_text().splitlines()
+        if status != 0 or not lines:
+            raise RuntimeError(f"tcflows exited with {status} and {len(lines)} snapshots: "
+                               f"{self.err_path.read_text().strip()}")
+        snapshot = json.loads(lines[-1])
+        flows = [f for f in snapshot["flows"] if f.get("iface", RCV_IF) == RCV_IF]
+        counters = snapshot.get("counters", {})
+        lost = {k: v for k, v in counters.items()
+                if v and k in ("untracked_packets", "flow_full", "flow_error", "split_failed",
+                               "ringbuf_full", "malformed")}
+        packets, nbytes = sum(f["packets"] for f in flows), sum(f["bytes"] for f in flows)
+        notes = [f"{k}={v}" for k, v in sorted(lost.items())]
+        if (packets, nbytes) != (kernel["packets"], kernel["bytes"]):
+            notes.append(f"kernel_maps_packets={kernel['packets']} "
+                         f"ended_entries={kernel['ended_entries']}")
+        return {"packets": packets, "bytes": nbytes, "notes": " ".join(notes),
+                "flows": counters.get("flows"), "kernel_packets": kernel["packets"],
+                "kernel_bytes": kernel["bytes"]}
+
+
+def kernel_totals():
+    """Packets and bytes in tcflows' flow and ended maps, read with bpftool.
+
+    The JSON snapshot shows the flow map only; connections that the program
+    ended on reuse of a 5-tuple wait in the ended map for the issue-3
+    consumer. Their sum tells whether a gap is in the kernel or in user space.
+    """
+    prog = attached_tcflows_ids()[0]
+    totals = {"packets": 0, "bytes": 0, "ended_entries": 0}
+    for map_id in json.loads(sh("bpftool", "-j", "prog", "show", "id", str(prog)))["map_ids"]:
+        info = json.loads(sh("bpftool", "-j", "map", "show", "id", str(map_id)))
+        if info["name"] not in ("flows", "ended"):
+            continue
+        entries = json.loads(sh("bpftool", "-j", "map", "dump", "id", str(map_id)))
+        for entry in entries:
+            # struct tcf_flow_val: u64 pkts[2], u64 bytes[2], ... (little endian)
+            raw = bytes(int(b, 16) for b in entry["value"][:32])
+            words = [int.from_bytes(raw[i:i + 8], "little") for i in range(0, 32, 8)]
+            totals["packets"] += words[0] + words[1]
+            totals["bytes"] += words[2] + words[3]
+        if info["name"] == "ended":
+            totals["ended_entries"] = len(entries)
+    return totals
+
+
+class Softflowd(Peer):
+    name = "softflowd"
+    port = 9995
+
+    def unavailable(self):
+        missing = [t for t in ("softflowd", "softflowctl") if not shutil.which(t)]
+        return f"not installed ({' '.join(missing)})" if missing else None
+
+    def start(self, workdir, cpu):
+        self.workdir = workdir
+        self.sink_out = workdir / "nfsink.json"
+        sink = [sys.executable, "-m", "bench.nfsink", "127.0.0.1", str(self.port),
+                str(self.sink_out)]
+        self.sink_err = workdir / "nfsink.err"
+        env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+        self.sink = subprocess.Popen(ns_argv(RCV, sink), env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.sink_err, "w"))
+        wait_for(lambda: "ready" in self.sink_err.read_text(), 5, "the NetFlow sink")
+        self.ctl = workdir / "softflowd.ctl"
+        # Defaults otherwise: NetFlow v5, no sampling, 8192 flows, libpcap's buffer.
+        argv = ["softflowd", "-d", "-i", RCV_IF, "-n", f"127.0.0.1:{self.port}",
+                "-c", str(self.ctl), "-p", str(workdir / "softflowd.pid")]
+        self.err_path = workdir / "softflowd.err"
+        self.process = start_in_rcv(argv, cpu, subprocess.DEVNULL, open(self.err_path, "w"))
+
+    def ready(self):
+        if self.process.poll() is not None:
+            raise RuntimeError(f"softflowd exited: {self.err_path.read_text().strip()}")
+        return packet_socket_open(self.process.pid)
+
+    def finish(self):
+        stats = sh("ip", "netns", "exec", RCV, "softflowctl", "-c", str(self.ctl), "statistics",
+                   check=False)
+        (self.workdir / "softflowd.stats").write_text(stats)
+        # `shutdown` expires and exports every flow. (SIGTERM, which the man
+        # page says does the same, killed softflowd 1.1.0 -d without exporting.)
+        sh("ip", "netns", "exec", RCV, "softflowctl", "-c", str(self.ctl), "shutdown")
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            stop_process(self.process, 2)
+            raise RuntimeError("softflowd did not exit after `softflowctl shutdown`")
+        stop_process(self.sink, 10)
+        totals = json.loads(self.sink_out.read_text())
+        notes = [f"{key}={value}" for key, value in sorted(pcap_counts(stats).items()) if value]
+        if totals["missing_flows"] or totals["bad_datagrams"]:
+            notes.append(f"export_missing_flows={totals['missing_flows']}")
+        if any(totals["sampling_intervals"]):
+            notes.append(f"SAMPLED={totals['sampling_intervals']}")
+        return {"packets": totals["packets"], "bytes": totals["bytes"], "notes": " ".join(notes),
+                "flows": totals["flows"]}
+
+    def _procs(self):
+        return [p for p in (self.process, getattr(self, "sink", None)) if p is not None]
+
+
+def pcap_counts(stats):
+    """The processed and dropped packet counts from `softflowctl statistics`."""
+    keys = {"Packets processed:": "processed", "Packets received by libpcap:": "pcap_received",
+            "Packets dropped by libpcap:": "pcap_dropped"}
+    counts = {}
+    for line in stats.splitlines():
+        for prefix, key in keys.items():
+            if line.startswith(prefix):
+                counts[key] = int(line[len(prefix):].split()[0])
+    return counts
+
+
+class Pmacctd(Peer):
+    name = "pmacctd"
+
+    # Defaults, sampling off, with the print plugin: at SIGINT it writes its
+    # whole cache to a CSV file. (Measured on this lab: the memory plugin's
+    # query truncates large tables with "Failed during write: Resource
+    # temporarily unavailable", and plugin_buffer_size, which CONFIG-KEYS
+    # suggests for heavy traffic, lost ~17 % of short-connection packets
+    # without a warning; the defaults lost none.)
+    CONFIG = """daemonize: false
+pcap_interface: {iface}
+promisc: false
+plugins: print
+aggregate: src_host, dst_host, src_port, dst_port, proto
+print_output: csv
+print_output_file: {csv}
+print_output_file_append: true
+print_refresh_time: 3600
+logfile: {log}
+"""
+
+    def unavailable(self):
+        return None if shutil.which("pmacctd") else "not installed (pmacctd)"
+
+    def start(self, workdir, cpu):
+        self.csv = workdir / "pmacctd.csv"
+        self.log = workdir / "pmacctd.log"
+        conf = workdir / "pmacctd.conf"
+        conf.write_text(self.CONFIG.format(iface=RCV_IF, csv=self.csv, log=self.log))
+        self.err_path = workdir / "pmacctd.err"
+        self.process = start_in_rcv(["pmacctd", "-f", str(conf)], cpu, subprocess.DEVNULL,
+                                    open(self.err_path, "w"))
+
+    def ready(self):
+        if self.process.poll() is not None:
+            raise RuntimeError(f"pmacctd exited: {self.err_path.read_text().strip()}")
+        return packet_socket_open(self.process.pid)
+
+    def finish(self):
+        self.process.send_signal(signal.SIGINT)  # the print plugin writes its cache and exits
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            stop_process(self.process, 2)
+            raise RuntimeError("pmacctd did not exit after SIGINT")
+        with open(self.csv) as f:
+            rows = list(csv.DictReader(f))
+        log = self.log.read_text() if self.log.exists() else ""
+        notes = [line.split("): ", 1)[1] for line in log.splitlines()
+                 if "dropped_packets=" in line and "dropped_packets=0" not in line]
+        warnings = sum(1 for line in log.splitlines() if "WARN" in line or "ERROR" in line)
+        if warnings:
+            notes.append(f"log_warnings={warnings}")
+        return {"packets": sum(int(r["PACKETS"]) for r in rows),
+                "bytes": sum(int(r["BYTES"]) for r in rows), "notes": " ".join(notes),
+                "flows": len(rows)}
+
+
+def all_peers(tcflows_binary):
+    return [Peer(), Tcflows(tcflows_binary), Softflowd(), Pmacctd()]
+
+
+NOOP_SOURCE = """// An empty TC program: its bpf_stats run time is the measurement floor.
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+__attribute__((section("tc"), used)) int noop(struct __sk_buff *skb) { return TC_ACT_UNSPEC; }
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+"""
+
+
+class NoopBpf(Peer):
+    """An empty program on ingress and egress, for cost runs only.
+
+    bpf_stats times every run with two clock reads; on a VM whose TSC reads
+    are slow that alone is tens of ns. The empty program's ns per run is that
+    floor, so that tcflows' own cost can be told apart from the measurement.
+    """
+
+    name = "bpf-noop"
+
+    def unavailable(self):
+        return None if shutil.which("clang") and shutil.which("tc") else "needs clang and tc"
+
+    def start(self, workdir, cpu):
+        obj = workdir / "noop.bpf.o"
+        src = workdir / "noop.bpf.c"
+        src.write_text(NOOP_SOURCE)
+        multiarch = sh("gcc", "-print-multiarch", check=False).strip() or "x86_64-linux-gnu"
+        sh("clang", "-target", "bpf", "-O2", "-idirafter", f"/usr/include/{multiarch}", "-c",
+           str(src), "-o", str(obj))
+        self.created_qdisc = "clsact" not in sh("tc", "-n", RCV, "qdisc", "show", "dev", RCV_IF)
+        if self.created_qdisc:
+            sh("tc", "-n", RCV, "qdisc", "add", "dev", RCV_IF, "clsact")
+        for hook in ("ingress", "egress"):
+            sh("tc", "-n", RCV, "filter", "add", "dev", RCV_IF, hook, "prio", "1", "handle", "1",
+               "bpf", "da", "obj", str(obj), "sec", "tc")
+        self.attached = True
+
+    def ready(self):
+        return True
+
+    def prog_ids(self):
+        out = sh("ip", "netns", "exec", RCV, "bpftool", "-j", "net", "show", "dev", RCV_IF)
+        return [h["id"] for s in json.loads(out) for h in s.get("tc", [])
+                if h.get("name", "").startswith("noop")]
+
+    def finish(self):
+        self.kill()
+        return {"packets": None, "bytes": None, "notes": ""}
+
+    def kill(self):
+        if not getattr(self, "attached", False):
+            return
+        for hook in ("ingress", "egress"):
+            sh("tc", "-n", RCV, "filter", "del", "dev", RCV_IF, hook, "prio", "1", "handle", "1",
+               "bpf", check=False)
+        if self.created_qdisc:
+            sh("tc", "-n", RCV, "qdisc", "del", "dev", RCV_IF, "clsact", check=False)
+        self.attached = False
