@@ -186,7 +186,7 @@ Status Agent::status() const {
   status.flows = flows_in_map_;
   status.max_flows = program_.max_flows();
   status.counters = read_counters(program_.counters_fd());
-  status.open_connections = tracker_.open_connections().size();
+  status.open_connections = tracker_.open_count();
   status.finished_connections = tracker_.connections_finished();
   status.events = events_.consumed();
   auto stats = tracker_.stats();

@@ -568,6 +568,13 @@ struct Tracker::Impl {
     return out;
   }
 
+  size_t open_count() const {
+    size_t n = 0;
+    for (const auto &[key, f] : flows_)
+      n += f.current && f.current->has_value;
+    return n;
+  }
+
   std::vector<ConnRecord> open_connections() const {
     iface_names_.clear();
     std::vector<ConnRecord> out;
@@ -619,6 +626,7 @@ std::vector<ConnUpdate> Tracker::shutdown(uint64_t now_boot_ns) {
 }
 
 std::vector<FlowTotals> Tracker::flow_totals() const { return impl_->flow_totals(); }
+size_t Tracker::open_count() const { return impl_->open_count(); }
 void Tracker::resume(std::vector<StoredOpenConn> conns) { impl_->resume(std::move(conns)); }
 std::vector<std::string> Tracker::take_unresumed() { return impl_->take_unresumed(); }
 

@@ -112,6 +112,8 @@ public:
   // For the live tables.
   std::vector<FlowTotals> flow_totals() const;
   std::vector<ConnRecord> open_connections() const;
+  // How many there are, without building their records.
+  size_t open_count() const;
 
   // Records produced so far (finals), for the status line.
   uint64_t connections_finished() const;

@@ -669,6 +669,7 @@ TEST_CASE("flow totals add up the connections of a key, also after it left the m
   CHECK(totals[0].bytes[1] == 1216 + 2216 + 60);
   auto open = lab.tracker.open_connections();
   REQUIRE(open.size() == 1);
+  CHECK(lab.tracker.open_count() == 1);
   CHECK(open[0].start_ns == uint64_t(epoch_offset) + t0 + 2 * sec);
   CHECK_FALSE(open[0].close_reason.has_value());
 
