@@ -247,7 +247,10 @@ struct Store::Connection {
       throw std::runtime_error(db.path() + " was deleted or replaced; opening it afresh");
   }
 
+  using IdCache = std::unordered_map<std::string, int64_t>; // uid -> id of open connections
+
   int64_t upsert_record(const ConnRecord &r);
+  void remember_id(const ConnRecord &r, IdCache::iterator cached, int64_t id);
   bool update_record(const ConnRecord &r, int64_t id);
   std::optional<int64_t> find_id(const std::string &uid);
   void insert_traffic(int64_t conn_id, const TrafficDelta &d);
@@ -258,7 +261,7 @@ struct Store::Connection {
   std::pair<dev_t, ino_t> file{};
   sql::Statement insert, update, select_id, traffic, counter, close_stale;
   sql::Statement expire_traffic, expire_connections, expire_counters;
-  std::unordered_map<std::string, int64_t> ids; // uid -> id of open connections
+  IdCache ids;
 };
 
 // The record's strings are bound without copies: it outlives the statement's
@@ -293,11 +296,14 @@ std::optional<int64_t> Store::Connection::find_id(const std::string &uid) {
 // The row of the record's uid, inserted or brought up to date. Returns its id.
 int64_t Store::Connection::upsert_record(const ConnRecord &r) {
   std::optional<int64_t> id;
-  if (auto it = ids.find(r.uid); it != ids.end()) {
-    if (update_record(r, it->second))
-      id = it->second;
-    else
-      ids.erase(it); // deleted meanwhile (retention)
+  auto cached = ids.find(r.uid);
+  if (cached != ids.end()) {
+    if (update_record(r, cached->second)) {
+      id = cached->second;
+    } else {
+      ids.erase(cached); // deleted meanwhile (retention)
+      cached = ids.end();
+    }
   }
   if (!id) {
     sql::ResetGuard guard(insert);
@@ -311,13 +317,21 @@ int64_t Store::Connection::upsert_record(const ConnRecord &r) {
     if (!id || !update_record(r, *id))
       throw sql::Error(SQLITE_ERROR, "the row of connection " + r.uid + " vanished");
   }
-  if (r.close_reason)
-    ids.erase(r.uid);
-  else if (ids.size() < max_cached_ids)
-    ids.emplace(r.uid, *id);
-  else
-    ids.clear();
+  remember_id(r, cached, *id);
   return *id;
+}
+
+// The cache keeps open connections only; a closed one leaves it. (`cached`
+// is the record's entry, found once, or end().)
+void Store::Connection::remember_id(const ConnRecord &r, IdCache::iterator cached, int64_t id) {
+  if (cached != ids.end()) {
+    if (r.close_reason)
+      ids.erase(cached);
+  } else if (!r.close_reason) {
+    if (ids.size() >= max_cached_ids)
+      ids.clear();
+    ids.emplace(r.uid, id);
+  }
 }
 
 void Store::Connection::insert_traffic(int64_t conn_id, const TrafficDelta &d) {
