@@ -172,8 +172,7 @@ class Bench:
         row.update(ref_packets=ref["packets"], ref_ip_bytes=ref["ip_bytes"],
                    ref_tx_dropped=ref["dropped"], rec_packets=recorded["packets"],
                    rec_bytes=recorded["bytes"], rec_flows=recorded.get("flows"),
-                   kernel_packets=recorded.get("kernel_packets"),
-                   kernel_bytes=recorded.get("kernel_bytes"), notes=recorded["notes"])
+                   notes=recorded["notes"])
         if ref["dropped"]:
             row["notes"] = (row["notes"] + f" veth_tx_dropped={ref['dropped']}").strip()
         if scenario.offloads:  # veth counts GSO super-packets: no wire reference
