@@ -268,17 +268,19 @@ def run_all(bench, lab, names):
     return figures
 
 
-def fmt_value(value):
+def fmt_value(fig):
+    """Counts and rates whole, fractions (no unit) to 6 digits, the rest to 0.1."""
+    value = fig.value
     if value is None:
         return "-"
     if isinstance(value, int) or value >= 1000:
         return f"{value:.0f}"
-    return f"{value:.6f}" if value <= 1 else f"{value:.1f}"
+    return f"{value:.6f}" if not fig.unit else f"{value:.{3 if value < 1 else 1}f}"
 
 
 def table(figures):
     rows = [["HOOK", "FIGURE", "VALUE", "UNIT", "TARGET", "VERDICT", "DETAIL"]]
-    rows += [[f.hook, f.name, fmt_value(f.value), f.unit, f.target, f.verdict, f.detail]
+    rows += [[f.hook, f.name, fmt_value(f), f.unit, f.target, f.verdict, f.detail]
              for f in figures]
     return align(rows)
 
