@@ -13,7 +13,7 @@ test_packages=(iproute2 tcpdump tshark tcpreplay conntrack nftables iperf3 ethto
   nfdump pmacct prometheus # IPFIX collectors; promtool checks the metrics
   systemd) # systemd-analyze checks tools/tcflows.service
 # Benchmarks (tools/bench): load, the peers compared, the chart, profiling.
-bench_packages=(iproute2 ethtool util-linux procps python3 iperf3 softflowd pmacct
+bench_packages=(iproute2 ethtool util-linux procps python3 iperf3 softflowd pmacct tcpdump tshark
   gnuplot-nox bpftool linux-perf)
 
 install_packages() {

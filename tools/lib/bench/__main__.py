@@ -34,12 +34,19 @@ def parse_args(argv):
     p.add_argument("--scenarios", help="comma-separated subset, e.g. tcp1,udp64")
     p.add_argument("--peers", help="comma-separated subset of tcflows,softflowd,pmacctd")
     p.add_argument("--cpus", help="CPUs for client,server,monitor (default 1,0,0; 1,0,2 with 3+)")
+    p.add_argument("--hooks", default=",".join(hooks.ALL),
+                   help="comma-separated tcflows-only measurements after the scenarios, or "
+                   "none (default: all of " + ",".join(hooks.ALL) + ")")
     p.add_argument("--build", default="build", help="meson build directory")
     p.add_argument("--out", default="bench-results", help="results directory")
     args = p.parse_args(argv)
     args.seconds = args.seconds or (2 if args.quick else 10)
     args.reps = args.reps or (1 if args.quick else 5)
     args.settle = 0.5 if args.quick else 1.0
+    args.hooks = [h for h in args.hooks.split(",") if h and h != "none"]
+    unknown = set(args.hooks) - set(hooks.ALL)
+    if unknown:
+        p.error(f"--hooks: no such hook: {', '.join(sorted(unknown))}")
     default_cpus = "1,0,2" if (os.cpu_count() or 1) >= 3 else "1,0,0"
     args.cpu_client, args.cpu_server, args.cpu_monitor = (
         int(c) for c in (args.cpus or default_cpus).split(","))
@@ -52,6 +59,9 @@ class Bench:
         build = pathlib.Path(args.build).resolve()
         self.tcflows = str(build / "src" / "tcflows")
         self.connload = str(build / "tools" / "connload")
+        self.bench_store = str(build / "tools" / "bench_store")
+        self.bpf_cost = str(build / "tests" / "bpf_cost")
+        self.figures = []
         self.peers = [p for p in all_peers(self.tcflows)
                       if p.name == "none" or not args.peers or p.name in args.peers.split(",")]
         self.noop = NoopBpf()
@@ -81,6 +91,7 @@ class Bench:
                 self.log(f"bench: {scenario.name}: not available: {reason}; skipped")
                 continue
             self.run_scenario(lab, scenario, active)
+        self.figures = hooks.run_all(self, lab, self.args.hooks)
 
     def run_scenario(self, lab, scenario, peers):
         lab.set_offloads(scenario.offloads)
@@ -161,8 +172,7 @@ class Bench:
         row.update(ref_packets=ref["packets"], ref_ip_bytes=ref["ip_bytes"],
                    ref_tx_dropped=ref["dropped"], rec_packets=recorded["packets"],
                    rec_bytes=recorded["bytes"], rec_flows=recorded.get("flows"),
-                   kernel_packets=recorded.get("kernel_packets"),
-                   kernel_bytes=recorded.get("kernel_bytes"), notes=recorded["notes"])
+                   notes=recorded["notes"])
         if ref["dropped"]:
             row["notes"] = (row["notes"] + f" veth_tx_dropped={ref['dropped']}").strip()
         if scenario.offloads:  # veth counts GSO super-packets: no wire reference
@@ -195,10 +205,13 @@ def print_report(bench, machine, started):
     lines += ["", "TARGETS"]
     lines += [f"  {verdict:4}  {name}: {detail}"
               for name, verdict, detail in report.targets(summaries, bench.scenarios)]
-    lines += ["", "tcflows-only figures (hooks)"]
-    lines += [f"  {name}: {state}" for name, state in hooks.run_all(bench.tcflows)]
-    chart_error = report.chart(outdir, summaries, bench.scenarios, machine)
-    lines += ["", f"results: {outdir}/results.csv (every run), summary.csv, "
+    if bench.figures:
+        hooks.write(outdir / "hooks.csv", bench.figures)
+        lines += ["", "tcflows-only figures (hooks.py; the targets of issues 3, 4 and 6)",
+                  hooks.table(bench.figures)]
+    chart_error = (report.chart(outdir, summaries, bench.scenarios, machine) if summaries
+                   else "no scenario ran: no chart")
+    lines += ["", f"results: {outdir}/results.csv (every run), summary.csv, hooks.csv, "
               f"{'chart.png' if not chart_error else chart_error}"]
     text = "\n".join(lines)
     (outdir / "table.txt").write_text(text + "\n")

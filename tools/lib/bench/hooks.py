@@ -1,72 +1,289 @@
-"""tcflows-only figures that need features still being built (issues 3 and 4).
+"""tcflows-only figures (issues 3, 4 and 6), measured in the lab after the scenarios.
 
-Each hook checks whether the feature exists in the built binary and says
-"not available yet" until it does — it never invents a number. When a
-feature lands, replace the hook's body with the measurement described in
-its docstring.
+    record     shorttcp for 30 s (quick 3 s) recorded with --jsonl and --db,
+               against a capture of tb-r: connections/s, the fraction recorded
+               exactly, ring-buffer events/s, store updates/s, agent CPU and RSS
+    store      build/tools/bench_store: rows/s through the real writer, report
+               latency on 10 M connections (quick: 200 k), size per million
+    flows100k  agent RSS with 100 k live UDP flows
+    cost       build/tests/bpf_cost: ns per run through bpf_prog_test_run
+
+A hook returns Figures; one that fails gives a FAILED figure saying why.
+No number is ever filled in: what was not measured says so.
 """
 
+import contextlib
+import json
+import os
+import re
 import subprocess
+import sys
+import time
+import traceback
+from collections import namedtuple
+
+from . import exactness, procstat, udpflows
+from .agent import Agent, Capture
+from .lab import RCV, RCV_ADDR, SND, SND_ADDR, ns_argv, wait_for
+from .peers import stop_process
+from .report import align, write_csv
+from .scenarios import ShortTcp
+
+# verdict: PASS or MISS against target, "unverifiable", FAILED, or "" (no target).
+Figure = namedtuple("Figure", "hook name value unit target verdict detail")
 
 
-def _help(binary, *args):
-    done = subprocess.run([binary, *args, "--help"], capture_output=True, text=True)
-    return done.stdout + done.stderr
+def figure(hook, name, value, unit="", target="", ok=None, detail=""):
+    verdict = "" if ok is None or value is None else ("PASS" if ok(value) else "MISS")
+    return Figure(hook, name, value, unit, target, verdict, detail)
 
 
-def connections_recorded(binary):
-    """HOOK (issue 3): connections/s with 100 % recorded exactly.
-
-    To measure: run the shorttcp scenario for 30 s with `tcflows record
-    --jsonl FILE`; count final records of the server port against connload's
-    `completed` (every connection exactly once) and compare per-direction
-    packets/bytes against a capture of tb-r; report completed/s and the
-    fraction exact. Aim: >= 10 k/s with 100 %.
-    """
-    if "--jsonl" not in _help(binary, "record"):
-        return "not available yet: `tcflows record` has no --jsonl (issue 3)"
-    return "not available yet: --jsonl exists; the measurement is still a hook in bench/hooks.py"
+# ---------------------------------------------------------------- record
 
 
-def ringbuf_events(binary):
-    """HOOK (issue 3): ring-buffer events consumed per second, and the agent's CPU/RSS.
-
-    To measure: during shorttcp, read the agent's consumed-events counter
-    (from its JSON snapshot) at start and end; events/s = delta / seconds;
-    ringbuf_full must stay 0.
-    """
-    if "--jsonl" not in _help(binary, "record"):
-        return "not available yet: no event consumer in `tcflows record` (issue 3)"
-    return "not available yet: needs a consumed-events counter in the JSON snapshot"
-
-
-def sqlite_rows(binary):
-    """HOOK (issue 4): SQLite rows/s while recording shorttcp to a database."""
-    if "--db" not in _help(binary, "record"):
-        return "not available yet: `tcflows record` has no --db (issue 4)"
-    return "not available yet: --db exists; the measurement is still a hook in bench/hooks.py"
-
-
-def report_latency(binary):
-    """HOOK (issue 4): `tcflows report` latency on a 10 M-row database."""
-    if "report" not in _help(binary):
-        return "not available yet: no `tcflows report` (issue 4)"
-    return "not available yet: `report` exists; the measurement is still a hook in bench/hooks.py"
+def record_shorttcp(bench, lab, workdir):
+    """shorttcp recorded with --jsonl and --db while tcpdump captures tb-r."""
+    args, seconds = bench.args, 3 if bench.args.quick else 30
+    lab.set_offloads(False)
+    load = ShortTcp(bench.connload, concurrency=64)
+    with contextlib.ExitStack() as stack:
+        load.start_server(workdir, args.cpu_server)
+        stack.callback(load.stop_server)
+        capture = Capture(workdir / "shorttcp.pcap")
+        stack.callback(capture.kill)
+        agent = Agent(bench.tcflows, workdir, args.cpu_monitor,
+                      ["--jsonl", str(workdir / "records.jsonl")])
+        stack.callback(agent.kill)
+        run = agent.during(lambda: run_load(load, seconds, workdir, args.cpu_client))
+        time.sleep(1.0)  # the last FINs and ACKs
+        final = agent.stop()
+        tcpdump = capture.stop()
+    return record_figures(run, final, tcpdump, workdir, load.port)
 
 
-def agent_rss_100k_flows(binary):
-    """HOOK (issue 6): agent RSS at 100 k live flows (target <= 30 MB)."""
-    return "not available yet: needs a 100 k-flow load (connload --bind over many addresses)"
+def run_load(load, seconds, workdir, cpu):
+    client = load.launch(seconds, workdir, cpu)
+    out, err = client.communicate(timeout=seconds + 60)
+    (workdir / "connload.out").write_text(out + err)
+    if not out.strip():
+        raise RuntimeError(f"connload failed (exit {client.returncode}): {err.strip()}")
+    return load.result(out)
 
 
-ALL = [
-    ("connections/s recorded exactly", connections_recorded),
-    ("ring-buffer events/s", ringbuf_events),
-    ("SQLite rows/s", sqlite_rows),
-    ("report latency, 10 M rows", report_latency),
-    ("agent RSS at 100 k flows", agent_rss_100k_flows),
-]
+def record_figures(run, final, tcpdump, workdir, port):
+    h, s, before = "record", run["seconds"], run["before"]
+    load = run["result"]
+    figures = [figure(h, "new TCP connections/s (connload, 64 clients)", load["value"], "/s",
+                      ">= 10000", lambda v: v >= 10000,
+                      f"{load['load_connections']} completed, {load['load_failed']} failed "
+                      f"in {s:.1f} s")]
+    capture = exactness.capture_connections(workdir / "shorttcp.pcap", port)
+    jsonl = exactness.compare(capture, *exactness.jsonl_finals(workdir / "records.jsonl", port))
+    db = exactness.compare(capture, *exactness.db_finals(workdir / "tcflows.db", port))
+    figures.append(figure(h, "final records/s (--jsonl)", jsonl["records"] / s, "/s"))
+    figures += [exact_figure(f"recorded exactly, {what}", result, tcpdump)
+                for what, result in (("--jsonl", jsonl), ("--db connections", db))]
+    if jsonl["fraction"] == 1 and db["fraction"] == 1:
+        (workdir / "shorttcp.pcap").unlink()  # large; kept when something is to be looked at
+    return figures + counter_figures(h, before, final, s) + process_figures(h, run)
 
 
-def run_all(binary):
-    return [(name, hook(binary)) for name, hook in ALL]
+def exact_figure(name, result, tcpdump):
+    dropped = tcpdump.get("dropped by kernel", 0)
+    detail = exactness.describe(result) + f"; tcpdump {tcpdump.get('captured')} captured, " \
+        f"{dropped} dropped by kernel"
+    fig = figure("record", name, result["fraction"], "", "1 (100 %)",
+                 lambda v: v == 1 and result["records"] == result["connections"], detail)
+    if dropped:
+        fig = fig._replace(verdict="unverifiable", detail="the capture dropped packets: " + detail)
+    return fig
+
+
+def counter_figures(h, before, final, seconds):
+    """Rates of the agent's counters between the snapshot before the load and
+    the final one (after a 1 s settle), over the load's seconds."""
+    def rate(name):
+        return (final[name] - before[name]) / seconds if name in final else None
+    return [
+        figure(h, "ring-buffer events consumed/s", rate("events"), "/s", "",
+               detail=f"{final['events'] - before['events']} events"),
+        figure(h, "ring-buffer events lost (ringbuf_full)", final["ringbuf_full"], "", "0",
+               lambda v: v == 0),
+        figure(h, "database updates written/s while recording", rate("store_written"), "/s",
+               detail="store_written: each a connection upsert and a traffic row; "
+               f"store_dropped {final.get('store_dropped')}, "
+               f"write errors {final.get('store_write_errors')}"),
+    ]
+
+
+def process_figures(h, run):
+    pid_note = "" if run["is_tcflows"] else "; the measured pid is not tcflows itself"
+    return [figure(h, "agent CPU s/s during the load", run["cpu_s_per_s"], "s/s",
+                   detail="user + system of the agent (BPF runs in softirq, not here)" + pid_note),
+            figure(h, "agent peak RSS (VmHWM)", run["peak_rss_kib"] / 1024, "MiB")]
+
+
+# ---------------------------------------------------------------- store
+
+
+STORE_LINES = {  # name: (pattern in bench_store's output, unit)
+    "writer rows/s, new open connections": (r"store, new open connections\s+(\d+) rows/s", "/s"),
+    "writer rows/s, checkpoints": (r"store, checkpoints of these connections\s+(\d+) rows/s",
+                                   "/s"),
+    "bare INSERT rows/s (same SQLite, baseline)": (r"baseline, bare INSERTs[^\d]+(\d+) rows/s",
+                                                   "/s"),
+    "writer rows/s building the large database": (r"(\d+) rows/s over the whole build", "/s"),
+    "database size per million connections": (r"([\d.]+) MiB per million connections", "MiB"),
+    "report --since 1h": (r"report --since 1h \(--by flow, table\)\s+wall\s+([\d.]+) ms", "ms"),
+    "report --since 1h --by conn --host X": (
+        r"report --since 1h --by conn --host X\s+wall\s+([\d.]+) ms", "ms"),
+}
+
+
+def store_bench(bench, lab, workdir):
+    """bench_store in workdir/store (it removes the directory at the end)."""
+    count = 200_000 if bench.args.quick else 10_000_000
+    argv = [bench.bench_store, "--connections", str(count), "--ordered-uids",
+            "--dir", str(workdir / "store")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=3 * 3600)
+    (workdir / "bench_store.out").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench_store exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    return [store_figure(name, done.stdout, count) for name in STORE_LINES]
+
+
+def store_figure(name, out, count):
+    pattern, unit = STORE_LINES[name]
+    found = re.search(pattern, out)
+    if not found:
+        return Figure("store", name, None, unit, "", "FAILED", "not in bench_store's output")
+    value = float(found.group(1))
+    if name.startswith("writer rows/s, "):
+        return figure("store", name, value, unit, ">= 500000", lambda v: v >= 500_000,
+                      "batches of 100000 updates, 2 rows each")
+    if unit == "ms":
+        on = f"on {count} connections, warm cache, in-process, median of 5"
+        if count < 10_000_000:
+            return figure("store", name, value, unit, "<= 200 (on 10 M)",
+                          detail=on + "; quick mode: no verdict, the target is on 10 M")
+        return figure("store", name, value, unit, "<= 200", lambda v: v <= 200, on)
+    return figure("store", name, value, unit, detail=f"{count} connections")
+
+
+# ---------------------------------------------------------------- flows100k
+
+
+FLOWS = 100_000
+
+
+def rss_100k_flows(bench, lab, workdir):
+    """100 k UDP flows (one datagram each, 60 s idle timeout) through tb-r."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+    module = [sys.executable, "-m", "bench.udpflows"]
+    lab.set_offloads(False)
+    with contextlib.ExitStack() as stack:
+        sink_out = workdir / "sink.out"
+        sink = subprocess.Popen(ns_argv(RCV, [*module, "sink", RCV_ADDR,
+                                              *map(str, udpflows.dst_ports(FLOWS))]),
+                                env=env, stdout=open(sink_out, "w"), stderr=subprocess.STDOUT)
+        stack.callback(stop_process, sink, 5)
+        wait_for(lambda: "ready" in sink_out.read_text(), 10, "the UDP sink")
+        agent = Agent(bench.tcflows, workdir, bench.args.cpu_monitor, ["--max-flows", "262144"])
+        stack.callback(agent.kill)
+        subprocess.run(ns_argv(SND, [*module, "send", SND_ADDR, RCV_ADDR, str(FLOWS)]), env=env,
+                       check=True, capture_output=True, timeout=120)
+        counters = wait_flows(agent, FLOWS, 30)
+        rss, hwm = procstat.rss_kib(agent.pid), procstat.peak_rss_kib(agent.pid)
+        agent.stop()
+    return flows_figures(counters, rss, hwm)
+
+
+def wait_flows(agent, want, timeout):
+    """The agent's counters once its flow count reaches want (or at timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counters = agent.counters()
+        if counters["flows"] >= want or time.monotonic() > deadline:
+            return counters
+        time.sleep(0.2)
+
+
+def flows_figures(c, rss, hwm):
+    h = "flows100k"
+    mb = "MB (1e6 B)"
+    return [
+        figure(h, "live flows reached (flow map)", c["flows"], "", f">= {FLOWS}",
+               lambda v: v >= FLOWS, f"open connections {c['open_connections']}, "
+               f"max_flows {c['max_flows']}, ringbuf_full {c['ringbuf_full']}, "
+               f"flow_full {c['flow_full']}"),
+        figure(h, "agent RSS now (VmRSS)", rss * 1024 / 1e6, mb, "<= 30", lambda v: v <= 30,
+               "the BPF maps are kernel memory, not in it"),
+        figure(h, "agent peak RSS (VmHWM)", hwm * 1024 / 1e6, mb, "<= 30", lambda v: v <= 30),
+    ]
+
+
+# ---------------------------------------------------------------- cost
+
+
+def program_cost(bench, lab, workdir):
+    """bpf_cost: one frame per case through bpf_prog_test_run, mean ns per run."""
+    repeat = 100_000 if bench.args.quick else 1_000_000
+    done = subprocess.run([bench.bpf_cost, str(repeat)], capture_output=True, text=True,
+                          timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"bpf_cost exited {done.returncode}: {done.stderr.strip()}")
+    costs = json.loads(done.stdout)
+    floor = costs.pop("empty_program", None)
+    note = f"known flow, mean of {repeat} runs, harness included" + (
+        f"; an empty program measures {floor} ns" if floor is not None else
+        "; bpf_cost prints no empty-program floor")
+    figures = [figure("cost", f"bpf_prog_test_run ns/run, {case}", ns, "ns", detail=note)
+               for case, ns in costs.items()]
+    if floor is not None:
+        figures.append(figure("cost", "bpf_prog_test_run ns/run, empty program", floor, "ns",
+                              detail="the harness alone, same frames (median over cases)"))
+    return figures
+
+
+# ---------------------------------------------------------------- running them
+
+
+ALL = {"record": record_shorttcp, "store": store_bench, "flows100k": rss_100k_flows,
+       "cost": program_cost}
+
+
+def run_all(bench, lab, names):
+    figures = []
+    for name in names:
+        workdir = bench.outdir / "runs" / "hooks" / name
+        workdir.mkdir(parents=True)
+        bench.log(f"bench: hook {name} ...")
+        try:
+            figures += ALL[name](bench, lab, workdir)
+        except Exception as error:  # one failed hook is reported, the others go on
+            (workdir / "error.txt").write_text(traceback.format_exc())
+            reason = str(error).replace("\n", " ")[:300]
+            figures.append(Figure(name, "(the whole hook)", None, "", "", "FAILED", reason))
+            bench.log(f"bench: hook {name}: FAILED: {reason}")
+    return figures
+
+
+def fmt_value(fig):
+    """Counts and rates whole, fractions (no unit) to 6 digits, the rest to 0.1."""
+    value = fig.value
+    if value is None:
+        return "-"
+    if isinstance(value, int) or value >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.6f}" if not fig.unit else f"{value:.{3 if value < 1 else 1}f}"
+
+
+def table(figures):
+    rows = [["HOOK", "FIGURE", "VALUE", "UNIT", "TARGET", "VERDICT", "DETAIL"]]
+    rows += [[f.hook, f.name, fmt_value(f), f.unit, f.target, f.verdict, f.detail]
+             for f in figures]
+    return align(rows)
+
+
+def write(path, figures):
+    write_csv(path, [f._asdict() for f in figures])

@@ -46,12 +46,21 @@ def cpu_seconds(root):
 
 def peak_rss_kib(root):
     """Sum of VmHWM over the tree (each process's own peak resident set)."""
+    return status_kib(root, "VmHWM")
+
+
+def rss_kib(root):
+    """Sum of VmRSS over the tree (resident now)."""
+    return status_kib(root, "VmRSS")
+
+
+def status_kib(root, field):
     total = 0
     for pid in descendants(root):
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
-                    if line.startswith("VmHWM:"):
+                    if line.startswith(field + ":"):
                         total += int(line.split()[1])
         except OSError:
             continue

@@ -39,8 +39,6 @@ def summarise(runs, scenario, peer):
     with_ref = [p for p in measured if p.get("ref_packets") is not None]
     exact = sum(1 for p in with_ref if p.get("rec_packets") == p.get("ref_packets")
                 and p.get("rec_bytes") == p.get("ref_ip_bytes"))
-    kernel_exact = sum(1 for p in with_ref if p.get("kernel_packets") == p.get("ref_packets")
-                       and p.get("kernel_bytes") == p.get("ref_ip_bytes"))
     costs = cost_runs(runs, scenario.name, peer)
     floor = median([c.get("ns_per_run") for c in cost_runs(runs, scenario.name, "bpf-noop")])
     return {
@@ -52,7 +50,7 @@ def summarise(runs, scenario, peer):
         "peak_rss_kib": max([p.get("peak_rss_kib") or 0 for p in measured], default=None),
         "acc_packets": median(acc_pkts), "acc_packets_worst": worst(acc_pkts),
         "acc_bytes": median(acc_bytes), "acc_bytes_worst": worst(acc_bytes),
-        "ref_runs": len(with_ref), "exact_runs": exact, "kernel_exact_runs": kernel_exact,
+        "ref_runs": len(with_ref), "exact_runs": exact,
         "ns_per_run": median([c.get("ns_per_run") for c in costs]),
         "cost_runs": len(costs), "floor_ns_per_run": floor,
         "notes": sum_notes([p.get("notes", "") for p in measured]),
