@@ -148,15 +148,7 @@ void Agent::tick() {
   show();
 }
 
-void Agent::deliver(const std::vector<ConnUpdate> &updates) {
-  if (store_) {
-    if (auto stale = tracker_.take_unresumed(); !stale.empty()) {
-      log::info("{} connection{} an earlier agent left open ended while none ran: closed",
-                stale.size(), stale.size() == 1 ? "" : "s");
-      store_->close_stale(std::move(stale));
-    }
-    store_->submit(updates, read_counters(program_.counters_fd()), epoch_now_ns());
-  }
+void Agent::deliver(std::vector<ConnUpdate> updates) {
   if (jsonl_ && !updates.empty())
     jsonl_->write(updates);
   if (ipfix_)
@@ -165,6 +157,15 @@ void Agent::deliver(const std::vector<ConnUpdate> &updates) {
     count_interface_traffic(update);
     if (update.final())
       closed_[{update.record.state, *update.record.close_reason}]++;
+  }
+  if (store_) {
+    if (auto stale = tracker_.take_unresumed(); !stale.empty()) {
+      log::info("{} connection{} an earlier agent left open ended while none ran: closed",
+                stale.size(), stale.size() == 1 ? "" : "s");
+      store_->close_stale(std::move(stale));
+    }
+    // Moved, not copied: a batch can hold every open connection.
+    store_->submit(std::move(updates), read_counters(program_.counters_fd()), epoch_now_ns());
   }
 }
 

@@ -47,7 +47,7 @@ private:
   void show();
   void stop(int signal);
   void arm_timer();
-  void deliver(const std::vector<ConnUpdate> &updates);
+  void deliver(std::vector<ConnUpdate> updates);
   Status status() const;
   void count_interface_traffic(const ConnUpdate &update);
   std::map<std::string, InterfaceTraffic> interface_traffic() const;

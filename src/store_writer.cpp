@@ -2,6 +2,8 @@
 
 #include "log.h"
 
+#include <malloc.h>
+
 #include <utility>
 
 namespace tcflows {
@@ -9,6 +11,16 @@ namespace {
 
 constexpr size_t expire_batch_rows = 5000;
 constexpr int max_expire_batches = 20;
+constexpr size_t trim_after_updates = 10'000;
+
+// A batch can hold every open connection (all of them new after a burst);
+// glibc keeps what such a batch freed unless asked to give it back.
+void release_memory(std::vector<ConnUpdate> batch) {
+  size_t size = batch.size();
+  batch = {};
+  if (size >= trim_after_updates)
+    malloc_trim(0);
+}
 
 } // namespace
 
@@ -39,8 +51,11 @@ void StoreWriter::submit(std::vector<ConnUpdate> updates, const Counters &counte
                          uint64_t now_ns) {
   {
     std::lock_guard lock(mutex_);
-    updates_.insert(updates_.end(), std::make_move_iterator(updates.begin()),
-                    std::make_move_iterator(updates.end()));
+    if (updates_.empty())
+      updates_ = std::move(updates);
+    else
+      updates_.insert(updates_.end(), std::make_move_iterator(updates.begin()),
+                      std::make_move_iterator(updates.end()));
     counters_ = counters;
     now_ns_ = now_ns;
     pending_ = true;
@@ -80,6 +95,7 @@ void StoreWriter::run() {
       pending_ = false;
     }
     bool ok = store_.write(updates, counters, now_ns);
+    release_memory(std::move(updates));
     // Retention in small transactions, a bounded number per interval.
     for (int batch = 0; ok && batch < max_expire_batches; batch++)
       if (store_.expire(now_ns, expire_batch_rows) < expire_batch_rows)

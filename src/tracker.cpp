@@ -512,11 +512,21 @@ struct Tracker::Impl {
     return uids;
   }
 
+  size_t count_updates() const {
+    size_t n = finished_.size();
+    for (const auto &[key, f] : flows_)
+      n += f.current && wants_update(*f.current);
+    for (const auto &[gk, c] : parked_)
+      n += wants_update(c);
+    return n;
+  }
+
   std::vector<ConnUpdate> take_updates(uint64_t now) {
     updates_taken_ = true;
     iface_names_.clear();
     uint64_t now_epoch = boot_to_epoch(now, config_.boot_to_epoch_ns);
     std::vector<ConnUpdate> out;
+    out.reserve(count_updates()); // no growth: a batch can hold every connection
     for (auto &c : finished_)
       out.push_back(update_of(c, now_epoch));
     finished_.clear();
