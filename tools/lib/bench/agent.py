@@ -8,9 +8,8 @@ import subprocess
 import time
 
 from . import procstat
-from .bpfstats import attached_tcflows_ids
 from .lab import RCV, RCV_IF, ns_argv, wait_for
-from .peers import start_in_rcv, stop_process
+from .peers import start_in_rcv, stop_process, tcflows_attached
 
 
 class Agent:
@@ -32,9 +31,7 @@ class Agent:
             raise
 
     def _attached(self):
-        if self.process.poll() is not None:
-            raise RuntimeError(f"tcflows exited: {self.err_path.read_text().strip()}")
-        return len(attached_tcflows_ids()) == 2
+        return tcflows_attached(self.process, self.err_path)
 
     @property
     def pid(self):

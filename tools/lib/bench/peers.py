@@ -68,6 +68,13 @@ def start_in_rcv(argv, cpu, stdout, stderr):
                             stdin=subprocess.DEVNULL)
 
 
+def tcflows_attached(process, err_path):
+    """Are tcflows' ingress and egress filters on tb-r? Raises if it exited."""
+    if process.poll() is not None:
+        raise RuntimeError(f"tcflows exited: {err_path.read_text().strip()}")
+    return len(attached_tcflows_ids()) == 2
+
+
 def packet_socket_open(pid):
     """Does the process tree below pid hold a packet socket (pcap capturing)?"""
     out = sh("ip", "netns", "exec", RCV, "cat", "/proc/net/packet", check=False)
@@ -103,9 +110,7 @@ class Tcflows(Peer):
         self.process = start_in_rcv(argv, cpu, open(self.out_path, "w"), open(self.err_path, "w"))
 
     def ready(self):
-        if self.process.poll() is not None:
-            raise RuntimeError(f"tcflows exited: {self.err_path.read_text().strip()}")
-        return len(attached_tcflows_ids()) == 2
+        return tcflows_attached(self.process, self.err_path)
 
     def prog_ids(self):
         return attached_tcflows_ids()
