@@ -10,8 +10,8 @@
 // Numbers depend on the machine and on what else runs on it; each speed is
 // also given as a ratio to a same-run baseline (bare INSERTs of the same rows
 // into an unindexed table through the same SQLite).
-#include "report.h"
-#include "store.h"
+#include "report/report.h"
+#include "sinks/store.h"
 
 #include <fmt/format.h>
 #include <sqlite3.h>

@@ -15,7 +15,7 @@
 // print their exact totals as one JSON line on stdout: the client when its
 // last connection ended, the server on SIGINT/SIGTERM or after --count
 // completed connections. IPv4 or IPv6 follows the address given.
-#include "fd.h"
+#include "util/fd.h"
 
 #include <CLI/CLI.hpp>
 #include <arpa/inet.h>

@@ -1,6 +1,6 @@
 #include "harness.h"
 
-#include "flow.h"
+#include "track/flow.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

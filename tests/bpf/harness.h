@@ -2,8 +2,8 @@
 // tests read back: flow map, ended map, per-CPU counters, ring-buffer events.
 #pragma once
 
-#include "bpf_program.h"
-#include "maps.h"
+#include "kernel/bpf_program.h"
+#include "kernel/maps.h"
 #include "packet_builder.h"
 
 #include <cstdint>

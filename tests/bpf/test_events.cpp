@@ -1,7 +1,7 @@
 // Ring-buffer events: a new flow, the first occurrence of each history letter
 // per direction, the end of a connection; losses counted, counts unaffected.
-#include "flow.h"
 #include "rows.h"
+#include "track/flow.h"
 
 #include <doctest/doctest.h>
 

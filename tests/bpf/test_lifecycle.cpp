@@ -2,8 +2,8 @@
 // after RST, or a packet after idleness, ends the entry's connection — its
 // counters go to the ended map under {key, gen} — and a new one starts from
 // zero. When a map is full, nothing is lost silently.
-#include "flow.h"
 #include "rows.h"
+#include "track/flow.h"
 
 #include <bpf/bpf.h>
 #include <doctest/doctest.h>

@@ -2,9 +2,9 @@
 // test_run failure, every frame either in a flow or counted malformed, and
 // no flow under an address (MAC, IP, VLAN id, port, echo identifier) that
 // tshark does not see in the capture.
-#include "flow.h"
 #include "harness.h"
 #include "summary.h"
+#include "track/flow.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>

@@ -2,7 +2,7 @@
 // uses: the instructions the verifier processed must stay well below the
 // kernel's limit, so that a parser change that explodes the state space fails
 // here rather than on a user's machine. `--summary` prints the figures.
-#include "abi.h" // before the skeleton, which names struct tcf_config
+#include "kernel/abi.h" // before the skeleton, which names struct tcf_config
 #include "summary.h"
 #include "tcflows.skel.h"
 

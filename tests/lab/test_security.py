@@ -230,8 +230,11 @@ def test_no_shell_no_sql_from_input(binary):
     named with quotes is stored as it is, and `report --iface` with quotes
     matches only that name."""
     problems = []
-    for name in sorted(os.listdir(os.path.join(SOURCE, "src"))):
-        problems += source_problems(os.path.join(SOURCE, "src", name), name)
+    src = os.path.join(SOURCE, "src")
+    for folder, _, files in sorted(os.walk(src)):
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            problems += source_problems(path, os.path.relpath(path, src))
     for p in problems:
         print(f"    {p}")
     L.check(not problems, f"{len(problems)} lines in src/ run programs or build SQL from input")

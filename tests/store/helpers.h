@@ -2,9 +2,9 @@
 // plain SQLite access that does not go through the code under test.
 #pragma once
 
-#include "conn.h"
-#include "maps.h"
-#include "store.h"
+#include "kernel/maps.h"
+#include "sinks/store.h"
+#include "track/conn.h"
 
 #include <sys/stat.h>
 

@@ -2,10 +2,10 @@
 // namespace), a read-only database (files made immutable), and report run as
 // another user (nobody). Exits 77 (skipped) when not root.
 #define DOCTEST_CONFIG_IMPLEMENT
-#include "error.h"
 #include "helpers.h"
-#include "report.h"
-#include "store.h"
+#include "report/report.h"
+#include "sinks/store.h"
+#include "util/error.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>

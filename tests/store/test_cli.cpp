@@ -1,7 +1,7 @@
 // The built tcflows binary (path in $TCFLOWS): exit codes, one-line errors,
 // and a report that reads without changing the database.
 #include "helpers.h"
-#include "store.h"
+#include "sinks/store.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>

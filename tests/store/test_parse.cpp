@@ -1,6 +1,6 @@
 // What people type into `report`: times and protocol names.
-#include "flow.h"
-#include "timestamp.h"
+#include "track/flow.h"
+#include "util/timestamp.h"
 
 #include <doctest/doctest.h>
 

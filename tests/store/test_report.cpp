@@ -1,9 +1,9 @@
 // `tcflows report` against a database written through the store, checked
 // against totals this file computes from the data it generated.
 #include "helpers.h"
-#include "report.h"
-#include "store.h"
-#include "units.h"
+#include "report/report.h"
+#include "sinks/store.h"
+#include "util/units.h"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

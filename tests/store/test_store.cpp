@@ -1,9 +1,9 @@
 // The writer against real SQLite files: round trip, schema handling,
 // retention, and writes that fail and are retried.
-#include "error.h"
 #include "helpers.h"
-#include "schema.h"
-#include "store.h"
+#include "sinks/schema.h"
+#include "sinks/store.h"
+#include "util/error.h"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>

@@ -8,9 +8,9 @@
 // plus an optional "delta" object (TrafficDelta keys; default: the record's
 // totals). After each call the loop runs for sleep_ms (default 20). At the
 // end the exporter finishes and the counters are printed as one JSON line.
-#include "error.h"
-#include "ipfix_export.h"
-#include "units.h"
+#include "sinks/ipfix_export.h"
+#include "util/error.h"
+#include "util/units.h"
 
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>

@@ -4,10 +4,10 @@
 // would produce. It is input for the tests, never a source of expectations.
 #pragma once
 
-#include "abi.h"
-#include "flow.h"
+#include "kernel/abi.h"
+#include "kernel/maps.h"
 #include "keys.h"
-#include "maps.h"
+#include "track/flow.h"
 
 #include <netinet/in.h>
 

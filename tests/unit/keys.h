@@ -1,7 +1,7 @@
 // Flow keys for unit tests.
 #pragma once
 
-#include "abi.h"
+#include "kernel/abi.h"
 
 #include <arpa/inet.h>
 #include <linux/if_ether.h>

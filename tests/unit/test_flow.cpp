@@ -1,4 +1,4 @@
-#include "flow.h"
+#include "track/flow.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>

@@ -1,7 +1,7 @@
 // InterfaceLock in a temporary directory: the refusal names the holder, and
 // a start that fails leaves the lock files as they were.
-#include "error.h"
-#include "iface_lock.h"
+#include "attach/iface_lock.h"
+#include "util/error.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>

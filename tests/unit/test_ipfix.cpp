@@ -1,8 +1,8 @@
 // The IPFIX encoder: wire layout checked byte by byte against RFC 7011 and
 // RFC 5103, and the same messages decoded by an independent decoder (tshark).
-#include "ipfix.h"
-#include "ipfix_export.h"
-#include "net_address.h"
+#include "sinks/ipfix.h"
+#include "sinks/ipfix_export.h"
+#include "util/net_address.h"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

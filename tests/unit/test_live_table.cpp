@@ -1,4 +1,4 @@
-#include "live_table.h"
+#include "sinks/live_table.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>

@@ -1,6 +1,6 @@
 // The Prometheus exposition: its text format (checked by promtool and by a
 // strict parser here) and the HTTP endpoint on a real loopback socket.
-#include "metrics.h"
+#include "sinks/metrics.h"
 
 #include <doctest/doctest.h>
 

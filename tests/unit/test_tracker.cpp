@@ -3,7 +3,7 @@
 // below comes from the scenario: the packets each side sent, their sizes and
 // times.
 #include "fake_kernel.h"
-#include "tracker.h"
+#include "track/tracker.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>

@@ -1,8 +1,8 @@
 // Zeek's view of a connection from seen bits and events: orientation,
 // conn_state, history, RTT, ports, uid; and the clock conversion.
-#include "clock.h"
 #include "keys.h"
-#include "zeek_state.h"
+#include "track/zeek_state.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>

@@ -4,10 +4,10 @@
 // "empty_program": the same for a program that only returns (the floor).
 //
 //   bpf_cost [repeat]
-#include "bpf_program.h"
-#include "error.h"
-#include "fd.h"
+#include "kernel/bpf_program.h"
 #include "packet_builder.h"
+#include "util/error.h"
+#include "util/fd.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

@@ -1,0 +1,42 @@
+// What `tcflows record` is asked to do: the options the agent runs with.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tcflows {
+
+enum class LiveFormat { table, json };
+enum class LiveBy { flow, conn };
+
+struct RecordOptions {
+  std::vector<std::string> ifaces; // empty: the default-route interface
+  std::chrono::nanoseconds interval = std::chrono::seconds(5);
+  size_t top = 20;
+  bool top_given = false;
+  LiveFormat format = LiveFormat::table;
+  bool quiet = false;
+  uint32_t max_flows = 65536;
+  uint32_t ringbuf_bytes = 4u << 20;
+  uint32_t tc_priority = 1;
+  LiveBy by = LiveBy::flow;
+  std::string jsonl; // empty: no JSON lines; "-": standard output
+  std::chrono::nanoseconds tcp_timeout = std::chrono::minutes(5);
+  std::chrono::nanoseconds udp_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds icmp_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds other_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds linger = std::chrono::seconds(5);
+  std::string user;               // switch to this user after attaching
+  std::vector<std::string> ipfix; // collectors: udp://HOST:PORT, tcp://HOST:PORT
+  std::chrono::nanoseconds ipfix_active = std::chrono::seconds(60);
+  std::string metrics;                               // empty: no metrics endpoint; else [ADDR:]PORT
+  std::string db = "tcflows.db";                     // --db
+  std::optional<std::chrono::nanoseconds> retention; // --retention; none: keep everything
+  bool no_db = false;                                // --no-db: store nothing
+};
+
+} // namespace tcflows

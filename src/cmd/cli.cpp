@@ -1,0 +1,340 @@
+#include "cmd/cli.h"
+
+#include "track/flow.h"
+#include "util/error.h"
+#include "util/net_address.h"
+#include "util/timestamp.h"
+#include "util/units.h"
+
+#include <CLI/CLI.hpp>
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <net/if.h>
+
+#include <algorithm>
+#include <bit>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <map>
+
+namespace tcflows {
+namespace {
+
+void add_duration(CLI::App *app, const std::string &name, std::chrono::nanoseconds &target,
+                  const std::string &description) {
+  app->add_option_function<std::string>(
+         name,
+         [&target, name](const std::string &text) {
+           auto duration = parse_duration(text);
+           if (!duration || duration->count() <= 0)
+             throw CLI::ValidationError(
+                 name, "'" + text + "' is not a duration like 250ms, 30s, 15m, 1h, 2d");
+           target = *duration;
+         },
+         description)
+      ->type_name("DURATION");
+}
+
+// A validator that accepts what `parse` accepts.
+template <typename Parse> CLI::Validator accepted_by(Parse parse, const std::string &expected) {
+  return CLI::Validator(
+      [parse, expected](std::string &text) -> std::string {
+        return parse(text) ? std::string() : "'" + text + "' is not " + expected;
+      },
+      "");
+}
+
+// --ipfix, --ipfix-active, --metrics (issue 7).
+void add_export(CLI::App *record, RecordOptions &o) {
+  record
+      ->add_option("--ipfix", o.ipfix,
+                   "export connection records to an IPFIX collector (repeatable)")
+      ->type_name("udp://HOST:PORT|tcp://HOST:PORT")
+      ->check(accepted_by(parse_collector_url, "like udp://HOST:PORT or tcp://[IPV6]:PORT"));
+  add_duration(record, "--ipfix-active", o.ipfix_active,
+               "IPFIX active timeout: open connections are exported as delta records this "
+               "often (default 60s)");
+  record
+      ->add_option("--metrics", o.metrics,
+                   "serve Prometheus metrics on http://ADDR:PORT/metrics (a bare PORT listens "
+                   "on 127.0.0.1)")
+      ->type_name("[ADDR:]PORT")
+      ->check(accepted_by(parse_listen_address, "PORT or ADDR:PORT (e.g. 9469, 0.0.0.0:9469)"));
+}
+
+// An IPv4 or IPv6 address (as tcflows writes it: RFC 5952) or a MAC address.
+std::optional<std::string> canonical_address(const std::string &text) {
+  unsigned char bytes[16];
+  char out[INET6_ADDRSTRLEN];
+  for (int family : {AF_INET, AF_INET6})
+    if (inet_pton(family, text.c_str(), bytes) == 1 && inet_ntop(family, bytes, out, sizeof(out)))
+      return std::string(out);
+  // aa:bb:cc:dd:ee:ff (or with dashes), any case
+  if (text.size() != 17)
+    return std::nullopt;
+  std::string mac;
+  for (size_t i = 0; i < text.size(); i++) {
+    char c = text[i];
+    bool ok = i % 3 == 2 ? c == text[2] && (c == ':' || c == '-')
+                         : std::isxdigit(static_cast<unsigned char>(c)) != 0;
+    if (!ok)
+      return std::nullopt;
+    mac += i % 3 == 2 ? ':' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return mac;
+  return std::nullopt;
+}
+
+CLI::Option *add_time(CLI::App *app, const std::string &name, int64_t now_ns,
+                      std::function<void(int64_t)> target, const std::string &description) {
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [name, now_ns, target](const std::string &text) {
+            auto time = parse_time_arg(text, now_ns);
+            if (!time)
+              throw CLI::ValidationError(name, "'" + text +
+                                                   "' is not a duration like 15m, 1h, 2d or an "
+                                                   "ISO 8601 time like 2026-11-25T17:00:00Z");
+            target(*time);
+          },
+          description)
+      ->type_name("TIME");
+}
+
+// An option taking one of a few words.
+template <typename T>
+void add_choice(CLI::App *app, const std::string &name, T &target,
+                std::vector<std::pair<std::string, T>> choices, const std::string &description) {
+  std::string names;
+  for (const auto &choice : choices)
+    names += (names.empty() ? "" : ", ") + choice.first;
+  app->add_option_function<std::string>(
+         name,
+         [&target, name, choices, names](const std::string &text) {
+           for (const auto &[word, value] : choices)
+             if (word == text) {
+               target = value;
+               return;
+             }
+           throw CLI::ValidationError(name, "'" + text + "' is not one of " + names);
+         },
+         description)
+      ->type_name("WORD");
+}
+
+void add_report_filters(CLI::App *report, ReportOptions &o) {
+  report
+      ->add_option_function<std::string>(
+          "--proto",
+          [&o](const std::string &text) {
+            o.proto = canonical_proto_name(text);
+            if (!o.proto)
+              throw CLI::ValidationError("--proto",
+                                         "'" + text +
+                                             "' is not a protocol like TCP, UDP, ICMP, "
+                                             "ICMPv6, SCTP, ARP or an IP protocol number");
+          },
+          "only this protocol (TCP, UDP, ICMP, 47, ARP, ...)")
+      ->type_name("P");
+  report
+      ->add_option_function<std::string>(
+          "--host",
+          [&o](const std::string &text) {
+            o.host = canonical_address(text);
+            if (!o.host)
+              throw CLI::ValidationError("--host", "'" + text + "' is not an IP or MAC address");
+          },
+          "only connections with this endpoint address")
+      ->type_name("ADDR");
+  report->add_option("--port", o.port, "only connections with this port at either end")
+      ->check(CLI::Range(0, 65535))
+      ->type_name("N");
+  report
+      ->add_option_function<std::string>(
+          "--iface",
+          [&o](const std::string &text) {
+            if (text.empty() || text.size() >= IF_NAMESIZE)
+              throw CLI::ValidationError("--iface", "'" + text + "' is not an interface name");
+            o.iface = text;
+          },
+          "only connections seen on this interface")
+      ->type_name("IF");
+}
+
+// Returns the --since option, whose default depends on --until.
+CLI::Option *add_report(CLI::App &app, ReportOptions &o, int64_t now_ns) {
+  auto *report = app.add_subcommand("report", "totals and connections from the database");
+  report->add_option("--db", o.db, "the database (default ./tcflows.db)")->type_name("PATH");
+  auto *since = add_time(
+      report, "--since", now_ns, [&o](int64_t t) { o.since_ns = t; },
+      "from this time, or this long ago (default: 1h before --until)");
+  add_time(
+      report, "--until", now_ns, [&o](int64_t t) { o.until_ns = t; },
+      "up to this time, or this long ago (default: now)");
+  add_choice<ReportBy>(report, "--by", o.by,
+                       {{"flow", ReportBy::flow},
+                        {"conn", ReportBy::conn},
+                        {"host", ReportBy::host},
+                        {"port", ReportBy::port},
+                        {"proto", ReportBy::proto}},
+                       "flow (default), conn, host, port or proto");
+  add_report_filters(report, o);
+  report->add_option("--top", o.top, "at most this many rows (default: all)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40))
+      ->type_name("N");
+  add_choice<ReportSort>(report, "--sort", o.sort,
+                         {{"bytes", ReportSort::bytes},
+                          {"packets", ReportSort::packets},
+                          {"start", ReportSort::start},
+                          {"duration", ReportSort::duration}},
+                         "bytes (default), packets, start or duration (--by conn)");
+  add_choice<ReportFormat>(
+      report, "--format", o.format,
+      {{"table", ReportFormat::table}, {"json", ReportFormat::json}, {"csv", ReportFormat::csv}},
+      "table (default), json or csv");
+  return since;
+}
+
+// What the options cannot check one by one.
+void check_report(const ReportOptions &o) {
+  if (o.until_ns && o.since_ns > *o.until_ns)
+    fail(exit_usage, "--since {} is after --until {}", format_utc(o.since_ns),
+         format_utc(*o.until_ns));
+  bool by_time = o.sort == ReportSort::start || o.sort == ReportSort::duration;
+  if (by_time && o.by != ReportBy::conn)
+    fail(exit_usage, "--sort start and --sort duration go with --by conn");
+}
+
+int64_t realtime_ns() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// --db, --retention, --no-db (issue 4).
+void add_record_store(CLI::App *record, RecordOptions &o) {
+  auto *db = record->add_option("--db", o.db, "the database to write (default ./tcflows.db)")
+                 ->type_name("PATH");
+  auto *retention =
+      record
+          ->add_option_function<std::string>(
+              "--retention",
+              [&o](const std::string &text) {
+                auto duration = parse_duration(text);
+                if (!duration || duration->count() <= 0)
+                  throw CLI::ValidationError("--retention",
+                                             "'" + text + "' is not a duration like 12h, 7d, 4w");
+                o.retention = *duration;
+              },
+              "delete records older than this (default: keep everything)")
+          ->type_name("DURATION");
+  record->add_flag("--no-db", o.no_db, "write no database")->excludes(db)->excludes(retention);
+}
+
+// Connection records: JSON lines, timeouts (issue 3).
+void add_record_lifecycle(CLI::App *record, RecordOptions &o) {
+  record
+      ->add_option("--jsonl", o.jsonl,
+                   "write connection records as JSON lines to PATH, or - for stdout")
+      ->type_name("PATH|-");
+  add_duration(record, "--tcp-timeout", o.tcp_timeout, "TCP idle timeout (default 5m)");
+  add_duration(record, "--udp-timeout", o.udp_timeout, "UDP idle timeout (default 60s)");
+  add_duration(record, "--icmp-timeout", o.icmp_timeout, "ICMP idle timeout (default 60s)");
+  add_duration(record, "--other-timeout", o.other_timeout,
+               "idle timeout of other protocols and link-layer flows (default 60s)");
+  add_duration(record, "--linger", o.linger,
+               "how long a closed TCP connection still takes late packets (default 5s)");
+}
+
+// The BPF side: map sizes, TC priority.
+void add_record_kernel(CLI::App *record, RecordOptions &o) {
+  record->add_option("--max-flows", o.max_flows, "flow map entries (default 65536)")
+      ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 26));
+  record
+      ->add_option("--ringbuf-size", o.ringbuf_bytes,
+                   "ring buffer bytes, a power of two >= 4096 (default 4 MiB)")
+      ->check(CLI::Validator(
+          [](std::string &text) -> std::string {
+            unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
+            if (value < 4096 || value > (1ull << 30) || !std::has_single_bit(value))
+              return "must be a power of two between 4096 and 1073741824";
+            return {};
+          },
+          "POW2"));
+  record->add_option("--tc-priority", o.tc_priority, "TC filter priority (default 1)")
+      ->check(CLI::Range(uint32_t{1}, uint32_t{0xffff}));
+}
+
+void add_record(CLI::App &app, RecordOptions &o) {
+  auto *record = app.add_subcommand("record", "count traffic per connection on interfaces");
+  record->add_option("-i,--iface", o.ifaces,
+                     "interface to watch (repeatable; default: the interface of the default "
+                     "route)");
+  add_duration(record, "--interval", o.interval,
+               "how often to write records and refresh the table (default 5s)");
+  record->add_option("--top", o.top, "rows in the table (default 20)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30))
+      ->each([&o](const std::string &) { o.top_given = true; });
+  add_choice<LiveFormat>(record, "--format", o.format,
+                         {{"table", LiveFormat::table}, {"json", LiveFormat::json}},
+                         "live output: table or json (one snapshot per line)");
+  add_choice<LiveBy>(record, "--by", o.by, {{"flow", LiveBy::flow}, {"conn", LiveBy::conn}},
+                     "live table rows: flow (one per direction) or conn");
+  record->add_flag("-q,--quiet", o.quiet, "print no live output");
+  record->add_option("--user", o.user,
+                     "after attaching, run as this user (keeping only CAP_NET_ADMIN)");
+  add_record_kernel(record, o);
+  add_record_lifecycle(record, o);
+  add_record_store(record, o);
+  add_export(record, o);
+}
+
+void add_detach(CLI::App &app, DetachOptions &o) {
+  auto *detach = app.add_subcommand(
+      "detach", "remove what a killed tcflows record left: filters, pins, lock files");
+  detach->add_option("-i,--iface", o.ifaces, "only on this interface (repeatable; default: all)");
+}
+
+} // namespace
+
+Command parse_command_line(int argc, char **argv) {
+  CLI::App app("tcflows: exact per-connection network flow records from eBPF", "tcflows");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tcflows " TCFLOWS_VERSION);
+  Command command;
+  app.add_flag("-v,--verbose", command.verbose, "debug output, libbpf messages and verifier log");
+  RecordOptions record;
+  add_record(app, record);
+  DetachOptions detach;
+  add_detach(app, detach);
+  int64_t now_ns = realtime_ns();
+  ReportOptions report;
+  auto *since = add_report(app, report, now_ns);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &) {
+    std::exit(app.exit(CLI::CallForHelp()));
+  } catch (const CLI::ParseError &e) {
+    if (e.get_exit_code() == 0)
+      std::exit(app.exit(e));
+    std::string sub =
+        app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name() + " ";
+    fail(exit_usage, "{} (see `tcflows {}--help`)", e.what(), sub);
+  }
+  if (app.got_subcommand("report")) {
+    if (since->count() == 0) // the hour before --until, or the last hour
+      report.since_ns = report.until_ns.value_or(now_ns) -
+                        std::chrono::nanoseconds(std::chrono::hours(1)).count();
+    check_report(report);
+    command.options = report;
+  } else if (app.got_subcommand("detach")) {
+    command.options = detach;
+  } else {
+    command.options = record;
+  }
+  return command;
+}
+
+} // namespace tcflows

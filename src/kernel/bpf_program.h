@@ -1,0 +1,58 @@
+// The TC program and its maps: the embedded BPF object, configured and loaded.
+#pragma once
+
+#include "kernel/abi.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+struct tcflows_bpf;
+
+namespace tcflows {
+
+struct ProgramConfig {
+  uint32_t max_flows = 65536;
+  uint32_t ringbuf_bytes = 4u << 20; // a power of two, at least a page
+  tcf_config kernel{};               // idle timeouts and flags for .rodata
+  // Pin the maps and programs here, reusing maps already pinned there (a
+  // restarted agent adopts the counts of the one before). Empty: no pins.
+  std::string pin_dir;
+};
+
+// Entries of the ended map for a flow map of `max_flows`.
+uint32_t ended_capacity(uint32_t max_flows);
+
+class BpfProgram {
+public:
+  // Opens the embedded object, sets .rodata and map sizes, loads it.
+  // Throws Fatal with a one-line reason; the verifier log goes to -v.
+  static BpfProgram load(const ProgramConfig &config);
+
+  BpfProgram(BpfProgram &&) noexcept;
+  BpfProgram &operator=(BpfProgram &&) noexcept;
+  ~BpfProgram();
+
+  int ingress_fd() const;
+  int egress_fd() const;
+  int flows_fd() const;
+  int ended_fd() const;
+  int events_fd() const;
+  int counters_fd() const;
+  int frags_fd() const; // first fragments' ports; tests empty it between rows
+  uint32_t max_flows() const { return max_flows_; }
+  // Whether the maps were adopted from an earlier agent's pins.
+  bool adopted() const { return adopted_; }
+
+private:
+  struct Destroy {
+    void operator()(tcflows_bpf *skel) const;
+  };
+  BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows, bool adopted);
+
+  std::unique_ptr<tcflows_bpf, Destroy> skel_;
+  uint32_t max_flows_;
+  bool adopted_;
+};
+
+} // namespace tcflows

@@ -1,0 +1,68 @@
+#include "sinks/jsonl.h"
+
+#include "util/error.h"
+
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+
+namespace tcflows {
+
+std::string conn_json(const ConnUpdate &update) {
+  const ConnRecord &r = update.record;
+  nlohmann::json json = {
+      {"uid", r.uid},
+      {"iface", r.iface},
+      {"proto", r.proto},
+      {"src_addr", r.src_addr},
+      {"src_port", r.src_port},
+      {"dst_addr", r.dst_addr},
+      {"dst_port", r.dst_port},
+      {"vlan", r.vlan},
+      {"start_ns", r.start_ns},
+      {"end_ns", r.end_ns},
+      {"orig_pkts", r.orig_pkts},
+      {"orig_bytes", r.orig_bytes},
+      {"resp_pkts", r.resp_pkts},
+      {"resp_bytes", r.resp_bytes},
+      {"state", r.state},
+      {"history", r.history},
+      {"close_reason", r.close_reason ? nlohmann::json(*r.close_reason) : nlohmann::json()},
+      {"rtt_ns", r.rtt_ns ? nlohmann::json(*r.rtt_ns) : nlohmann::json()},
+      {"orig_guessed", r.orig_guessed},
+      {"checkpoint", !update.final()},
+  };
+  return json.dump();
+}
+
+void JsonlWriter::Close::operator()(std::FILE *file) const { std::fclose(file); }
+
+JsonlWriter::JsonlWriter(const std::string &path) {
+  if (path == "-") {
+    is_stdout_ = true;
+    return;
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  std::FILE *file = fd < 0 ? nullptr : ::fdopen(fd, "a");
+  if (!file) {
+    if (fd >= 0)
+      ::close(fd);
+    fail(exit_usage, "cannot open --jsonl file '{}': {}", path, errno_text(errno));
+  }
+  file_.reset(file);
+}
+
+bool JsonlWriter::write(const std::vector<ConnUpdate> &updates) {
+  std::FILE *out = is_stdout_ ? stdout : file_.get();
+  bool ok = true;
+  for (const auto &update : updates) {
+    std::string line = conn_json(update);
+    line += '\n';
+    ok = std::fwrite(line.data(), 1, line.size(), out) == line.size() && ok;
+  }
+  ok = std::fflush(out) == 0 && ok;
+  if (!ok)
+    errors_++;
+  return ok;
+}
+
+} // namespace tcflows

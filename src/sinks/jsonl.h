@@ -1,0 +1,37 @@
+// Connection records as JSON lines (`record --jsonl PATH|-`), for jq and log
+// shippers: one object per final record, and per checkpoint of an open one.
+#pragma once
+
+#include "track/conn.h"
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tcflows {
+
+// One record as a JSON object (no newline). Checkpoints carry
+// "checkpoint": true and "close_reason": null.
+std::string conn_json(const ConnUpdate &update);
+
+class JsonlWriter {
+public:
+  // "-" is standard output; a path is opened for appending (created 0640).
+  // Throws Fatal when the file cannot be opened.
+  explicit JsonlWriter(const std::string &path);
+
+  // Writes and flushes; returns false (and counts) when the write failed.
+  bool write(const std::vector<ConnUpdate> &updates);
+  uint64_t errors() const { return errors_; }
+
+private:
+  struct Close {
+    void operator()(std::FILE *file) const;
+  };
+  std::unique_ptr<std::FILE, Close> file_;
+  bool is_stdout_ = false;
+  uint64_t errors_ = 0;
+};
+
+} // namespace tcflows

@@ -1,0 +1,528 @@
+#include "sinks/store.h"
+
+#include "sinks/schema.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+
+namespace tcflows {
+namespace {
+
+// Counter rows kept while writes fail. They are cumulative, so dropping the
+// oldest loses resolution, not counts.
+constexpr size_t max_snapshots = 10'000;
+
+int latest_version() { return migrations().back().version; }
+int latest_version(std::span<const Migration> list) { return list.back().version; }
+
+int64_t as_sql(uint64_t value) {
+  return static_cast<int64_t>(std::min<uint64_t>(value, std::numeric_limits<int64_t>::max()));
+}
+
+// What a failed SQLite call at open means for the user.
+[[noreturn]] void fail_open(const sql::Error &error, const std::string &path) {
+  switch (error.primary()) {
+  case SQLITE_NOTADB:
+    fail(exit_usage, "{} is not a tcflows database (not an SQLite file); use another --db", path);
+  case SQLITE_CORRUPT:
+    fail(exit_usage, "{} is corrupt ({}); use another --db", path, error.what());
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    fail(exit_failure, "{} is locked by another process; try again when it is done", path);
+  default:
+    fail(exit_failure, "{}", error.what());
+  }
+}
+
+// The schema version of an open database, 0 for a new empty file. Throws
+// Fatal when it is not a tcflows database or is newer than `latest`,
+// sql::Error when it cannot be read.
+int check_schema(sql::Database &db, int latest = latest_version()) {
+  const std::string &path = db.path();
+  int64_t app = db.pragma_int("application_id");
+  int64_t version = db.pragma_int("user_version");
+  sql::Statement count(db, "SELECT count(*) FROM sqlite_schema");
+  count.step();
+  int64_t objects = count.int64(0);
+  if (app == 0 && version == 0 && objects == 0)
+    return 0;
+  if (app != application_id || version < 1)
+    fail(exit_usage, "{} is not a tcflows database (it holds other data); use another --db", path);
+  if (version > latest)
+    fail(exit_usage,
+         "{} comes from a newer tcflows (schema {}, this one knows up to {}); "
+         "use a newer tcflows or another --db",
+         path, version, latest);
+  return static_cast<int>(version);
+}
+
+void make_directories(const std::filesystem::path &dir) {
+  if (dir.empty() || std::filesystem::exists(dir))
+    return;
+  make_directories(dir.parent_path());
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+    fail(exit_failure, "cannot create the directory {}: {}", dir.string(), errno_text(errno));
+  ::chmod(dir.c_str(), 0750); // exactly, whatever the umask
+}
+
+// Creates a missing database file 0640 (and its directories 0750) so that
+// SQLite, which gives its -wal and -shm files the database's mode, never
+// makes a world-readable file. Returns whether the file existed.
+bool create_file(const std::string &path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode))
+      fail(exit_usage, "{} is a directory; --db takes a file name", path);
+    return true;
+  }
+  if (errno != ENOENT)
+    fail(exit_failure, "cannot use {}: {}", path, errno_text(errno));
+  make_directories(std::filesystem::path(path).parent_path());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0)
+    fail(exit_failure, "cannot create {}: {}", path, errno_text(errno));
+  ::fchmod(fd, 0640);
+  ::close(fd);
+  return false;
+}
+
+void set_busy_timeout(sql::Database &db, std::chrono::milliseconds timeout) {
+  auto text = std::to_string(timeout.count());
+  db.set_pragma("busy_timeout", text, text);
+}
+
+// Opens a database read-only and returns it with its schema version.
+std::pair<sql::Database, int>
+open_checked(const std::string &path, sql::Database::Mode mode = sql::Database::Mode::read_only) {
+  try {
+    auto db = sql::Database::open(path, mode);
+    set_busy_timeout(db, std::chrono::milliseconds(2000));
+    int version = check_schema(db);
+    return {std::move(db), version};
+  } catch (const sql::Error &e) {
+    // A WAL database without its -wal and -shm files, in a directory we may
+    // not write: SQLite cannot make its WAL index. With no -wal file nothing
+    // writes it, and it can be read as an immutable file.
+    bool cannot_index = e.primary() == SQLITE_READONLY || e.primary() == SQLITE_CANTOPEN;
+    if (cannot_index && mode == sql::Database::Mode::read_only &&
+        ::access((path + "-wal").c_str(), F_OK) != 0)
+      return open_checked(path, sql::Database::Mode::immutable);
+    fail_open(e, path);
+  }
+}
+
+// Checks an existing file read-only first, so that a database we refuse is
+// never opened for writing (closing a writer may checkpoint into it).
+sql::Database open_for_writing(const StoreConfig &config) {
+  if (create_file(config.path))
+    open_checked(config.path);
+  try {
+    auto db = sql::Database::open(config.path, sql::Database::Mode::read_write);
+    set_busy_timeout(db, config.busy_timeout);
+    check_schema(db);
+    db.set_pragma("journal_mode", "WAL", "wal");
+    db.set_pragma("synchronous", "NORMAL", "1");
+    // A batch touches index pages all over: a small page cache spills them to
+    // the WAL again and again within one transaction.
+    db.set_pragma("cache_size", "-65536", "-65536");
+    // Truncates the WAL after checkpoints rather than keeping its largest size.
+    db.set_pragma("journal_size_limit", "67108864", "67108864");
+    db.persist_wal();
+    migrate_database(db, migrations());
+    return db;
+  } catch (const sql::Error &e) {
+    fail_open(e, config.path);
+  }
+}
+
+// Parameters ?1 to ?19 are the record's fields, in this order, in both.
+constexpr const char *insert_sql = R"(
+INSERT INTO connections (uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan,
+  start_ns, end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history,
+  close_reason, rtt_ns, orig_guessed)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+ON CONFLICT (uid) DO NOTHING)";
+
+// The uid stays, so its index is not touched; it is checked, since a deleted
+// row's id may be given to a new one.
+constexpr const char *update_sql = R"(
+UPDATE connections SET iface = ?2, proto = ?3, src_addr = ?4, src_port = ?5, dst_addr = ?6,
+  dst_port = ?7, vlan = ?8, start_ns = ?9, end_ns = ?10, orig_pkts = ?11, orig_bytes = ?12,
+  resp_pkts = ?13, resp_bytes = ?14, state = ?15, history = ?16, close_reason = ?17,
+  rtt_ns = ?18, orig_guessed = ?19
+WHERE id = ?20 AND uid = ?1)";
+
+constexpr const char *select_id_sql = "SELECT id FROM connections WHERE uid = ?1";
+
+// Ids of the open connections written, so that a checkpoint updates its row
+// by id. Only a cache: emptied when it grows past this.
+constexpr size_t max_cached_ids = 4'000'000;
+
+// A connection's delta for an interval end it already has (two updates of
+// one connection at the same instant) adds up rather than failing the batch.
+// Served by the partial index connections_open.
+constexpr const char *open_sql = R"(
+SELECT uid, orig_pkts, orig_bytes, resp_pkts, resp_bytes, end_ns
+FROM connections WHERE close_reason IS NULL)";
+
+constexpr const char *close_stale_sql = R"(
+UPDATE connections SET close_reason = 'shutdown' WHERE uid = ?1 AND close_reason IS NULL)";
+
+constexpr const char *traffic_sql = R"(
+INSERT INTO traffic (conn_id, from_ns, to_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (to_ns, conn_id) DO UPDATE SET from_ns = min(from_ns, excluded.from_ns),
+  orig_pkts = orig_pkts + excluded.orig_pkts, orig_bytes = orig_bytes + excluded.orig_bytes,
+  resp_pkts = resp_pkts + excluded.resp_pkts, resp_bytes = resp_bytes + excluded.resp_bytes)";
+
+constexpr const char *counter_sql = R"(
+INSERT INTO counters (ts_ns, name, value) VALUES (?1, ?2, ?3)
+ON CONFLICT (ts_ns, name) DO UPDATE SET value = excluded.value)";
+
+constexpr const char *expire_traffic_sql = R"(
+DELETE FROM traffic WHERE (to_ns, conn_id) IN
+  (SELECT to_ns, conn_id FROM traffic WHERE to_ns < ?1 ORDER BY to_ns LIMIT ?2))";
+
+constexpr const char *expire_connections_sql = R"(
+DELETE FROM connections WHERE id IN
+  (SELECT id FROM connections WHERE end_ns < ?1 ORDER BY end_ns LIMIT ?2))";
+
+constexpr const char *expire_counters_sql = R"(
+DELETE FROM counters WHERE (ts_ns, name) IN
+  (SELECT ts_ns, name FROM counters WHERE ts_ns < ?1 ORDER BY ts_ns LIMIT ?2))";
+
+bool carries_traffic(const TrafficDelta &d) {
+  return d.orig_pkts || d.orig_bytes || d.resp_pkts || d.resp_bytes;
+}
+
+// Two deltas of one connection as one: the interval spanning both.
+void merge(TrafficDelta &into, const TrafficDelta &next) {
+  if (!carries_traffic(next))
+    return;
+  if (!carries_traffic(into)) {
+    into = next;
+    return;
+  }
+  into.from_ns = std::min(into.from_ns, next.from_ns);
+  into.to_ns = std::max(into.to_ns, next.to_ns);
+  into.orig_pkts += next.orig_pkts;
+  into.orig_bytes += next.orig_bytes;
+  into.resp_pkts += next.resp_pkts;
+  into.resp_bytes += next.resp_bytes;
+}
+
+} // namespace
+
+std::string status_text(const StoreStats &s) {
+  return fmt::format("db written {}  queued {}  write errors {}  dropped {}", s.written, s.queued,
+                     s.write_errors, s.dropped);
+}
+
+struct Store::Connection {
+  explicit Connection(const StoreConfig &config)
+      : db(open_for_writing(config)), insert(db, insert_sql), update(db, update_sql),
+        select_id(db, select_id_sql), traffic(db, traffic_sql), counter(db, counter_sql),
+        close_stale(db, close_stale_sql), expire_traffic(db, expire_traffic_sql),
+        expire_connections(db, expire_connections_sql), expire_counters(db, expire_counters_sql) {
+    struct stat st {};
+    if (::stat(config.path.c_str(), &st) == 0)
+      file = {st.st_dev, st.st_ino};
+  }
+
+  // SQLite goes on writing to a database file deleted or renamed under it,
+  // and what it writes there is lost: throws when the path no longer names
+  // the file opened.
+  void check_file() const {
+    struct stat st {};
+    if (::stat(db.path().c_str(), &st) != 0 || std::pair{st.st_dev, st.st_ino} != file)
+      throw std::runtime_error(db.path() + " was deleted or replaced; opening it afresh");
+  }
+
+  using IdCache = std::unordered_map<std::string, int64_t>; // uid -> id of open connections
+
+  int64_t upsert_record(const ConnRecord &r);
+  void remember_id(const ConnRecord &r, IdCache::iterator cached, int64_t id);
+  bool update_record(const ConnRecord &r, int64_t id);
+  std::optional<int64_t> find_id(const std::string &uid);
+  void insert_traffic(int64_t conn_id, const TrafficDelta &d);
+  void insert_counter(uint64_t ts_ns, std::string_view name, uint64_t value);
+  size_t delete_batch(sql::Statement &statement, uint64_t cutoff_ns, size_t max_rows);
+
+  sql::Database db;
+  std::pair<dev_t, ino_t> file{};
+  sql::Statement insert, update, select_id, traffic, counter, close_stale;
+  sql::Statement expire_traffic, expire_connections, expire_counters;
+  IdCache ids;
+};
+
+// The record's strings are bound without copies: it outlives the statement's
+// use, which a ResetGuard ends.
+void bind_record(sql::Statement &s, const ConnRecord &r) {
+  s.bind_ref(1, r.uid).bind_ref(2, r.iface).bind_ref(3, r.proto).bind_ref(4, r.src_addr);
+  s.bind(5, int64_t{r.src_port}).bind_ref(6, r.dst_addr).bind(7, int64_t{r.dst_port});
+  s.bind(8, int64_t{r.vlan}).bind(9, as_sql(r.start_ns)).bind(10, as_sql(r.end_ns));
+  s.bind(11, as_sql(r.orig_pkts)).bind(12, as_sql(r.orig_bytes));
+  s.bind(13, as_sql(r.resp_pkts)).bind(14, as_sql(r.resp_bytes));
+  s.bind_ref(15, r.state).bind_ref(16, r.history).bind_ref(17, r.close_reason);
+  if (r.rtt_ns)
+    s.bind(18, as_sql(*r.rtt_ns));
+  s.bind(19, int64_t{r.orig_guessed});
+}
+
+bool Store::Connection::update_record(const ConnRecord &r, int64_t id) {
+  sql::ResetGuard guard(update);
+  bind_record(update, r);
+  update.bind(20, id).run();
+  return sqlite3_changes(db.get()) == 1;
+}
+
+std::optional<int64_t> Store::Connection::find_id(const std::string &uid) {
+  sql::ResetGuard guard(select_id);
+  select_id.bind(1, uid);
+  if (!select_id.step())
+    return std::nullopt;
+  return select_id.int64(0);
+}
+
+// The row of the record's uid, inserted or brought up to date. Returns its id.
+int64_t Store::Connection::upsert_record(const ConnRecord &r) {
+  std::optional<int64_t> id;
+  auto cached = ids.find(r.uid);
+  if (cached != ids.end()) {
+    if (update_record(r, cached->second)) {
+      id = cached->second;
+    } else {
+      ids.erase(cached); // deleted meanwhile (retention)
+      cached = ids.end();
+    }
+  }
+  if (!id) {
+    sql::ResetGuard guard(insert);
+    bind_record(insert, r);
+    insert.run();
+    if (sqlite3_changes(db.get()) == 1)
+      id = sqlite3_last_insert_rowid(db.get());
+  }
+  if (!id) { // written before, by an earlier run or before the cache emptied
+    id = find_id(r.uid);
+    if (!id || !update_record(r, *id))
+      throw sql::Error(SQLITE_ERROR, "the row of connection " + r.uid + " vanished");
+  }
+  remember_id(r, cached, *id);
+  return *id;
+}
+
+// The cache keeps open connections only; a closed one leaves it. (`cached`
+// is the record's entry, found once, or end().)
+void Store::Connection::remember_id(const ConnRecord &r, IdCache::iterator cached, int64_t id) {
+  if (cached != ids.end()) {
+    if (r.close_reason)
+      ids.erase(cached);
+  } else if (!r.close_reason) {
+    if (ids.size() >= max_cached_ids)
+      ids.clear();
+    ids.emplace(r.uid, id);
+  }
+}
+
+void Store::Connection::insert_traffic(int64_t conn_id, const TrafficDelta &d) {
+  sql::ResetGuard guard(traffic);
+  traffic.bind(1, conn_id).bind(2, as_sql(d.from_ns)).bind(3, as_sql(d.to_ns));
+  traffic.bind(4, as_sql(d.orig_pkts)).bind(5, as_sql(d.orig_bytes));
+  traffic.bind(6, as_sql(d.resp_pkts)).bind(7, as_sql(d.resp_bytes));
+  traffic.run();
+}
+
+void Store::Connection::insert_counter(uint64_t ts_ns, std::string_view name, uint64_t value) {
+  sql::ResetGuard guard(counter);
+  counter.bind(1, as_sql(ts_ns)).bind(2, name).bind(3, as_sql(value));
+  counter.run();
+}
+
+size_t Store::Connection::delete_batch(sql::Statement &statement, uint64_t cutoff_ns,
+                                       size_t max_rows) {
+  sql::ResetGuard guard(statement);
+  statement.bind(1, as_sql(cutoff_ns)).bind(2, as_sql(max_rows));
+  statement.run();
+  return static_cast<size_t>(sqlite3_changes(db.get()));
+}
+
+Store::Store(StoreConfig config) : config_(std::move(config)) { connection(); }
+
+Store::~Store() = default;
+
+Store::Connection &Store::connection() {
+  if (!connection_)
+    connection_ = std::make_unique<Connection>(config_);
+  return *connection_;
+}
+
+void Store::commit(const std::vector<ConnUpdate> &updates) {
+  auto &c = connection();
+  c.check_file();
+  sql::Transaction transaction(c.db);
+  for (const auto &uid : stale_) {
+    c.close_stale.bind_ref(1, uid);
+    c.close_stale.step();
+    c.close_stale.reset();
+  }
+  for (const auto &update : updates) {
+    int64_t id = c.upsert_record(update.record);
+    if (carries_traffic(update.delta))
+      c.insert_traffic(id, update.delta);
+  }
+  for (const auto &snapshot : snapshots_) {
+    for (int i = 0; i < TCF_CTR_MAX; i++)
+      c.insert_counter(snapshot.ts_ns, counter_name(i), snapshot.counters[i]);
+    const auto &s = snapshot.stats;
+    c.insert_counter(snapshot.ts_ns, "store_queued", s.queued);
+    c.insert_counter(snapshot.ts_ns, "store_written", s.written);
+    c.insert_counter(snapshot.ts_ns, "store_write_errors", s.write_errors);
+    c.insert_counter(snapshot.ts_ns, "store_dropped", s.dropped);
+    c.insert_counter(snapshot.ts_ns, "store_expired", s.expired);
+  }
+  transaction.commit();
+  c.check_file(); // deleted meanwhile: the batch stays queued for the new file
+  stale_.clear();
+}
+
+void Store::queue(const std::vector<ConnUpdate> &updates) {
+  for (const auto &update : updates) {
+    auto it = pending_at_.find(update.record.uid);
+    if (it != pending_at_.end()) {
+      auto &queued = pending_[it->second];
+      queued.record = update.record;
+      merge(queued.delta, update.delta);
+    } else if (pending_.size() < config_.max_queued) {
+      pending_at_.emplace(update.record.uid, pending_.size());
+      pending_.push_back(update);
+    } else {
+      stats_.dropped++;
+    }
+  }
+  stats_.queued = pending_.size();
+}
+
+void Store::failed(const std::string &error) {
+  stats_.write_errors++;
+  if (last_error_.empty())
+    log::warn("cannot write the database: {}; keeping up to {} connections in memory and "
+              "retrying every interval",
+              error, config_.max_queued);
+  last_error_ = error;
+  connection_.reset(); // the next attempt opens the file afresh
+}
+
+bool Store::write(const std::vector<ConnUpdate> &updates, const Counters &counters,
+                  uint64_t now_ns) {
+  snapshots_.push_back({now_ns, counters, stats_});
+  if (snapshots_.size() > max_snapshots)
+    snapshots_.pop_front();
+  bool direct = pending_.empty();
+  if (!direct)
+    queue(updates);
+  const auto &batch = direct ? updates : pending_;
+  try {
+    commit(batch);
+  } catch (const std::exception &e) {
+    if (direct)
+      queue(updates);
+    failed(e.what());
+    return false;
+  }
+  stats_.written += batch.size();
+  pending_.clear();
+  pending_at_.clear();
+  snapshots_.clear();
+  stats_.queued = 0;
+  if (!last_error_.empty()) {
+    log::info("the database {} is written again", config_.path);
+    last_error_.clear();
+  }
+  return true;
+}
+
+std::vector<StoredOpenConn> Store::open_connections() {
+  std::vector<StoredOpenConn> open;
+  sql::Statement select(connection().db, open_sql);
+  while (select.step())
+    open.push_back({select.text(0), uint64_t(select.int64(1)), uint64_t(select.int64(2)),
+                    uint64_t(select.int64(3)), uint64_t(select.int64(4)),
+                    uint64_t(select.int64(5))});
+  return open;
+}
+
+void Store::close_stale(std::vector<std::string> uids) {
+  stale_.insert(stale_.end(), std::make_move_iterator(uids.begin()),
+                std::make_move_iterator(uids.end()));
+}
+
+size_t Store::expire(uint64_t now_ns, size_t max_rows) {
+  if (!config_.retention)
+    return 0;
+  auto retention = static_cast<uint64_t>(config_.retention->count());
+  if (now_ns <= retention)
+    return 0;
+  uint64_t cutoff = now_ns - retention;
+  size_t deleted = 0;
+  try {
+    auto &c = connection();
+    sql::Transaction transaction(c.db);
+    for (auto *statement : {&c.expire_traffic, &c.expire_connections, &c.expire_counters})
+      if (deleted < max_rows)
+        deleted += c.delete_batch(*statement, cutoff, max_rows - deleted);
+    transaction.commit();
+  } catch (const std::exception &e) {
+    log::debug("retention: {}", e.what());
+    connection_.reset();
+    return 0;
+  }
+  stats_.expired += deleted;
+  return deleted;
+}
+
+int migrate_database(sql::Database &db, std::span<const Migration> list) {
+  int latest = latest_version(list);
+  sql::Transaction transaction(db);
+  int version = check_schema(db, latest); // again, under the write lock
+  for (const auto &migration : list)
+    if (migration.version > version)
+      db.exec(std::string(migration.sql));
+  if (version < latest) {
+    db.set_pragma("application_id", std::to_string(application_id), std::to_string(application_id));
+    db.set_pragma("user_version", std::to_string(latest), std::to_string(latest));
+  }
+  transaction.commit();
+  if (version > 0 && version < latest)
+    log::info("{}: schema {} migrated to {}", db.path(), version, latest);
+  return version;
+}
+
+sql::Database open_database_read_only(const std::string &path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    fail(exit_usage, "no database at {}: {}", path, errno_text(errno));
+  if (!S_ISREG(st.st_mode))
+    fail(exit_usage, "{} is not a database file", path);
+  if (::access(path.c_str(), R_OK) != 0)
+    fail(exit_usage, "cannot read {}: {}", path, errno_text(errno));
+  auto [db, version] = open_checked(path);
+  if (version == 0)
+    fail(exit_usage, "{} is empty, not a tcflows database", path);
+  if (version < latest_version())
+    fail(exit_usage,
+         "{} has schema {}, this tcflows reads schema {}: record to it once to migrate it", path,
+         version, latest_version());
+  return std::move(db);
+}
+
+} // namespace tcflows

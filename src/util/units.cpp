@@ -1,0 +1,76 @@
+#include "util/units.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <charconv>
+
+namespace tcflows {
+
+std::string human_bytes(uint64_t bytes) {
+  static constexpr std::array units{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024)
+    return std::to_string(bytes);
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < units.size()) {
+    value /= 1024;
+    unit++;
+  }
+  return fmt::format("{:.2f} {}", value, units[unit]);
+}
+
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
+  using namespace std::chrono;
+  struct Unit {
+    std::string_view suffix;
+    nanoseconds size;
+  };
+  // Longest suffixes first, so that "ms" is not read as "m".
+  static constexpr std::array units{Unit{"ms", milliseconds(1)}, Unit{"s", seconds(1)},
+                                    Unit{"m", minutes(1)},       Unit{"h", hours(1)},
+                                    Unit{"d", hours(24)},        Unit{"w", hours(24 * 7)}};
+  if (text.empty())
+    return std::nullopt;
+  nanoseconds total{0};
+  while (!text.empty()) {
+    uint64_t number = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (ec != std::errc() || end == text.data())
+      return std::nullopt;
+    text.remove_prefix(end - text.data());
+    const Unit *found = nullptr;
+    for (const auto &unit : units)
+      if (text.starts_with(unit.suffix)) {
+        found = &unit;
+        break;
+      }
+    if (!found)
+      return std::nullopt;
+    text.remove_prefix(found->suffix.size());
+    // Beyond what nanoseconds hold (about 292 years) is not a duration.
+    auto max = std::chrono::nanoseconds::max();
+    if (number > static_cast<uint64_t>(max / found->size) ||
+        found->size * static_cast<int64_t>(number) > max - total)
+      return std::nullopt;
+    total += found->size * static_cast<int64_t>(number);
+  }
+  return total;
+}
+
+std::string human_duration(std::chrono::nanoseconds duration) {
+  using namespace std::chrono;
+  auto ms = duration_cast<milliseconds>(duration).count();
+  if (ms < 1000)
+    return fmt::format("{} ms", ms);
+  if (ms < 60'000)
+    return fmt::format("{:.1f} s", ms / 1000.0);
+  auto s = ms / 1000;
+  if (s < 3600)
+    return fmt::format("{}m{:02}s", s / 60, s % 60);
+  if (s < 86400)
+    return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
+  return fmt::format("{}d{:02}h", s / 86400, s % 86400 / 3600);
+}
+
+} // namespace tcflows
