@@ -74,6 +74,7 @@ struct pkt {
 	__u32 frag_id;		 /* IP identification of a fragment */
 	__u8 frag;		 /* enum pkt_frag */
 	__u8 frag_proto;	 /* IPv4 protocol, or next header of the fragment header */
+	__u32 tcp_seq;		 /* sequence number of a TCP segment */
 	__u8 tcp_flags;
 	__u8 has_data;
 	__u8 icmp_type;
@@ -235,6 +236,7 @@ static __always_inline int parse_tcp(struct __sk_buff *skb, struct pkt *p, __u32
 	p->key.port[0] = bpf_ntohs(th->source);
 	p->key.port[1] = bpf_ntohs(th->dest);
 	p->tcp_flags = ((__u8 *)th)[13];
+	p->tcp_seq = bpf_ntohl(th->seq);
 	p->has_data = l4_len > doff;
 	p->hdr_len += doff;
 	return 0;

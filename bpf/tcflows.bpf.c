@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * tcflows: count every packet and byte per connection at TC ingress and
- * egress, and report connection lifecycle events through a ring buffer.
+ * egress.
  *
- * The flow map holds one entry per flow key (both directions) with the
- * counters of its current connection. When a new connection starts on the
- * same key (a SYN after close, or traffic after idleness), the program moves
- * the old connection's final counters to the ended map and starts from zero.
- * The maps are authoritative; events only add timing detail.
+ * Each connection has a slot in the `conns` array, which user space maps: the
+ * slot holds its counters, times and history, and is the only truth. The
+ * flow maps name the slot of each key's current connection. conn.h decides
+ * which slot a packet is counted in and when it starts the next connection;
+ * this file parses the frame and gives conn.h its maps and clocks. The only
+ * event is a doorbell when free slots run low.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -21,20 +22,45 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader before load. */
 const volatile struct tcf_config tcf_cfg = {};
 
-/* Sizes of the flow, ended and events maps are set by the loader. */
+/* Sizes of conns, free_slots, flows and events are set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct tcf_conn);
+} conns SEC(".maps");
+
+/* Slots user space has freed, taken last in first out so that few pages are in use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK);
+	__uint(max_entries, 65536);
+	__uint(value_size, sizeof(__u32));
+} free_slots SEC(".maps");
+
+/* Flow digest -> slot of the key's current connection. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct tcf_flow_key);
-	__type(value, struct tcf_flow_val);
+	__type(key, __u64);
+	__type(value, struct tcf_ref);
 } flows SEC(".maps");
 
+/* Whole flow key -> slot, for keys whose digest another live key holds. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tcf_ended_key);
-	__type(value, struct tcf_flow_val);
-} ended SEC(".maps");
+	__uint(max_entries, 4096);
+	__type(key, struct tcf_flow_key);
+	__type(value, struct tcf_ref);
+} flows_full SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcf_pool);
+} pool SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -81,14 +107,6 @@ static __always_inline void ctr_add(__u32 idx, __u64 n)
 		*c += n;
 }
 
-/* The one packet clock: boot time, or the frame's timestamp offline. */
-static __always_inline __u64 packet_clock(const struct __sk_buff *skb)
-{
-	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP)
-		return skb->tstamp;
-	return bpf_ktime_get_boot_ns();
-}
-
 /* Wire packets of a frame: a GSO/GRO super-packet is gso_segs packets. */
 static __always_inline __u32 wire_packets(const struct __sk_buff *skb)
 {
@@ -99,28 +117,6 @@ static __always_inline __u32 wire_packets(const struct __sk_buff *skb)
 static __always_inline __u64 wire_bytes(const struct __sk_buff *skb, const struct pkt *p)
 {
 	return p->bytes + (__u64)(wire_packets(skb) - 1) * p->hdr_len;
-}
-
-static __always_inline void emit(const struct tcf_flow_key *key, __u8 type, __u32 gen, __u8 dir,
-				 __u8 bits, __u8 hook, __u64 now)
-{
-	struct tcf_event *e;
-
-	if (!(tcf_cfg.flags & TCF_CFG_EVENTS))
-		return;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		ctr_add(TCF_CTR_RINGBUF_FULL, 1);
-		return;
-	}
-	e->key = *key;
-	e->ts_ns = now;
-	e->gen = gen;
-	e->type = type;
-	e->dir = dir;
-	e->bits = bits;
-	e->hook = hook;
-	bpf_ringbuf_submit(e, 0);
 }
 
 /* Orders the endpoints (lower address, then port, first); returns the direction. */
@@ -192,182 +188,122 @@ static __always_inline void track_fragments(struct pkt *p)
 	ctr_add(TCF_CTR_FRAG_UNMATCHED, 1);
 }
 
-/* Zeek history letters this packet shows, for its direction. */
-static __always_inline __u8 seen_bits(const struct pkt *p)
-{
-	__u8 f = p->tcp_flags, bits = TCF_SEEN_PKT;
-
-	if (p->key.proto != IPPROTO_TCP || p->key.kind != TCF_KIND_PORTS)
-		return p->has_data ? bits | TCF_SEEN_DATA : bits;
-	/* As Zeek's history: data counts only on a segment without SYN, FIN or RST. */
-	if (p->has_data && !(f & (TCP_SYN | TCP_FIN | TCP_RST)))
-		bits |= TCF_SEEN_DATA;
-	if (f & TCP_SYN)
-		bits |= (f & TCP_ACK) ? TCF_SEEN_SYNACK : TCF_SEEN_SYN;
-	else if (f & TCP_ACK)
-		bits |= TCF_SEEN_ACK;
-	if (f & TCP_FIN)
-		bits |= TCF_SEEN_FIN;
-	if (f & TCP_RST)
-		bits |= TCF_SEEN_RST;
-	if ((f & (TCP_ACK | TCP_SYN | TCP_FIN | TCP_RST)) == TCP_ACK && !p->has_data)
-		bits |= TCF_SEEN_PUREACK;
-	return bits;
-}
-
-static __always_inline __u64 idle_timeout(const struct tcf_flow_key *k)
-{
-	switch (k->proto) {
-	case IPPROTO_TCP:
-		return tcf_cfg.idle_ns[TCF_IDLE_TCP];
-	case IPPROTO_UDP:
-	case IPPROTO_UDPLITE:
-		return tcf_cfg.idle_ns[TCF_IDLE_UDP];
-	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6:
-		return tcf_cfg.idle_ns[TCF_IDLE_ICMP];
-	}
-	return tcf_cfg.idle_ns[TCF_IDLE_OTHER];
-}
-
-/* Does this packet start a new connection on an existing entry? */
-static __always_inline int starts_connection(const struct tcf_flow_val *v, const struct pkt *p,
-					     __u8 bits, __u64 now)
-{
-	__u64 idle = idle_timeout(&p->key), last = v->last_ns;
-	__u32 seen = v->seen;
-
-	if (idle && now > last && now - last > idle)
-		return 1;
-	if (!(bits & TCF_SEEN_SYN) || p->key.kind != TCF_KIND_PORTS)
-		return 0;
-	/* A SYN after RST, or after FIN both ways. */
-	if (seen & (TCF_SEEN_RST | TCF_SEEN_RST << 8))
-		return 1;
-	return (seen & TCF_SEEN_FIN) && (seen & TCF_SEEN_FIN << 8);
-}
-
-static __always_inline void fill_first(struct tcf_flow_val *v, const struct pkt *p, __u8 dir,
-				       __u8 hook, __u64 now)
-{
-	v->first_ns = now;
-	v->last_ns = now;
-	v->first_dir = dir;
-	v->first_hook = hook;
-	v->icmp_type = p->icmp_type;
-	v->icmp_code = p->icmp_code;
-}
-
 /*
- * Ends the entry's connection and starts a new one: the final counters go to
- * the ended map under {key, gen}. When that map is full, the counters stay
- * (the connections merge) so that no packet is lost, and the merge is counted.
+ * The environment conn.h runs in: this program's maps, clocks and counters,
+ * and the BPF atomics.
  */
-static __always_inline void split(struct tcf_flow_val *v, const struct pkt *p, __u8 dir, __u8 hook,
-				  __u64 now)
-{
-	struct tcf_ended_key ek = {.flow = p->key};
-	struct tcf_flow_val old = *v;
-	__u32 gen = old.gen;
+#define TCF_INLINE static __always_inline
 
-	/* Only one CPU ends a given connection. */
-	if (__sync_val_compare_and_swap(&v->gen, gen, gen + 1) != gen)
-		return;
-	old.pkts[0] = __sync_lock_test_and_set(&v->pkts[0], 0);
-	old.pkts[1] = __sync_lock_test_and_set(&v->pkts[1], 0);
-	old.bytes[0] = __sync_lock_test_and_set(&v->bytes[0], 0);
-	old.bytes[1] = __sync_lock_test_and_set(&v->bytes[1], 0);
-	old.seen = __sync_lock_test_and_set(&v->seen, 0);
-	old.tcp_flags = __sync_lock_test_and_set(&v->tcp_flags, 0);
-	ek.gen = gen;
-	if (bpf_map_update_elem(&ended, &ek, &old, BPF_NOEXIST)) {
-		__sync_fetch_and_add(&v->pkts[0], old.pkts[0]);
-		__sync_fetch_and_add(&v->pkts[1], old.pkts[1]);
-		__sync_fetch_and_add(&v->bytes[0], old.bytes[0]);
-		__sync_fetch_and_add(&v->bytes[1], old.bytes[1]);
-		__sync_fetch_and_or(&v->seen, old.seen);
-		__sync_fetch_and_or(&v->tcp_flags, old.tcp_flags);
-		__sync_val_compare_and_swap(&v->gen, gen + 1, gen);
-		ctr_add(TCF_CTR_SPLIT_FAILED, 1);
-		return;
-	}
-	fill_first(v, p, dir, hook, now);
-	emit(&p->key, TCF_EV_ENDED, gen, dir, 0, hook, now);
+struct tcf_env {
+	struct __sk_buff *skb;
+};
+
+#define tcf_cfg_of(env)		 (&tcf_cfg)
+#define tcf_load32(p)		 (*(volatile __u32 *)(p))
+#define tcf_load64(p)		 (*(volatile __u64 *)(p))
+#define tcf_cas32(p, old, new)	 __sync_val_compare_and_swap((p), (old), (new))
+#define tcf_xchg32(p, v)	 __sync_lock_test_and_set((p), (v))
+#define tcf_or32(p, v)		 __sync_fetch_and_or((p), (v))
+#define tcf_or64(p, v)		 __sync_fetch_and_or((p), (v))
+#define tcf_add64(p, v)		 __sync_fetch_and_add((p), (v))
+#define tcf_adds64(p, v)	 __sync_fetch_and_add((p), (v))
+#define env_count(env, idx, n)	 ctr_add((idx), (n))
+
+static __always_inline struct tcf_ref *env_flows_lookup(struct tcf_env *env, __u64 digest)
+{
+	return bpf_map_lookup_elem(&flows, &digest);
 }
 
-/* Creates the flow entry; NULL (counted) when the map cannot take it. */
-static __always_inline struct tcf_flow_val *create(const struct pkt *p, __u8 dir, __u8 hook,
-						   __u64 now, int *created)
+static __always_inline int env_flows_insert(struct tcf_env *env, __u64 digest,
+					    const struct tcf_ref *ref)
 {
-	struct tcf_flow_val init = {};
-	long err;
-
-	fill_first(&init, p, dir, hook, now);
-	err = bpf_map_update_elem(&flows, &p->key, &init, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		ctr_add(err == -E2BIG ? TCF_CTR_FLOW_FULL : TCF_CTR_FLOW_ERROR, 1);
-		return NULL;
-	}
-	/* On -EEXIST another CPU created it first: count into theirs. */
-	*created = !err;
-	return bpf_map_lookup_elem(&flows, &p->key);
+	return bpf_map_update_elem(&flows, &digest, ref, BPF_NOEXIST);
 }
 
-/* ORs the packet's TCP flags into its direction's (IPFIX tcpControlBits). */
-static __always_inline void mark_flags(struct tcf_flow_val *v, const struct pkt *p, __u8 dir)
+static __always_inline struct tcf_ref *env_full_lookup(struct tcf_env *env,
+							const struct tcf_flow_key *key)
 {
-	__u32 mine = (__u32)p->tcp_flags << (8 * dir);
-
-	if ((v->tcp_flags & mine) != mine)
-		__sync_fetch_and_or(&v->tcp_flags, mine);
+	return bpf_map_lookup_elem(&flows_full, key);
 }
 
-/* Records first occurrences of the packet's history letters. */
-static __always_inline void mark_seen(struct tcf_flow_val *v, const struct pkt *p, __u8 dir,
-				      __u8 bits, __u8 hook, __u64 now, int created)
+static __always_inline int env_full_insert(struct tcf_env *env, const struct tcf_flow_key *key,
+					   const struct tcf_ref *ref)
 {
-	__u32 mine = (__u32)bits << (8 * dir), old;
-	__u8 fresh;
-
-	if ((v->seen & mine) == mine && !created)
-		return;
-	old = __sync_fetch_and_or(&v->seen, mine);
-	fresh = (mine & ~old) >> (8 * dir);
-	if (fresh || created)
-		emit(&p->key, created ? TCF_EV_NEW_FLOW : TCF_EV_SEEN, v->gen, dir, fresh, hook,
-		     now);
+	return bpf_map_update_elem(&flows_full, key, ref, BPF_NOEXIST);
 }
 
-static __always_inline void count(struct __sk_buff *skb, struct pkt *p, __u8 hook)
+static __always_inline struct tcf_conn *env_slot(struct tcf_env *env, __u32 index)
 {
-	__u64 now = packet_clock(skb), pkts = wire_packets(skb), bytes = wire_bytes(skb, p);
-	struct tcf_flow_val *v;
-	int created = 0;
-	__u8 bits, dir;
+	return bpf_map_lookup_elem(&conns, &index);
+}
 
-	track_fragments(p);
-	bits = seen_bits(p);
-	dir = canonicalise(&p->key);
-	v = bpf_map_lookup_elem(&flows, &p->key);
-	if (!v)
-		v = create(p, dir, hook, now, &created);
-	else if (starts_connection(v, p, bits, now))
-		split(v, p, dir, hook, now);
-	if (!v) {
-		ctr_add(TCF_CTR_UNTRACKED_PKTS, pkts);
-		ctr_add(TCF_CTR_UNTRACKED_BYTES, bytes);
-		return;
-	}
-	__sync_fetch_and_add(&v->pkts[dir & 1], pkts);
-	__sync_fetch_and_add(&v->bytes[dir & 1], bytes);
-	if (now > v->last_ns)
-		v->last_ns = now;
-	mark_flags(v, p, dir & 1);
-	mark_seen(v, p, dir & 1, bits, hook, now, created);
+static __always_inline struct tcf_pool *env_pool(struct tcf_env *env)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pool, &zero);
+}
+
+static __always_inline int env_pop_slot(struct tcf_env *env, __u32 *index)
+{
+	return bpf_map_pop_elem(&free_slots, index);
+}
+
+static __always_inline void env_push_slot(struct tcf_env *env, __u32 index)
+{
+	bpf_map_push_elem(&free_slots, &index, 0);
+}
+
+/* The packet clock: boot time, or the frame's timestamp offline. */
+static __always_inline __u64 env_clock(struct tcf_env *env)
+{
+	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP)
+		return env->skb->tstamp;
+	return bpf_ktime_get_boot_ns();
+}
+
+/* The coarse clock that tells whether the precise one is needed. */
+static __always_inline __u64 coarse_tick(struct tcf_env *env)
+{
+	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP)
+		return env->skb->tstamp;
+	return bpf_jiffies64();
+}
+
+static __always_inline int env_doorbell(struct tcf_env *env, __s64 free)
+{
+	struct tcf_doorbell bell = {.free = free};
+
+	return bpf_ringbuf_output(&events, &bell, sizeof(bell), BPF_RB_FORCE_WAKEUP);
+}
+
+#include "conn.h"
+
+/* The protocol's view of a parsed frame, its key made canonical. */
+static __always_inline void to_packet(struct tcf_env *env, struct pkt *p, __u8 hook,
+				      struct tcf_packet *tp)
+{
+	struct __sk_buff *skb = env->skb;
+
+	tp->dir = canonicalise(&p->key);
+	tp->key = p->key;
+	tp->pkts = wire_packets(skb);
+	tp->bytes = wire_bytes(skb, p);
+	tp->tick = coarse_tick(env);
+	tp->now = 0;
+	tp->tcp_seq = p->tcp_seq;
+	tp->egress = hook == TCF_HOOK_EGRESS;
+	tp->tcp = p->key.proto == IPPROTO_TCP && p->key.kind == TCF_KIND_PORTS;
+	tp->tcp_flags = tp->tcp ? p->tcp_flags : 0;
+	tp->bits = tcf_seen_bits(tp->tcp, tp->tcp_flags, p->has_data);
+	tp->icmp_type = p->icmp_type;
+	tp->icmp_code = p->icmp_code;
 }
 
 static __always_inline void handle(struct __sk_buff *skb, __u8 hook)
 {
+	struct tcf_env env = {.skb = skb};
+	struct tcf_packet tp = {};
 	struct pkt p = {};
 	int err;
 
@@ -382,7 +318,9 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 hook)
 		return;
 	}
 	p.key.ifindex = skb->ifindex;
-	count(skb, &p, hook);
+	track_fragments(&p);
+	to_packet(&env, &p, hook, &tp);
+	tcf_account(&env, &tp);
 }
 
 /*

@@ -53,7 +53,7 @@ enum tcf_hook {
 };
 
 /*
- * First-occurrence bits, one byte per direction in tcf_flow_val.seen
+ * First-occurrence bits, one byte per direction in tcf_conn.marks
  * (direction d at bits 8*d .. 8*d+7). They are Zeek's history letters.
  */
 enum tcf_seen {
@@ -67,47 +67,102 @@ enum tcf_seen {
 	TCF_SEEN_RST = 1 << 7,	   /* TCP RST: 'r' */
 };
 
+
 /*
- * Counters of one connection on a flow key. All counters are 64-bit and
- * updated atomically, so both CPUs may count the same flow at once.
+ * One connection: a slot of the `conns` array, which user space maps into its
+ * memory. The flow maps (`flows` by flow digest, `flows_full` by whole key
+ * for the rare digest collision) say which slot holds the current connection
+ * of a flow key; the slot holds everything about it. A slot is taken from
+ * the `free_slots` stack by the packet that starts the connection and given
+ * back by user space once the connection's final record is written, so a
+ * slot never changes meaning while a program or the agent may still look at
+ * it (see enum tcf_slot_state).
+ *
+ * Counters are 64-bit and updated atomically. The history of first
+ * occurrences is the seen bits plus their order: `order` holds, for each of
+ * the 16 seen bits (direction d, bit b at index 8*d + b), how many bits were
+ * seen before it, so that sorting the bits by it replays the connection's
+ * history without an event per letter.
  */
-struct tcf_flow_val {
-	__u64 pkts[2];	 /* wire packets per enum tcf_dir */
-	__u64 bytes[2];	 /* IP-level bytes (frame bytes for link flows) */
-	__u64 first_ns;	 /* packet clock of the connection's first packet */
-	__u64 last_ns;	 /* packet clock of the latest packet */
-	__u32 seen;	 /* enum tcf_seen bits, per direction */
-	__u32 gen;	 /* connection number on this key, bumped at reuse */
-	__u8 first_dir;	 /* direction of the first packet */
-	__u8 first_hook; /* enum tcf_hook of the first packet */
-	__u8 icmp_type;	 /* type and code of the first ICMP packet */
+struct tcf_conn {
+	struct tcf_flow_key key; /* canonical; set when the slot is taken */
+	__u64 pkts[2];		 /* wire packets per enum tcf_dir */
+	__u64 bytes[2];		 /* IP-level bytes (frame bytes for link flows) */
+	__u64 first_ns;		 /* packet clock of the first packet */
+	__u64 last_ns;		 /* packet clock of the latest packet (within a tick) */
+	__u64 order;		 /* 4 bits per seen bit: bits seen before it */
+	__u32 state;		 /* enum tcf_slot_state | reason << 4 | incarnation << 8 */
+	__u32 marks;		 /* enum tcf_seen bits per direction (bits 0..15), and the
+				    OR of the TCP flags per direction (bits 16..31) */
+	__u32 ack_dt;		 /* ns from first_ns to the ACK that completed the
+				    handshake; 0 when none, ~0 when later than 4.29 s */
+	__u32 last_tick;	 /* coarse clock tick (jiffies) of last_ns */
+	__u32 syn_seq;		 /* sequence number of the first SYN (its ISN) */
+	__u8 first;		 /* enum tcf_first of the first packet */
+	__u8 icmp_type;		 /* type and code of the first ICMP packet */
 	__u8 icmp_code;
-	__u32 tcp_flags; /* OR of the TCP flags seen, direction d in bits 8*d..8*d+7 */
+	__u8 pad;
 };
 
-/* A connection that the program ended (reuse or idle) awaits user space. */
-struct tcf_ended_key {
-	struct tcf_flow_key flow;
-	__u32 gen;
+/* tcf_conn.first: the first packet's direction and hook, and where it is mapped. */
+enum tcf_first {
+	TCF_FIRST_DIR = 1 << 0,	     /* enum tcf_dir */
+	TCF_FIRST_EGRESS = 1 << 1,   /* seen at egress (else ingress) */
+	TCF_FIRST_FULL_KEY = 1 << 2, /* mapped in flows_full: the flow digest was taken */
+	TCF_FIRST_SYN_DIR = 1 << 3,  /* enum tcf_dir of the first SYN */
+	TCF_FIRST_SYN = 1 << 4,	     /* a SYN was seen: syn_seq is its ISN */
+};
+
+/*
+ * A slot's life, in the low 4 bits of tcf_conn.state:
+ *   FREE -> ACTIVE          a packet took it for a new connection
+ *   ACTIVE -> ENDED         a packet started the next connection on its key
+ *                           (a SYN after close or with a new ISN, idleness)
+ *   ACTIVE -> SEALED        user space decided the connection is over (closed
+ *                           and lingered, or idle): the next packet on the
+ *                           key starts a new connection
+ *   ENDED, SEALED -> FREE   user space read the final counters after every
+ *                           program that could still add to them had run
+ *                           (an RCU grace period) and wrote the record
+ * Only ACTIVE slots take packets. The incarnation (state >> 8) grows each
+ * time user space frees the slot.
+ */
+enum tcf_slot_state {
+	TCF_SLOT_FREE = 0,
+	TCF_SLOT_ACTIVE = 1,
+	TCF_SLOT_ENDED = 2,
+	TCF_SLOT_SEALED = 3,
+};
+
+/* Why a slot left ACTIVE: tcf_conn.state bits 4..7. */
+enum tcf_end_reason {
+	TCF_END_NONE = 0,
+	TCF_END_REUSED = 1, /* a SYN after close, or with a new ISN, started the next one */
+	TCF_END_IDLE = 2,   /* idle past its timeout */
+	TCF_END_CLOSED = 3, /* closed (FIN both ways, or RST) and lingered */
+};
+
+#define TCF_STATE_MASK	      0xfu
+#define TCF_REASON_SHIFT      4
+#define TCF_INCARNATION_SHIFT 8
+
+/* The value of the flow maps: the slot of the key's current connection. */
+struct tcf_ref {
+	__u32 slot;
 	__u32 pad;
 };
 
-/* Ring-buffer event types. */
-enum tcf_event_type {
-	TCF_EV_NEW_FLOW = 1, /* a flow entry was created */
-	TCF_EV_SEEN = 2,     /* first occurrence of the `bits` in `dir` */
-	TCF_EV_ENDED = 3,    /* connection `gen` ended; its final counters are in
-				the ended map under {key, gen} */
+/* Shared by the program and user space: the one entry of the `pool` map. */
+struct tcf_pool {
+	__s64 free;	  /* slots on the free stack */
+	__s64 full;	  /* entries of flows_full */
+	__u32 handed;	  /* slots 0 .. handed-1 were given to the stack by user space */
+	__u32 bell_armed; /* 1: the next slot taken below the watermark rings */
 };
 
-struct tcf_event {
-	struct tcf_flow_key key;
-	__u64 ts_ns; /* packet clock */
-	__u32 gen;
-	__u8 type; /* enum tcf_event_type */
-	__u8 dir;  /* enum tcf_dir of the packet */
-	__u8 bits; /* enum tcf_seen bits that occurred first with this packet */
-	__u8 hook; /* enum tcf_hook */
+/* The one ring-buffer event: free slots run low, sweep now. */
+struct tcf_doorbell {
+	__s64 free; /* free slots when it rang */
 };
 
 /* Indices of the per-CPU counters map: every place where data can be lost. */
@@ -121,21 +176,23 @@ enum tcf_counter {
 	TCF_CTR_MAL_IPV6,	   /* bad IPv6 version or payload length */
 	TCF_CTR_MAL_IPV6_EXT,	   /* truncated or over-long extension header chain */
 	TCF_CTR_MAL_L4,		   /* truncated transport header */
-	TCF_CTR_FLOW_FULL,	   /* flow insert failed: map full */
-	TCF_CTR_FLOW_ERROR,	   /* flow insert failed: other error */
-	TCF_CTR_UNTRACKED_PKTS,	   /* wire packets of frames no flow took */
+	TCF_CTR_FLOW_FULL,	   /* no free slot, or a flow map full: not tracked */
+	TCF_CTR_FLOW_ERROR,	   /* a flow map insert failed otherwise */
+	TCF_CTR_UNTRACKED_PKTS,	   /* wire packets of frames no connection took */
 	TCF_CTR_UNTRACKED_BYTES,   /* their bytes */
 	TCF_CTR_FRAG_UNMATCHED,	   /* non-first fragments counted as fragment flows */
 	TCF_CTR_FRAG_TRACK_FAILED, /* first fragment not remembered */
-	TCF_CTR_RINGBUF_FULL,	   /* ring-buffer events lost */
-	TCF_CTR_SPLIT_FAILED,	   /* ended map full: connections merged, not split */
+	TCF_CTR_CONNECTIONS,	   /* connections started (slots taken) */
+	TCF_CTR_COLLISIONS,	   /* connections mapped by whole key: digest taken */
+	TCF_CTR_RETRIES,	   /* frames whose connection changed while they looked */
+	TCF_CTR_DOORBELLS,	   /* doorbells rung (ring-buffer events) */
+	TCF_CTR_DOORBELLS_LOST,	   /* doorbells the full ring buffer refused: latency only */
 	TCF_CTR_MAX,
 };
 
 /* Configuration user space sets in .rodata before load. */
 enum tcf_cfg_flags {
-	TCF_CFG_EVENTS = 1 << 0,     /* emit ring-buffer events */
-	TCF_CFG_SKB_TSTAMP = 1 << 1, /* packet clock = skb->tstamp (offline mode) */
+	TCF_CFG_SKB_TSTAMP = 1 << 0, /* packet clock = skb->tstamp (offline mode) */
 };
 
 /* Idle timeout classes, indices of tcf_config.idle_ns. */
@@ -150,7 +207,11 @@ enum tcf_idle_class {
 struct tcf_config {
 	__u64 idle_ns[TCF_IDLE_MAX]; /* a packet after this much idleness starts a
 					new connection; 0 = never */
+	__u64 digest_mask;	     /* flow digests are ANDed with this: all ones;
+					tests keep a few bits to force collisions */
 	__u32 flags;		     /* enum tcf_cfg_flags */
+	__u32 slots;		     /* entries of the conns array */
+	__u32 bell_below;	     /* ring the doorbell when fewer slots are free */
 	__u32 pad;
 };
 

@@ -10,7 +10,11 @@
 
 namespace tcflows {
 
-uint32_t ended_capacity(uint32_t max_flows) { return std::max<uint32_t>(4096, max_flows / 4); }
+uint32_t slot_capacity(uint32_t max_flows) { return max_flows + std::max<uint32_t>(8192, max_flows / 2); }
+
+uint32_t flow_map_capacity(uint32_t max_flows) {
+  return max_flows + std::max<uint32_t>(4096, max_flows / 4);
+}
 
 namespace {
 
@@ -21,7 +25,7 @@ void check_pinned_sizes(const std::string &dir, const ProgramConfig &config) {
     uint32_t size;
     const char *option;
   };
-  for (const auto &e : {Expect{"flows", config.max_flows, "--max-flows"},
+  for (const auto &e : {Expect{"conns", slot_capacity(config.max_flows), "--max-flows"},
                         Expect{"events", config.ringbuf_bytes, "--ringbuf-size"}}) {
     uint32_t pinned = pinned_map_size(dir, e.map);
     if (pinned && pinned != e.size)
@@ -38,21 +42,23 @@ bool set_pin_paths(tcflows_bpf *skel, const std::string &dir) {
   std::filesystem::create_directories(dir, error);
   if (error)
     fail(exit_failure, "cannot create {}: {}", dir, error.message());
-  for (bpf_map *map : {skel->maps.flows, skel->maps.ended, skel->maps.events, skel->maps.counters,
-                       skel->maps.frags}) {
+  for (bpf_map *map : {skel->maps.conns, skel->maps.free_slots, skel->maps.flows,
+                       skel->maps.flows_full, skel->maps.pool, skel->maps.events,
+                       skel->maps.counters, skel->maps.frags}) {
     std::string path = dir + "/" + bpf_map__name(map);
     if (int err = bpf_map__set_pin_path(map, path.c_str()))
       fail(exit_failure, "cannot pin {}: {}", path, errno_text(err));
   }
-  return pinned_map_size(dir, "flows") != 0;
+  return pinned_map_size(dir, "conns") != 0;
 }
 
 } // namespace
 
 void BpfProgram::Destroy::operator()(tcflows_bpf *skel) const { tcflows_bpf__destroy(skel); }
 
-BpfProgram::BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows, bool adopted)
-    : skel_(std::move(skel)), max_flows_(max_flows), adopted_(adopted) {}
+BpfProgram::BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows, bool adopted,
+                       const tcf_config &kernel)
+    : skel_(std::move(skel)), max_flows_(max_flows), adopted_(adopted), kernel_(kernel) {}
 BpfProgram::BpfProgram(BpfProgram &&) noexcept = default;
 BpfProgram &BpfProgram::operator=(BpfProgram &&) noexcept = default;
 BpfProgram::~BpfProgram() = default;
@@ -64,9 +70,17 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
     fail(exit_failure, "cannot open the embedded BPF object: {}", errno_text(errno));
 
   // Configure: .rodata and map sizes.
-  skel->rodata->tcf_cfg = config.kernel;
-  int err = bpf_map__set_max_entries(skel->maps.flows, config.max_flows);
-  err = err ? err : bpf_map__set_max_entries(skel->maps.ended, ended_capacity(config.max_flows));
+  tcf_config kernel = config.kernel;
+  uint32_t slots = slot_capacity(config.max_flows);
+  kernel.slots = slots;
+  if (!kernel.digest_mask)
+    kernel.digest_mask = ~0ull;
+  if (!kernel.bell_below)
+    kernel.bell_below = std::clamp<uint32_t>(slots / 16, 256, 16384);
+  skel->rodata->tcf_cfg = kernel;
+  int err = bpf_map__set_max_entries(skel->maps.conns, slots);
+  err = err ? err : bpf_map__set_max_entries(skel->maps.free_slots, slots);
+  err = err ? err : bpf_map__set_max_entries(skel->maps.flows, flow_map_capacity(config.max_flows));
   err = err ? err : bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
   if (err)
     fail(exit_usage, "cannot size the BPF maps: {}", errno_text(err));
@@ -93,13 +107,16 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
     pin_program(bpf_program__fd(skel->progs.tcflows_ingress), config.pin_dir, name("ingress"));
     pin_program(bpf_program__fd(skel->progs.tcflows_egress), config.pin_dir, name("egress"));
   }
-  return BpfProgram(std::move(skel), config.max_flows, adopted);
+  return BpfProgram(std::move(skel), config.max_flows, adopted, kernel);
 }
 
 int BpfProgram::ingress_fd() const { return bpf_program__fd(skel_->progs.tcflows_ingress); }
 int BpfProgram::egress_fd() const { return bpf_program__fd(skel_->progs.tcflows_egress); }
+int BpfProgram::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
+int BpfProgram::free_slots_fd() const { return bpf_map__fd(skel_->maps.free_slots); }
 int BpfProgram::flows_fd() const { return bpf_map__fd(skel_->maps.flows); }
-int BpfProgram::ended_fd() const { return bpf_map__fd(skel_->maps.ended); }
+int BpfProgram::flows_full_fd() const { return bpf_map__fd(skel_->maps.flows_full); }
+int BpfProgram::pool_fd() const { return bpf_map__fd(skel_->maps.pool); }
 int BpfProgram::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int BpfProgram::counters_fd() const { return bpf_map__fd(skel_->maps.counters); }
 int BpfProgram::frags_fd() const { return bpf_map__fd(skel_->maps.frags); }

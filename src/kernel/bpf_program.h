@@ -20,8 +20,11 @@ struct ProgramConfig {
   std::string pin_dir;
 };
 
-// Entries of the ended map for a flow map of `max_flows`.
-uint32_t ended_capacity(uint32_t max_flows);
+// Slots of the conns array for `max_flows` live connections: half as many
+// again hold connections that ended and whose records are being written.
+uint32_t slot_capacity(uint32_t max_flows);
+// Entries of the flows map: live keys, and keys whose connection just ended.
+uint32_t flow_map_capacity(uint32_t max_flows);
 
 class BpfProgram {
 public:
@@ -35,11 +38,15 @@ public:
 
   int ingress_fd() const;
   int egress_fd() const;
+  int conns_fd() const;
+  int free_slots_fd() const;
   int flows_fd() const;
-  int ended_fd() const;
+  int flows_full_fd() const;
+  int pool_fd() const;
   int events_fd() const;
   int counters_fd() const;
   int frags_fd() const; // first fragments' ports; tests empty it between rows
+  const tcf_config &kernel_config() const { return kernel_; }
   uint32_t max_flows() const { return max_flows_; }
   // Whether the maps were adopted from an earlier agent's pins.
   bool adopted() const { return adopted_; }
@@ -48,11 +55,13 @@ private:
   struct Destroy {
     void operator()(tcflows_bpf *skel) const;
   };
-  BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows, bool adopted);
+  BpfProgram(std::unique_ptr<tcflows_bpf, Destroy> skel, uint32_t max_flows, bool adopted,
+             const tcf_config &kernel);
 
   std::unique_ptr<tcflows_bpf, Destroy> skel_;
   uint32_t max_flows_;
   bool adopted_;
+  tcf_config kernel_;
 };
 
 } // namespace tcflows

@@ -1,14 +1,28 @@
-// The connection tracker. A connection is a flow key plus the kernel's
-// generation number on it (bumped when the TC program splits a reused or idle
-// key), within one incarnation of the key's map entry (a new one starts when
-// the agent deletes the entry). Values from the maps are authoritative;
-// events only time the first occurrences for history and RTT.
+// The connection tracker. Each slot of the table is one connection; the
+// tracker keeps, per slot, what the program does not: the originator once
+// decided, the counters last reported (for deltas), and where the slot is in
+// its life from the agent's side:
 //
-// Per key: the current connection (the one in the flow map), plus "parked"
-// connections the kernel has ended whose final value (ended map) has not been
-// drained yet. Finalised connections wait in `finished_` for take_updates().
+//   open    seen ACTIVE; sealed here when over
+//   ending  seen ENDED or SEALED: the next sweep, after a grace period,
+//           takes its final counters
+//   done    final record handed out; the slot goes back to the program once
+//           that record is durable
+//
+// A sweep starts with the grace period (ConnTable::synchronize) when the
+// previous sweep left slots ending, so a single pass reads finals, seals,
+// and reports.
+//
+// Orphans: removing a key's mapping can race with a packet that starts the
+// key's next connection, leaving that connection's first packets in a slot
+// no mapping names. Every key whose mapping was removed is checked at the
+// next sweep; an ACTIVE slot of it that is not mapped is an orphan, joined to
+// the slot that continues it (or recorded alone when none does). Updates of
+// such keys' new slots wait for that check, so a uid is never announced
+// twice.
 #include "track/tracker.h"
 
+#include "track/flow.h"
 #include "track/zeek_state.h"
 #include "util/clock.h"
 
@@ -16,20 +30,29 @@
 
 #include <algorithm>
 #include <optional>
+#include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace tcflows {
 namespace {
 
-// Events kept per connection: each (direction, bit) occurs first only once,
-// so 16 suffice; the rest is slack for stray duplicates.
-constexpr size_t max_events = 24;
-// Sweeps a parked connection waits for its final value from the ended map.
-constexpr uint64_t park_sweeps = 3;
-// Consecutive sweeps a tracked key may be missing from the flow map.
-constexpr uint32_t absent_sweeps = 2;
+enum class Phase : uint8_t { none, open, ending, done };
 
-enum class End { open, over, shutdown };
+constexpr uint8_t undecided = 2;
+
+// What the agent keeps per slot (about 56 bytes).
+struct Tracked {
+  uint32_t incarnation = 0;
+  Phase phase = Phase::none;
+  uint8_t orig = undecided; // fixed by the first update, so that deltas add up
+  bool announced = false;   // an update of it was handed out
+  bool hold = false;        // its key's mapping was removed lately: no update yet
+  bool inherited = false;   // in the table before this agent's first sweep
+  uint32_t final_seq = 0;   // done: the sweep that handed out its final
+  uint64_t reported[4] = {}; // pkts[0], pkts[1], bytes[0], bytes[1] as last reported
+  uint64_t last_update_ns = 0;
+};
 
 struct Traffic {
   uint64_t pkts[2] = {0, 0};
@@ -37,273 +60,58 @@ struct Traffic {
   bool operator==(const Traffic &) const = default;
 };
 
-Traffic counters_of(const tcf_flow_val &val) {
-  return {{val.pkts[0], val.pkts[1]}, {val.bytes[0], val.bytes[1]}};
-}
-
-void add(Traffic &to, const Traffic &c) {
+void add(Traffic &to, const tcf_conn &c) {
   for (int d = 0; d < 2; d++) {
     to.pkts[d] += c.pkts[d];
     to.bytes[d] += c.bytes[d];
   }
 }
 
-struct Conn {
-  tcf_flow_key key{};
-  uint32_t gen = 0;
-  uint32_t incarnation = 0;
-  bool has_value = false;
-  tcf_flow_val val{};
-  std::vector<SeenStep> events;
-  std::optional<Orientation> orientation; // fixed by the first update
-  bool announced = false;                 // an update of it was taken
-  Traffic reported;                       // counters as of the last update
-  uint64_t last_update_ns = 0;            // epoch time of the last update
-  uint64_t parked_at = 0;                 // sweep number when parked
-  End end = End::open;
-};
-
-struct Flow {
-  std::optional<Conn> current;
-  uint32_t incarnation = 0;
-  uint32_t min_gen = 0;  // generations below have been finalised
-  uint64_t floor_ns = 0; // events up to here belong to a deleted incarnation
-  uint32_t parked = 0;   // parked connections of this key
-  uint64_t seen_sweep = 0;
-  uint32_t absent = 0;
-  Traffic done; // finalised connections
-};
-
 // tcflows::operator== of flow keys, for std containers (ADL does not find it).
 struct FlowKeyEq {
   bool operator()(const tcf_flow_key &a, const tcf_flow_key &b) const { return a == b; }
 };
-
 template <typename T> using KeyMap = std::unordered_map<tcf_flow_key, T, FlowKeyHash, FlowKeyEq>;
+using KeySet = std::unordered_set<tcf_flow_key, FlowKeyHash, FlowKeyEq>;
 
-struct GenKey {
-  tcf_flow_key key;
-  uint32_t gen;
-  bool operator==(const GenKey &o) const { return gen == o.gen && key == o.key; }
+struct UidHash {
+  size_t operator()(const Uid &uid) const { return std::hash<std::string_view>{}(uid.view()); }
 };
 
-struct GenKeyHash {
-  size_t operator()(const GenKey &k) const { return FlowKeyHash{}(k.key) * 31 + k.gen; }
-};
-
-uint32_t event_seen(const std::vector<SeenStep> &events) {
-  uint32_t seen = 0;
-  for (const auto &e : events)
-    seen |= uint32_t(e.bits) << (8 * (e.dir & 1));
-  return seen;
+// A consistent enough copy of a slot: each field read once, atomically
+// where the program writes it atomically.
+tcf_conn snapshot(tcf_conn &slot) {
+  tcf_conn c = slot;
+  for (int d = 0; d < 2; d++) {
+    c.pkts[d] = shared(slot.pkts[d]).load(std::memory_order_relaxed);
+    c.bytes[d] = shared(slot.bytes[d]).load(std::memory_order_relaxed);
+  }
+  c.marks = shared(slot.marks).load(std::memory_order_relaxed);
+  c.order = shared(slot.order).load(std::memory_order_relaxed);
+  return c;
 }
+
+uint64_t packets(const tcf_conn &c) { return c.pkts[0] + c.pkts[1]; }
+uint64_t total_bytes(const tcf_conn &c) { return c.bytes[0] + c.bytes[1]; }
+bool full_key(const tcf_conn &c) { return c.first & TCF_FIRST_FULL_KEY; }
+uint8_t first_dir(const tcf_conn &c) { return c.first & TCF_FIRST_DIR; }
+
+// An open connection the live table may show.
+struct Candidate {
+  uint64_t bytes;
+  tcf_conn conn;
+  bool operator>(const Candidate &o) const { return bytes > o.bytes; }
+};
 
 } // namespace
 
 struct Tracker::Impl {
-  explicit Impl(TrackerConfig c) : config_(std::move(c)) {}
-
-  uint64_t finished_count() const { return finished_count_; }
-  TrackerStats stats() const { return stats_; }
-
-  Conn new_conn(const Flow &f, const tcf_flow_key &key, uint32_t gen) const {
-    Conn c;
-    c.key = key;
-    c.gen = gen;
-    c.incarnation = f.incarnation;
-    return c;
+  Impl(TrackerConfig config, ConnTable &table) : config_(std::move(config)), table_(table) {
+    if (table_.handed() == 0)
+      table_.grow(config_.spare_slots);
   }
 
-  // --- connection bookkeeping ---
-
-  void apply_value(Conn &c, const tcf_flow_val &val) {
-    c.val = val;
-    if (!c.has_value) // events from before its first packet were another connection's
-      std::erase_if(c.events, [&](const SeenStep &e) { return e.ts_ns < val.first_ns; });
-    c.has_value = true;
-  }
-
-  void add_event(Conn &c, const tcf_event &ev) {
-    if (c.has_value && ev.ts_ns < c.val.first_ns)
-      return;
-    if (c.events.size() >= max_events) {
-      stats_.events_unmatched++;
-      return;
-    }
-    c.events.push_back({ev.ts_ns, uint8_t(ev.dir & 1), ev.bits, true});
-  }
-
-  void finish(Flow &f, Conn &&c, End end) {
-    if (!c.has_value) {
-      stats_.events_unmatched += c.events.size();
-      return;
-    }
-    c.end = end;
-    add(f.done, counters_of(c.val));
-    finished_.push_back(std::move(c));
-    finished_count_++;
-  }
-
-  // Parks `c`: the kernel ended it and its final value comes later. A parked
-  // connection of an earlier incarnation with the same generation gives way.
-  Conn &park(Flow &f, Conn &&c) {
-    c.parked_at = sweep_;
-    auto [it, fresh] = parked_.try_emplace(GenKey{c.key, c.gen});
-    if (fresh) {
-      f.parked++;
-    } else {
-      if (it->second.has_value)
-        stats_.finals_from_snapshot++;
-      finish(f, std::move(it->second), End::over);
-    }
-    it->second = std::move(c);
-    return it->second;
-  }
-
-  void park(Flow &f) {
-    Conn c = std::move(*f.current);
-    f.current.reset();
-    park(f, std::move(c));
-  }
-
-  Conn *find_parked(const Flow &f, const tcf_flow_key &key, uint32_t gen) {
-    auto it = parked_.find({key, gen});
-    if (it == parked_.end() || it->second.incarnation != f.incarnation)
-      return nullptr;
-    return &it->second;
-  }
-
-  std::optional<Conn> take_parked(Flow &f, const tcf_flow_key &key, uint32_t gen) {
-    auto it = parked_.find({key, gen});
-    if (it == parked_.end())
-      return std::nullopt;
-    Conn c = std::move(it->second);
-    parked_.erase(it);
-    f.parked--;
-    return c;
-  }
-
-  // The current connection can no longer be followed: final from what we have.
-  void abandon(Flow &f) {
-    if (!f.current)
-      return;
-    if (f.current->has_value)
-      stats_.finals_from_snapshot++;
-    finish(f, std::move(*f.current), End::over);
-    f.current.reset();
-  }
-
-  // --- events ---
-
-  // The connection an event of generation `gen` belongs to, created if new.
-  Conn *route(Flow &f, const tcf_flow_key &key, uint32_t gen) {
-    if (f.current && f.current->gen == gen)
-      return &*f.current;
-    if (Conn *c = find_parked(f, key, gen))
-      return c;
-    if (gen < f.min_gen)
-      return nullptr;                      // already final
-    if (f.current && f.current->gen > gen) // ended before a sweep saw it
-      return &park(f, new_conn(f, key, gen));
-    if (f.current)
-      park(f); // a newer generation: the kernel split the key
-    f.current = new_conn(f, key, gen);
-    return &*f.current;
-  }
-
-  void on_event(const tcf_event &ev) {
-    Flow &f = flows_[ev.key];
-    if (ev.ts_ns <= f.floor_ns) {
-      stats_.events_unmatched++;
-      return;
-    }
-    // TCF_EV_ENDED tells nothing the ended map and the next events do not.
-    if (ev.type != TCF_EV_NEW_FLOW && ev.type != TCF_EV_SEEN)
-      return;
-    if (Conn *c = route(f, ev.key, ev.gen))
-      add_event(*c, ev);
-    else
-      stats_.events_unmatched++;
-  }
-
-  // --- final values ---
-
-  void on_ended(const tcf_ended_key &ek, const tcf_flow_val &val) {
-    Flow &f = flows_[ek.flow];
-    std::optional<Conn> c = take_parked(f, ek.flow, ek.gen);
-    // An ended entry older than the last deleted incarnation is not ours to split.
-    bool older = f.floor_ns && val.last_ns <= f.floor_ns;
-    if (!c && !older && f.current && f.current->gen == ek.gen) {
-      c = std::move(*f.current);
-      f.current.reset();
-    }
-    if (!c) {
-      if (!older && f.current && f.current->gen < ek.gen)
-        park(f); // it ended too; its own final is on the way
-      c = new_conn(f, ek.flow, ek.gen);
-    }
-    apply_value(*c, val);
-    finish(f, std::move(*c), End::over);
-    if (!older)
-      f.min_gen = std::max(f.min_gen, ek.gen + 1);
-  }
-
-  void on_removed(const tcf_flow_key &key, const tcf_flow_val &val) {
-    Flow &f = flows_[key];
-    std::optional<Conn> c;
-    if (f.current && f.current->gen == val.gen) {
-      c = std::move(*f.current);
-      f.current.reset();
-    } else if (f.current && f.current->gen < val.gen) {
-      park(f); // split between the snapshot and the delete
-    } else {
-      abandon(f);
-    }
-    if (!c)
-      c = new_conn(f, key, val.gen);
-    apply_value(*c, val);
-    finish(f, std::move(*c), End::over);
-    // The next entry on this key is a new incarnation, from generation 0.
-    f.incarnation++;
-    f.min_gen = 0;
-    f.floor_ns = std::max<uint64_t>(f.floor_ns, val.last_ns);
-  }
-
-  // --- sweeps ---
-
-  // Brings the key's connections up to date with its flow-map value; returns
-  // the current connection when the value is its own.
-  Conn *reconcile(Flow &f, const tcf_flow_key &key, const tcf_flow_val &val) {
-    if (f.current && f.current->gen == val.gen) {
-      if (!f.current->has_value || f.current->val.first_ns == val.first_ns) {
-        apply_value(*f.current, val);
-        return &*f.current;
-      }
-      abandon(f); // the entry was replaced behind our back
-      f.incarnation++;
-      f.min_gen = 0;
-    }
-    if (Conn *c = find_parked(f, key, val.gen)) {
-      apply_value(*c, val); // read before the split we already know of
-      return nullptr;
-    }
-    if (val.gen < f.min_gen)
-      return nullptr;                            // read before its final value was drained
-    if (f.current && f.current->gen > val.gen) { // read before a split events told of
-      apply_value(park(f, new_conn(f, key, val.gen)), val);
-      return nullptr;
-    }
-    if (f.current) {
-      // A torn read in the middle of a split shows the new generation with
-      // the old connection's first packet time: wait for the next sweep.
-      if (f.current->has_value && val.first_ns <= f.current->val.last_ns)
-        return nullptr;
-      park(f);
-    }
-    f.current = new_conn(f, key, val.gen);
-    apply_value(*f.current, val);
-    return &*f.current;
-  }
+  // --- time and classes ---
 
   uint64_t idle_timeout(const tcf_flow_key &key) const {
     switch (key.proto) {
@@ -320,51 +128,373 @@ struct Tracker::Impl {
     }
   }
 
-  // Closed and lingered, or idle past its timeout (0 = never).
-  bool over(const Conn &c, uint64_t now) const {
-    if (now <= c.val.last_ns)
-      return false;
-    uint64_t quiet = now - c.val.last_ns;
-    if (seen_closed(c.val.seen) && quiet > uint64_t(config_.linger.count()))
+  uint64_t epoch(uint64_t boot_ns) const { return boot_to_epoch(boot_ns, config_.boot_to_epoch_ns); }
+
+  // Why an open connection is over at `now`: closed and lingered, or idle
+  // past its timeout (0 = never); TCF_END_NONE while it is not.
+  uint32_t over(const tcf_conn &c, uint64_t now) const {
+    uint64_t last = c.last_ns;
+    if (now <= last)
+      return TCF_END_NONE;
+    uint64_t quiet = now - last, idle = idle_timeout(c.key);
+    if (seen_closed(c.marks & 0xffff) && quiet > uint64_t(config_.linger.count()))
+      return TCF_END_CLOSED;
+    return idle && quiet > idle ? TCF_END_IDLE : TCF_END_NONE;
+  }
+
+  // --- records ---
+
+  // The connection of slot `c`, whose first packets may be in `carry`.
+  struct View {
+    const tcf_conn &first; // the slot of the first packet
+    const tcf_conn &last;  // the slot of the latest
+    const tcf_conn *carry;
+    Steps steps;
+    Traffic traffic;
+  };
+
+  View view_of(const tcf_conn &c, const tcf_conn *carry) const {
+    View v{carry ? *carry : c, c, carry, conn_steps(c.marks, c.order), {}};
+    if (carry)
+      v.steps = join_steps(conn_steps(carry->marks, carry->order), v.steps);
+    add(v.traffic, c);
+    if (carry)
+      add(v.traffic, *carry);
+    return v;
+  }
+
+  Orientation orientation_of(const View &v) const {
+    return decide_orientation(v.first.key, first_dir(v.first), v.first.icmp_type, v.steps);
+  }
+
+  ConnRecord record_of(const View &v, const Orientation &o, CloseReason reason) const {
+    ConnRecord r;
+    const tcf_flow_key &key = v.first.key;
+    int orig = o.orig, resp = 1 - o.orig;
+    r.uid = conn_uid(key, v.first.first_ns, config_.uid_salt);
+    r.key = key;
+    r.orig = uint8_t(orig);
+    // Packets of one direction pass one hook: the first packet's tells which.
+    bool egress = v.first.first & TCF_FIRST_EGRESS;
+    r.orig_ingress = (first_dir(v.first) == orig) == !egress;
+    Ports ports = zeek_ports(key, v.first.icmp_type, v.first.icmp_code, orig);
+    r.src_port = ports.src;
+    r.dst_port = ports.dst;
+    r.start_ns = epoch(v.first.first_ns);
+    r.end_ns = epoch(packets(v.last) ? v.last.last_ns : v.first.last_ns);
+    r.orig_pkts = v.traffic.pkts[orig];
+    r.orig_bytes = v.traffic.bytes[orig];
+    r.resp_pkts = v.traffic.pkts[resp];
+    r.resp_bytes = v.traffic.bytes[resp];
+    uint32_t flags = (v.last.marks >> 16) | (v.carry ? v.carry->marks >> 16 : 0);
+    r.orig_tcp_flags = uint8_t(flags >> (8 * orig));
+    r.resp_tcp_flags = uint8_t(flags >> (8 * resp));
+    ZeekView zeek = zeek_view(key, v.steps, o);
+    r.state = zeek.state;
+    r.history = zeek.history;
+    r.rtt_ns = handshake_rtt(v.steps, orig, v.first.ack_dt);
+    r.orig_guessed = o.guessed;
+    r.close_reason = reason;
+    return r;
+  }
+
+  // The update of slot `i` now, its delta counting from what was reported.
+  ConnUpdate update_of(Tracked &t, const View &v, CloseReason reason, uint64_t now_epoch) {
+    Orientation o = orientation_of(v);
+    if (t.orig == undecided)
+      t.orig = uint8_t(o.orig);
+    o.orig = t.orig;
+    ConnUpdate u;
+    u.record = record_of(v, o, reason);
+    if (!t.announced && !resumed_.empty())
+      take_up(t, u.record.uid);
+    u.delta.from_ns = t.announced ? t.last_update_ns : u.record.start_ns;
+    u.delta.to_ns = std::max(now_epoch, u.delta.from_ns);
+    int orig = t.orig, resp = 1 - orig;
+    uint64_t now[4] = {v.traffic.pkts[0], v.traffic.pkts[1], v.traffic.bytes[0],
+                       v.traffic.bytes[1]};
+    uint64_t delta[4];
+    for (int i = 0; i < 4; i++) {
+      delta[i] = now[i] >= t.reported[i] ? now[i] - t.reported[i] : 0;
+      t.reported[i] = now[i];
+    }
+    u.delta.orig_pkts = delta[orig];
+    u.delta.resp_pkts = delta[resp];
+    u.delta.orig_bytes = delta[2 + orig];
+    u.delta.resp_bytes = delta[2 + resp];
+    t.announced = true;
+    t.last_update_ns = u.delta.to_ns;
+    return u;
+  }
+
+  bool changed(const Tracked &t, const View &v) const {
+    if (!t.announced)
       return true;
-    uint64_t idle = idle_timeout(c.key);
-    return idle && quiet > idle;
+    return t.reported[0] != v.traffic.pkts[0] || t.reported[1] != v.traffic.pkts[1] ||
+           t.reported[2] != v.traffic.bytes[0] || t.reported[3] != v.traffic.bytes[1];
   }
 
-  std::vector<tcf_flow_key> on_flows(const std::vector<FlowEntry> &entries, uint64_t now) {
-    sweep_++;
-    std::vector<tcf_flow_key> done;
-    for (const auto &e : entries) {
-      Flow &f = flows_[e.key];
-      f.seen_sweep = sweep_;
-      f.absent = 0;
-      if (Conn *c = reconcile(f, e.key, e.val); c && over(*c, now))
-        done.push_back(e.key);
-    }
-    sweep_absent();
-    age_parked();
-    return done;
-  }
-
-  void sweep_absent() {
-    for (auto it = flows_.begin(); it != flows_.end();) {
-      Flow &f = it->second;
-      if (f.seen_sweep != sweep_ && ++f.absent >= absent_sweeps)
-        abandon(f);
-      if (f.seen_sweep != sweep_ && !f.current && !f.parked) {
-        retire(it->first, f.done);
-        it = flows_.erase(it);
-      } else
-        ++it;
-    }
-  }
-
-  // Totals of a key that left the map stay for the live table, within a
-  // bound: past it, the smallest quarter is dropped (and counted).
-  void retire(const tcf_flow_key &key, const Traffic &done) {
-    if (done == Traffic{})
+  // An earlier agent wrote this connection up to these counters.
+  void take_up(Tracked &t, const Uid &uid) {
+    auto it = resumed_.find(uid);
+    if (it == resumed_.end())
       return;
-    add(retired_[key], done);
+    const StoredOpenConn &stored = it->second;
+    int orig = t.orig, resp = 1 - orig;
+    t.reported[orig] = stored.orig_pkts;
+    t.reported[resp] = stored.resp_pkts;
+    t.reported[2 + orig] = stored.orig_bytes;
+    t.reported[2 + resp] = stored.resp_bytes;
+    t.announced = true;
+    t.last_update_ns = stored.checkpoint_ns;
+    resumed_.erase(it);
+  }
+
+  // --- handing out ---
+
+  void emit(ConnUpdate &&update, const UpdateSink &sink) {
+    chunk_.push_back(std::move(update));
+    if (chunk_.size() >= config_.chunk)
+      flush(sink);
+  }
+
+  void flush(const UpdateSink &sink) {
+    if (!chunk_.empty())
+      sink(chunk_);
+    chunk_.clear();
+  }
+
+  // --- the life of a slot ---
+
+  // fin or rst when the TCP connection closed; else it ended idle (or was
+  // followed by a new one on its key, which Zeek calls the same).
+  CloseReason close_reason(const View &v) const {
+    if (is_tcp(v.first.key))
+      if (auto closed = closed_by(v.steps))
+        return *closed;
+    return CloseReason::idle;
+  }
+
+  // The final record of an ended slot; its mapping goes when the agent sealed it.
+  void finish(uint32_t i, tcf_conn &slot, Tracked &t, uint32_t state, const UpdateSink &sink) {
+    tcf_conn c = snapshot(slot);
+    auto carry = carries_.find(i);
+    View v = view_of(c, carry != carries_.end() ? &carry->second : nullptr);
+    bool skip = already_final_ && t.inherited && !t.announced &&
+                already_final_(conn_uid(v.first.key, v.first.first_ns, config_.uid_salt));
+    if (packets(c) + (v.carry ? packets(*v.carry) : 0) > 0 && !skip) {
+      emit(update_of(t, v, close_reason(v), now_epoch_), sink);
+      retire(c.key, v.traffic);
+      stats_.finished++;
+      finals_++;
+    }
+    if (carry != carries_.end())
+      carries_.erase(carry);
+    if (slot_kind(state) == TCF_SLOT_SEALED)
+      unmap(i, c);
+    t.phase = Phase::done;
+    t.final_seq = uint32_t(seq_);
+  }
+
+  // Removes the mapping of a slot the agent sealed. When it names a newer
+  // slot (a packet started the next connection meanwhile) it is put back;
+  // the key is checked for orphans at the next sweep either way.
+  void unmap(uint32_t i, const tcf_conn &c) {
+    auto removed = table_.unmap(c.key, full_key(c));
+    if (removed && *removed != i)
+      table_.map(c.key, full_key(c), *removed);
+    suspects_.insert(c.key);
+  }
+
+  // An ACTIVE slot of a key whose mapping was removed, and that no mapping
+  // names: join it to the slot that continues it, or record it alone.
+  bool orphan(uint32_t i, tcf_conn &slot, Tracked &t, const UpdateSink &sink) {
+    tcf_conn c = snapshot(slot);
+    auto mapped = table_.mapped(c.key, full_key(c));
+    if (mapped == i)
+      return false;
+    shared(slot.state).store((slot.state & ~0xffu) | TCF_SLOT_ENDED);
+    uint32_t state = shared(slot.state).load();
+    if (mapped && *mapped < tracked_.size() && continues(c, *mapped)) {
+      carries_[*mapped] = c;
+      stats_.orphans_joined++;
+      t.phase = Phase::done;
+      t.final_seq = uint32_t(seq_);
+      return true;
+    }
+    stats_.orphans_alone++;
+    finish(i, slot, t, state, sink);
+    return true;
+  }
+
+  // Whether slot `next` continues the connection in `c`, as the program would
+  // have counted its first packet had `c` stayed mapped.
+  bool continues(const tcf_conn &c, uint32_t next) {
+    std::optional<tcf_conn> n;
+    table_.with_slot(next, [&](tcf_conn &slot) { n = snapshot(slot); });
+    if (!n || !(n->key == c.key))
+      return false;
+    uint64_t idle = idle_timeout(c.key);
+    if (idle && n->first_ns > c.last_ns && n->first_ns - c.last_ns > idle)
+      return false;
+    Steps steps = conn_steps(n->marks, n->order);
+    bool syn = steps.size() && (steps[0].bits & TCF_SEEN_SYN);
+    return !(is_tcp(c.key) && syn && seen_closed(c.marks & 0xffff));
+  }
+
+  // --- the sweep ---
+
+  void visit(uint32_t i, tcf_conn &slot, bool checkpoint, const UpdateSink &sink) {
+    Tracked &t = tracked_[i];
+    uint32_t state = shared(slot.state).load();
+    uint32_t kind = slot_kind(state);
+    if (t.phase == Phase::done) {
+      if (t.final_seq <= durable_)
+        free_slot(i, slot, t, state);
+      return;
+    }
+    if (kind == TCF_SLOT_FREE) {
+      t = Tracked{}; // taken and given back before it counted a packet
+      return;
+    }
+    if (t.phase == Phase::none || t.incarnation != slot_incarnation(state)) {
+      t = Tracked{slot_incarnation(state), Phase::open};
+      t.inherited = adopting_;
+    }
+    if (t.phase == Phase::ending)
+      return finish(i, slot, t, state, sink);
+    if (kind == TCF_SLOT_ACTIVE && (suspects_now_.count(slot.key) || suspects_.count(slot.key))) {
+      if (suspects_now_.count(slot.key) && orphan(i, slot, t, sink))
+        return;
+      t.hold = !t.announced;
+    } else {
+      t.hold = false;
+    }
+    if (kind == TCF_SLOT_ACTIVE) {
+      tcf_conn c = snapshot(slot);
+      if (uint32_t end = over(c, now_)) {
+        uint32_t sealed = (state & ~0xffu) | TCF_SLOT_SEALED | end << TCF_REASON_SHIFT;
+        if (shared(slot.state).compare_exchange_strong(state, sealed))
+          state = sealed;
+        t.phase = Phase::ending; // sealed here, or ended by a packet meanwhile
+        ending_++;
+        return;
+      }
+      open_++;
+      auto carry = carries_.find(i);
+      View v = view_of(c, carry != carries_.end() ? &carry->second : nullptr);
+      consider_for_live(c, v);
+      if (checkpoint && !t.hold && packets(c) && changed(t, v))
+        emit(update_of(t, v, CloseReason::open, now_epoch_), sink);
+      return;
+    }
+    t.phase = Phase::ending; // ENDED by a packet, or SEALED by an earlier agent
+    ending_++;
+  }
+
+  void free_slot(uint32_t i, tcf_conn &slot, Tracked &t, uint32_t state) {
+    uint32_t next = (slot_incarnation(state) + 1) << TCF_INCARNATION_SHIFT | TCF_SLOT_FREE;
+    shared(slot.state).store(next);
+    t = Tracked{};
+    release_.push_back(i);
+  }
+
+  SweepResult sweep(uint64_t now, bool checkpoint, const UpdateSink &sink) {
+    seq_++;
+    stats_.sweeps++;
+    now_ = now;
+    now_epoch_ = epoch(now);
+    if (ending_ || !suspects_.empty())
+      table_.synchronize();
+    suspects_now_ = std::move(suspects_);
+    suspects_.clear();
+    ending_ = open_ = finals_ = 0;
+    live_ = {};
+    tracked_.resize(std::max<size_t>(tracked_.size(), table_.handed()));
+    table_.scan([&](uint32_t first, std::span<tcf_conn> slots) {
+      for (uint32_t k = 0; k < slots.size(); k++)
+        visit(first + k, slots[k], checkpoint, sink);
+    });
+    flush(sink);
+    table_.release(release_);
+    release_.clear();
+    grow();
+    adopting_ = false;
+    updates_done_ = true;
+    auto &pool = table_.pool();
+    shared(pool.bell_armed).store(1);
+    return {seq_, finals_, open_, uint32_t(std::max<int64_t>(0, shared(pool.free).load())),
+            table_.handed()};
+  }
+
+  // Keeps the program supplied: more never-used slots when few are free.
+  void grow() {
+    int64_t free = shared(table_.pool().free).load();
+    if (free < int64_t(config_.spare_slots))
+      table_.grow(std::max<uint32_t>(config_.spare_slots, table_.handed() / 4));
+  }
+
+  void shutdown(uint64_t now, const UpdateSink &sink) {
+    table_.synchronize();
+    seq_++;
+    now_ = now;
+    now_epoch_ = epoch(now);
+    tracked_.resize(std::max<size_t>(tracked_.size(), table_.handed()));
+    table_.scan([&](uint32_t first, std::span<tcf_conn> slots) {
+      for (uint32_t k = 0; k < slots.size(); k++) {
+        uint32_t i = first + k;
+        Tracked &t = tracked_[i];
+        uint32_t state = shared(slots[k].state).load();
+        if (t.phase == Phase::done || slot_kind(state) == TCF_SLOT_FREE)
+          continue;
+        if (t.phase == Phase::none || t.incarnation != slot_incarnation(state))
+          t = Tracked{slot_incarnation(state), Phase::open};
+        if (slot_kind(state) == TCF_SLOT_ACTIVE)
+          end_open(i, slots[k], t, sink);
+        else
+          finish(i, slots[k], t, state, sink);
+      }
+    });
+    flush(sink);
+  }
+
+  // An open connection at shutdown: final, "shutdown" unless it had closed.
+  void end_open(uint32_t i, tcf_conn &slot, Tracked &t, const UpdateSink &sink) {
+    tcf_conn c = snapshot(slot);
+    auto carry = carries_.find(i);
+    View v = view_of(c, carry != carries_.end() ? &carry->second : nullptr);
+    if (!packets(c))
+      return;
+    std::optional<CloseReason> closed = is_tcp(c.key) ? closed_by(v.steps) : std::nullopt;
+    emit(update_of(t, v, closed.value_or(CloseReason::shutdown), now_epoch_), sink);
+    stats_.finished++;
+    t.phase = Phase::done;
+  }
+
+  // --- live tables ---
+
+  void consider_for_live(const tcf_conn &c, const View &v) {
+    if (!config_.live_rows || !packets(c))
+      return;
+    uint64_t bytes = v.traffic.bytes[0] + v.traffic.bytes[1];
+    if (live_.size() < config_.live_rows) {
+      live_.push({bytes, c});
+    } else if (bytes > live_.top().bytes) {
+      live_.pop();
+      live_.push({bytes, c});
+    }
+  }
+
+  // Totals of finished connections per key, within a bound: past it, the
+  // smallest quarter is dropped (and counted).
+  void retire(const tcf_flow_key &key, const Traffic &traffic) {
+    if (!config_.live_rows)
+      return;
+    Traffic &sum = retired_[key];
+    for (int d = 0; d < 2; d++) {
+      sum.pkts[d] += traffic.pkts[d];
+      sum.bytes[d] += traffic.bytes[d];
+    }
     if (retired_.size() <= config_.max_retired)
       return;
     std::vector<std::pair<uint64_t, tcf_flow_key>> by_bytes;
@@ -373,277 +503,108 @@ struct Tracker::Impl {
     auto cut = by_bytes.begin() + by_bytes.size() / 4;
     std::nth_element(by_bytes.begin(), cut, by_bytes.end(),
                      [](const auto &a, const auto &b) { return a.first < b.first; });
-    for (auto i = by_bytes.begin(); i != cut; ++i)
-      retired_.erase(i->second);
+    for (auto it = by_bytes.begin(); it != cut; ++it)
+      retired_.erase(it->second);
     stats_.totals_dropped += cut - by_bytes.begin();
   }
 
-  void age_parked() {
-    for (auto it = parked_.begin(); it != parked_.end();) {
-      if (sweep_ - it->second.parked_at < park_sweeps) {
-        ++it;
-        continue;
-      }
-      Conn c = std::move(it->second);
-      it = parked_.erase(it);
-      Flow &f = flows_[c.key];
-      f.parked--;
-      if (c.has_value)
-        stats_.finals_from_snapshot++;
-      finish(f, std::move(c), End::over);
+  std::vector<ConnRecord> top_open(size_t n) const {
+    auto heap = live_;
+    std::vector<ConnRecord> out;
+    while (!heap.empty()) {
+      const tcf_conn &c = heap.top().conn;
+      View v = view_of(c, nullptr);
+      out.push_back(record_of(v, orientation_of(v), CloseReason::open));
+      heap.pop();
     }
+    std::reverse(out.begin(), out.end());
+    if (out.size() > n)
+      out.resize(n);
+    return out;
   }
 
-  // --- records ---
-
-  const std::string &iface(uint32_t ifindex) const {
-    auto [it, fresh] = iface_names_.try_emplace(ifindex);
-    if (fresh)
-      it->second = config_.iface_name ? config_.iface_name(ifindex) : std::to_string(ifindex);
-    return it->second;
-  }
-
-  Orientation orientation_of(const Conn &c) const {
-    if (c.orientation)
-      return *c.orientation;
-    return decide_orientation(c.key, c.val, c.val.seen | event_seen(c.events), c.events);
-  }
-
-  ConnRecord record_of(const Conn &c, const Orientation &o) const {
-    ConnRecord r;
-    int orig = o.orig, resp = 1 - o.orig;
-    r.uid = conn_uid(c.key, c.val.first_ns, c.gen, config_.uid_salt);
-    r.iface = iface(c.key.ifindex);
-    r.ifindex = c.key.ifindex;
-    // Packets of one direction pass one hook: the first packet's tells which.
-    r.orig_ingress = (c.val.first_dir == orig) == (c.val.first_hook == TCF_HOOK_INGRESS);
-    r.proto = proto_name(c.key);
-    r.src_addr = addr_text(c.key, orig);
-    r.dst_addr = addr_text(c.key, resp);
-    Ports ports = zeek_ports(c.key, c.val, orig);
-    r.src_port = ports.src;
-    r.dst_port = ports.dst;
-    r.vlan = c.key.vlan[0];
-    r.start_ns = boot_to_epoch(c.val.first_ns, config_.boot_to_epoch_ns);
-    r.end_ns = boot_to_epoch(c.val.last_ns, config_.boot_to_epoch_ns);
-    r.orig_pkts = c.val.pkts[orig];
-    r.orig_bytes = c.val.bytes[orig];
-    r.resp_pkts = c.val.pkts[resp];
-    r.resp_bytes = c.val.bytes[resp];
-    r.orig_tcp_flags = uint8_t(c.val.tcp_flags >> (8 * orig));
-    r.resp_tcp_flags = uint8_t(c.val.tcp_flags >> (8 * resp));
-    ZeekView view = zeek_view(c.key, c.val.seen | event_seen(c.events), c.events, o);
-    r.state = std::move(view.state);
-    r.history = std::move(view.history);
-    r.rtt_ns = view.rtt_ns;
-    r.orig_guessed = o.guessed;
-    if (c.end != End::open)
-      r.close_reason =
-          view.closed_by ? *view.closed_by : (c.end == End::shutdown ? "shutdown" : "idle");
-    return r;
-  }
-
-  bool wants_update(const Conn &c) const {
-    if (!c.has_value || c.val.pkts[0] + c.val.pkts[1] == 0)
-      return false;
-    return !c.announced || counters_of(c.val) != c.reported;
-  }
-
-  // Counter `now` minus what was reported; a regression is held at zero.
-  uint64_t since(uint64_t now, uint64_t &reported) {
-    if (now < reported) {
-      stats_.counter_regressions++;
-      return 0;
+  std::vector<FlowTotals> flow_totals(size_t n) const {
+    KeyMap<Traffic> sums = retired_;
+    auto heap = live_;
+    for (; !heap.empty(); heap.pop()) {
+      Traffic &sum = sums[heap.top().conn.key];
+      add(sum, heap.top().conn);
     }
-    uint64_t d = now - reported;
-    reported = now;
-    return d;
+    std::vector<FlowTotals> out;
+    for (const auto &[key, s] : sums)
+      out.push_back({key, {s.pkts[0], s.pkts[1]}, {s.bytes[0], s.bytes[1]}});
+    auto bytes = [](const FlowTotals &f) { return f.bytes[0] + f.bytes[1]; };
+    size_t keep = std::min(n, out.size());
+    std::partial_sort(out.begin(), out.begin() + keep, out.end(),
+                      [&](const auto &a, const auto &b) { return bytes(a) > bytes(b); });
+    out.resize(keep);
+    return out;
   }
 
-  // An earlier agent wrote this connection up to these counters.
-  void take_up(Conn &c, const std::string &uid, int orig) {
-    auto it = resumed_.find(uid);
-    if (it == resumed_.end())
-      return;
-    const StoredOpenConn &stored = it->second;
-    c.reported.pkts[orig] = stored.orig_pkts;
-    c.reported.bytes[orig] = stored.orig_bytes;
-    c.reported.pkts[1 - orig] = stored.resp_pkts;
-    c.reported.bytes[1 - orig] = stored.resp_bytes;
-    c.announced = true;
-    c.last_update_ns = stored.checkpoint_ns;
-    resumed_.erase(it);
-  }
-
-  ConnUpdate update_of(Conn &c, uint64_t now_epoch) {
-    if (!c.orientation)
-      c.orientation = orientation_of(c);
-    int orig = c.orientation->orig, resp = 1 - orig;
-    ConnUpdate u;
-    u.record = record_of(c, *c.orientation);
-    if (!c.announced && !resumed_.empty())
-      take_up(c, u.record.uid, orig);
-    u.delta.from_ns = c.announced ? c.last_update_ns : u.record.start_ns;
-    u.delta.to_ns = std::max(now_epoch, u.delta.from_ns);
-    Traffic now = counters_of(c.val);
-    u.delta.orig_pkts = since(now.pkts[orig], c.reported.pkts[orig]);
-    u.delta.orig_bytes = since(now.bytes[orig], c.reported.bytes[orig]);
-    u.delta.resp_pkts = since(now.pkts[resp], c.reported.pkts[resp]);
-    u.delta.resp_bytes = since(now.bytes[resp], c.reported.bytes[resp]);
-    c.announced = true;
-    c.last_update_ns = u.delta.to_ns;
-    return u;
-  }
+  // --- resumption ---
 
   void resume(std::vector<StoredOpenConn> conns) {
-    for (auto &conn : conns) {
-      std::string uid = conn.uid;
-      resumed_.emplace(std::move(uid), std::move(conn));
-    }
+    for (auto &conn : conns)
+      resumed_.emplace(conn.uid, conn);
   }
 
-  std::vector<std::string> take_unresumed() {
-    if (!updates_taken_)
+  std::vector<Uid> take_unresumed() {
+    if (!updates_done_)
       return {};
-    std::vector<std::string> uids;
+    std::vector<Uid> uids;
     for (auto &[uid, conn] : resumed_)
       uids.push_back(uid);
     resumed_.clear();
     return uids;
   }
 
-  size_t count_updates() const {
-    size_t n = finished_.size();
-    for (const auto &[key, f] : flows_)
-      n += f.current && wants_update(*f.current);
-    for (const auto &[gk, c] : parked_)
-      n += wants_update(c);
-    return n;
-  }
-
-  std::vector<ConnUpdate> take_updates(uint64_t now) {
-    updates_taken_ = true;
-    iface_names_.clear();
-    uint64_t now_epoch = boot_to_epoch(now, config_.boot_to_epoch_ns);
-    std::vector<ConnUpdate> out;
-    out.reserve(count_updates()); // no growth: a batch can hold every connection
-    for (auto &c : finished_)
-      out.push_back(update_of(c, now_epoch));
-    finished_.clear();
-    for (auto &[key, f] : flows_)
-      if (f.current && wants_update(*f.current))
-        out.push_back(update_of(*f.current, now_epoch));
-    for (auto &[gk, c] : parked_)
-      if (wants_update(c))
-        out.push_back(update_of(c, now_epoch));
-    return out;
-  }
-
-  std::vector<ConnUpdate> shutdown(uint64_t now) {
-    for (auto &[key, f] : flows_) {
-      if (f.current)
-        finish(f, std::move(*f.current), End::shutdown);
-      f.current.reset();
-    }
-    for (auto &[gk, c] : parked_) {
-      if (c.has_value)
-        stats_.finals_from_snapshot++;
-      finish(flows_[gk.key], std::move(c), End::over);
-    }
-    parked_.clear();
-    auto out = take_updates(now);
-    flows_.clear();
-    return out;
-  }
-
-  std::vector<FlowTotals> flow_totals() const {
-    KeyMap<Traffic> sums;
-    for (const auto &[key, f] : flows_) {
-      Traffic &sum = sums[key];
-      add(sum, f.done);
-      if (f.current && f.current->has_value)
-        add(sum, counters_of(f.current->val));
-    }
-    for (const auto &[gk, c] : parked_)
-      if (c.has_value)
-        add(sums[gk.key], counters_of(c.val));
-    for (const auto &[key, done] : retired_)
-      add(sums[key], done);
-    std::vector<FlowTotals> out;
-    for (const auto &[key, sum] : sums) {
-      if (sum == Traffic{})
-        continue;
-      out.push_back({key, {sum.pkts[0], sum.pkts[1]}, {sum.bytes[0], sum.bytes[1]}});
-    }
-    return out;
-  }
-
-  size_t open_count() const {
-    size_t n = 0;
-    for (const auto &[key, f] : flows_)
-      n += f.current && f.current->has_value;
-    return n;
-  }
-
-  std::vector<ConnRecord> open_connections() const {
-    iface_names_.clear();
-    std::vector<ConnRecord> out;
-    for (const auto &[key, f] : flows_)
-      if (f.current && f.current->has_value)
-        out.push_back(record_of(*f.current, orientation_of(*f.current)));
-    return out;
-  }
-
-private:
   TrackerConfig config_;
-  KeyMap<Flow> flows_;
-  KeyMap<Traffic> retired_;                                 // totals of keys no longer in the map
-  std::unordered_map<std::string, StoredOpenConn> resumed_; // by uid
-  bool updates_taken_ = false;
-  std::unordered_map<GenKey, Conn, GenKeyHash> parked_;
-  std::vector<Conn> finished_;
-  uint64_t sweep_ = 0;
-  uint64_t finished_count_ = 0;
+  ConnTable &table_;
+  std::vector<Tracked> tracked_;         // by slot
+  std::unordered_map<uint32_t, tcf_conn> carries_; // slot -> the orphan it continues
+  KeySet suspects_;                      // keys whose mapping this sweep removed
+  KeySet suspects_now_;                  // ... the previous sweep removed: checked now
+  std::vector<uint32_t> release_;
+  std::vector<ConnUpdate> chunk_;
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> live_;
+  KeyMap<Traffic> retired_;
+  std::unordered_map<Uid, StoredOpenConn, UidHash> resumed_;
+  std::function<bool(const Uid &)> already_final_;
+  bool adopting_ = true;
+  bool updates_done_ = false;
+  uint64_t seq_ = 0;
+  uint64_t durable_ = 0;
+  uint64_t now_ = 0;
+  uint64_t now_epoch_ = 0;
+  size_t ending_ = 0;
+  size_t open_ = 0;
+  size_t finals_ = 0;
   TrackerStats stats_;
-  mutable std::unordered_map<uint32_t, std::string> iface_names_; // per call
 };
 
-Tracker::Tracker(TrackerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Tracker::Tracker(TrackerConfig config, ConnTable &table)
+    : impl_(std::make_unique<Impl>(std::move(config), table)) {}
 Tracker::~Tracker() = default;
 
-void Tracker::on_event(const tcf_event &event) { impl_->on_event(event); }
-
-void Tracker::on_ended(const tcf_ended_key &key, const tcf_flow_val &final_val) {
-  impl_->on_ended(key, final_val);
+SweepResult Tracker::sweep(uint64_t now_boot_ns, bool checkpoint, const UpdateSink &sink) {
+  return impl_->sweep(now_boot_ns, checkpoint, sink);
 }
 
-std::vector<tcf_flow_key> Tracker::on_flows(const std::vector<FlowEntry> &flows,
-                                            uint64_t now_boot_ns) {
-  return impl_->on_flows(flows, now_boot_ns);
+void Tracker::durable(uint64_t seq) { impl_->durable_ = std::max(impl_->durable_, seq); }
+
+void Tracker::shutdown(uint64_t now_boot_ns, const UpdateSink &sink) {
+  impl_->shutdown(now_boot_ns, sink);
 }
 
-void Tracker::on_removed(const tcf_flow_key &key, const tcf_flow_val &final_val,
-                         uint64_t /*now_boot_ns*/) {
-  impl_->on_removed(key, final_val);
-}
-
-std::vector<ConnUpdate> Tracker::take_updates(uint64_t now_boot_ns) {
-  return impl_->take_updates(now_boot_ns);
-}
-
-std::vector<ConnUpdate> Tracker::shutdown(uint64_t now_boot_ns) {
-  return impl_->shutdown(now_boot_ns);
-}
-
-std::vector<FlowTotals> Tracker::flow_totals() const { return impl_->flow_totals(); }
-size_t Tracker::open_count() const { return impl_->open_count(); }
 void Tracker::resume(std::vector<StoredOpenConn> conns) { impl_->resume(std::move(conns)); }
-std::vector<std::string> Tracker::take_unresumed() { return impl_->take_unresumed(); }
+std::vector<Uid> Tracker::take_unresumed() { return impl_->take_unresumed(); }
+void Tracker::set_already_final(std::function<bool(const Uid &)> already_final) {
+  impl_->already_final_ = std::move(already_final);
+}
 
-std::vector<ConnRecord> Tracker::open_connections() const { return impl_->open_connections(); }
-
-uint64_t Tracker::connections_finished() const { return impl_->finished_count(); }
-
-TrackerStats Tracker::stats() const { return impl_->stats(); }
+std::vector<ConnRecord> Tracker::top_open(size_t n) const { return impl_->top_open(n); }
+std::vector<FlowTotals> Tracker::flow_totals(size_t n) const { return impl_->flow_totals(n); }
+size_t Tracker::open_count() const { return impl_->open_; }
+TrackerStats Tracker::stats() const { return impl_->stats_; }
 
 } // namespace tcflows

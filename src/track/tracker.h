@@ -1,22 +1,23 @@
-// The connection tracker: pure logic, no kernel. It turns what the TC program
-// reports (flow-map snapshots, connections it ended, ring-buffer events) into
-// one ConnRecord per connection, the way Zeek's conn.log describes them.
+// The connection tracker: turns the program's connection table (one slot per
+// connection, struct tcf_conn) into one ConnRecord per connection, the way
+// Zeek's conn.log describes them, and runs the user-space half of the slot
+// protocol (bpf/conn.h): it seals connections that are over, takes their
+// final counters once no program can add to them any more, removes their
+// mappings, and gives their slots back once their records are durable.
 //
 // Time: every *_boot_ns argument is the packet clock (CLOCK_BOOTTIME ns, the
-// clock of tcf_flow_val and tcf_event); records carry Unix epoch ns, converted
-// with the offset given to the constructor.
+// clock of tcf_conn); records carry Unix epoch ns, converted with the offset
+// in the configuration.
 #pragma once
 
-#include "kernel/abi.h"
-#include "kernel/maps.h"
+#include "kernel/conn_table.h"
 #include "track/conn.h"
-#include "track/flow.h"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
+#include <span>
 #include <vector>
 
 namespace tcflows {
@@ -31,92 +32,88 @@ struct TrackerConfig {
   std::chrono::nanoseconds linger = std::chrono::seconds(5);
   // Unix epoch ns minus CLOCK_BOOTTIME ns, measured by the agent.
   int64_t boot_to_epoch_ns = 0;
-  // Tells boots apart in uids (the packet clock restarts at boot): the
-  // agent derives it from the kernel's boot id.
+  // Tells boots apart in uids (the packet clock restarts at boot): the agent
+  // derives it from the kernel's boot id.
   uint64_t uid_salt = 0;
-  // Flow keys gone from the map whose totals the live table still shows.
+  // Rows the live tables may show (top_open, flow_totals); 0: no live table.
+  size_t live_rows = 0;
+  // Flow keys whose connections all ended that the live table still shows.
   size_t max_retired = 65536;
-  // Interface names for records; the agent passes if_indextoname.
-  std::function<std::string(uint32_t ifindex)> iface_name;
+  // Updates handed to the sink at a time.
+  size_t chunk = 4096;
+  // Free slots the program should always have: below it the table grows.
+  uint32_t spare_slots = 8192;
 };
 
-// Cumulative traffic of one flow key since the tracker started: every
-// connection on it, finished or open. For the live `--by flow` table; keys
-// gone from the flow map stay up to TrackerConfig::max_retired of them.
+// Cumulative traffic of one flow key since the tracker started: its open
+// connection and every finished one, for the live `--by flow` table.
 struct FlowTotals {
   tcf_flow_key key;
   uint64_t pkts[2];
   uint64_t bytes[2];
 };
 
-// Where the tracker had less than the kernel's last word. Each is a
-// user-visible counter (the agent shows them with the program's counters).
+// What the tracker did that the status line and metrics show.
 struct TrackerStats {
-  // Connections finalised from their last snapshot because their final value
-  // never came (a kernel split whose ended entry was not drained within three
-  // sweeps, or a flow entry gone without a delete): packets after that
-  // snapshot are missing from their records.
-  uint64_t finals_from_snapshot = 0;
-  // A value below counters already reported (a map read torn by a
-  // concurrent split): that delta was held at zero.
-  uint64_t counter_regressions = 0;
-  // Ring-buffer events that matched no connection: dropped, history detail only.
-  uint64_t events_unmatched = 0;
-  // Totals of keys gone from the map dropped from the live table's memory
-  // (the smallest, past TrackerConfig::max_retired). Records are not affected.
-  uint64_t totals_dropped = 0;
+  uint64_t finished = 0;       // final records produced
+  uint64_t orphans_joined = 0; // connections whose first packets landed in a slot
+                               // whose mapping the agent was removing: joined
+  uint64_t orphans_alone = 0;  // such slots that no later slot continued: recorded alone
+  uint64_t totals_dropped = 0; // live-table totals of keys gone, dropped past max_retired
+  uint64_t sweeps = 0;
 };
+
+// What one sweep found.
+struct SweepResult {
+  uint64_t seq = 0;    // this sweep's number: pass it to durable() once its records are
+  size_t finals = 0;   // final updates handed out
+  size_t open = 0;     // connections open
+  uint32_t free = 0;   // slots free for the program after the sweep
+  uint32_t handed = 0; // slots in use or free (the rest of the table was never used)
+};
+
+using UpdateSink = std::function<void(std::span<const ConnUpdate>)>;
 
 class Tracker {
 public:
-  explicit Tracker(TrackerConfig config);
+  Tracker(TrackerConfig config, ConnTable &table);
   ~Tracker();
   Tracker(const Tracker &) = delete;
   Tracker &operator=(const Tracker &) = delete;
 
-  // A ring-buffer event: timing detail (history order, handshake RTT).
-  // Events may be lost; the maps stay authoritative.
-  void on_event(const tcf_event &event);
+  // One pass over the table at now_boot_ns. Finals: connections ended or
+  // sealed by the previous sweep, now that no program can add to them.
+  // Seals those that are over (closed and lingered, or idle). Hands `sink`
+  // the final updates and, with `checkpoint`, an update of every open
+  // connection whose counters changed since its last one; in chunks.
+  SweepResult sweep(uint64_t now_boot_ns, bool checkpoint, const UpdateSink &sink);
 
-  // A connection the program ended (drained from the ended map): final.
-  void on_ended(const tcf_ended_key &key, const tcf_flow_val &final_val);
+  // The records of sweeps up to `seq` are durable (written, committed):
+  // their slots go back to the program at the next sweep.
+  void durable(uint64_t seq);
 
-  // The whole flow map as read at now_boot_ns. Returns the keys whose current
-  // connection is over (closed and lingered, or idle past its timeout); the
-  // agent deletes each from the map and passes the value the delete returned
-  // to on_removed().
-  std::vector<tcf_flow_key> on_flows(const std::vector<FlowEntry> &flows, uint64_t now_boot_ns);
-
-  // The last value of a flow-map entry the agent deleted: its connection is final.
-  void on_removed(const tcf_flow_key &key, const tcf_flow_val &final_val, uint64_t now_boot_ns);
-
-  // Every connection that changed since the last call: a checkpoint of each
-  // open one, and each one that became final (once, with its close_reason).
-  // Deltas cover the traffic since the previous update of that connection.
-  std::vector<ConnUpdate> take_updates(uint64_t now_boot_ns);
-
-  // The agent stops: every open connection as a final update, close_reason
-  // "shutdown" (or "fin"/"rst" when it had closed and was lingering). Drain
-  // the ended map and pass a last flow-map snapshot first, so that finals
-  // carry the last packets.
-  std::vector<ConnUpdate> shutdown(uint64_t now_boot_ns);
+  // The agent stops, its programs detached: every connection not final yet
+  // as a final update, close_reason "shutdown" when it was open (fin or rst
+  // when it had closed and was lingering).
+  void shutdown(uint64_t now_boot_ns, const UpdateSink &sink);
 
   // Connections an earlier agent left open in the database: when the same
-  // connection (by uid) turns up in the maps, its first update counts only
+  // connection (by uid) turns up in the table, its first update counts only
   // the traffic after those counters.
   void resume(std::vector<StoredOpenConn> conns);
-  // Resumed connections that no update matched (they ended while no agent
-  // ran): handed out once, after the first take_updates, for the store to close.
-  std::vector<std::string> take_unresumed();
+  // Resumed connections that no slot matched (they ended while no agent
+  // ran): handed out once, after the first sweep, for the store to close.
+  std::vector<Uid> take_unresumed();
+  // At the first sweep, a slot that ended before this agent started is
+  // skipped when this says its record is final already (an earlier agent
+  // wrote it but was stopped before giving the slot back).
+  void set_already_final(std::function<bool(const Uid &)> already_final);
 
-  // For the live tables.
-  std::vector<FlowTotals> flow_totals() const;
-  std::vector<ConnRecord> open_connections() const;
-  // How many there are, without building their records.
+  // For the live tables, as of the last sweep: the `n` open connections
+  // with the most bytes, and flow totals (open and finished connections).
+  std::vector<ConnRecord> top_open(size_t n) const;
+  std::vector<FlowTotals> flow_totals(size_t n) const;
   size_t open_count() const;
-
-  // Records produced so far (finals), for the status line.
-  uint64_t connections_finished() const;
 
   TrackerStats stats() const;
 

@@ -24,54 +24,6 @@ constexpr std::array tcp_letters{
     Letter{TCF_SEEN_DATA, 'd'}, Letter{TCF_SEEN_FIN, 'f'},    Letter{TCF_SEEN_RST, 'r'},
 };
 
-// Place of a first occurrence in the canonical order of a connection:
-// handshake, acknowledgements and data (originator first), FINs, RSTs.
-struct Rank {
-  uint8_t bit;
-  int by_orig;
-  int by_resp;
-};
-constexpr std::array ranks{
-    Rank{TCF_SEEN_SYN, 0, 1},     Rank{TCF_SEEN_SYNACK, 3, 2}, Rank{TCF_SEEN_ACK, 4, 7},
-    Rank{TCF_SEEN_PUREACK, 5, 8}, Rank{TCF_SEEN_DATA, 6, 9},   Rank{TCF_SEEN_FIN, 10, 11},
-    Rank{TCF_SEEN_RST, 12, 13},
-};
-
-// A packet with nothing else to tell ranks with data.
-int bit_rank(uint8_t bit, bool by_orig) {
-  for (const auto &r : ranks)
-    if (r.bit == bit)
-      return by_orig ? r.by_orig : r.by_resp;
-  return bit_rank(TCF_SEEN_DATA, by_orig);
-}
-
-int step_rank(const SeenStep &step, int orig) {
-  bool by_orig = step.dir == orig;
-  uint8_t letters = step.bits & ~TCF_SEEN_PKT;
-  if (!letters)
-    return bit_rank(TCF_SEEN_PKT, by_orig);
-  int rank = 100;
-  for (int i = 0; i < 8; i++)
-    if (letters & (1u << i))
-      rank = std::min(rank, bit_rank(1u << i, by_orig));
-  return rank;
-}
-
-// One side's bits no event reported, one untimed step per bit in rank order;
-// the first packet (TCF_SEEN_PKT) goes with the earliest of them.
-void add_missing(std::vector<SeenStep> &out, uint8_t missing, uint8_t dir) {
-  size_t first = out.size();
-  for (const auto &r : ranks)
-    if (missing & r.bit)
-      out.push_back({0, dir, r.bit, false});
-  if (!(missing & TCF_SEEN_PKT))
-    return;
-  if (out.size() > first)
-    out[first].bits |= TCF_SEEN_PKT;
-  else
-    out.push_back({0, dir, TCF_SEEN_PKT, false});
-}
-
 // Zeek's TCP endpoint states (TCP_ENDPOINT_*).
 enum class Ep { inactive, syn_sent, syn_ack_sent, partial, established, closed, reset };
 
@@ -173,7 +125,7 @@ void advance(Endpoint &me, Endpoint &peer, bool is_orig, const Flags &f, Ep orig
 }
 
 // Zeek's RSTOS0 test: the history matches /^\^?S[^HAFGIQ]*R.*/.
-bool syn_then_reset(const std::string &history) {
+bool syn_then_reset(std::string_view history) {
   size_t i = !history.empty() && history[0] == '^' ? 1 : 0;
   if (i >= history.size() || history[i] != 'S')
     return false;
@@ -189,45 +141,37 @@ bool syn_then_reset(const std::string &history) {
 bool inactive(Ep s) { return s == Ep::inactive || s == Ep::partial; }
 
 // Zeek's conn_state() for TCP (base/protocols/conn/main.zeek).
-std::string tcp_state_name(const Endpoint &o, const Endpoint &r, const std::string &history) {
+ConnState tcp_state_name(const Endpoint &o, const Endpoint &r, std::string_view history) {
   if (r.state == Ep::reset) {
     if (o.state == Ep::syn_sent || o.state == Ep::syn_ack_sent ||
         (o.state == Ep::reset && !o.data && !r.data))
-      return "REJ";
-    return inactive(o.state) ? "RSTRH" : "RSTR";
+      return ConnState::REJ;
+    return inactive(o.state) ? ConnState::RSTRH : ConnState::RSTR;
   }
   if (o.state == Ep::reset) {
     if (inactive(r.state))
-      return syn_then_reset(history) ? "RSTOS0" : "OTH";
-    return "RSTO";
+      return syn_then_reset(history) ? ConnState::RSTOS0 : ConnState::OTH;
+    return ConnState::RSTO;
   }
   if (o.state == Ep::closed && r.state == Ep::closed)
-    return "SF";
+    return ConnState::SF;
   if (o.state == Ep::closed)
-    return inactive(r.state) ? "SH" : "S2";
+    return inactive(r.state) ? ConnState::SH : ConnState::S2;
   if (r.state == Ep::closed)
-    return inactive(o.state) ? "SHR" : "S3";
+    return inactive(o.state) ? ConnState::SHR : ConnState::S3;
   if (o.state == Ep::syn_sent && r.state == Ep::inactive)
-    return "S0";
+    return ConnState::S0;
   if (o.state == Ep::established && r.state == Ep::established)
-    return "S1";
-  return "OTH";
+    return ConnState::S1;
+  return ConnState::OTH;
 }
 
-const SeenStep *first_timed(std::span<const SeenStep> steps, int dir, uint8_t bit) {
+// The side of the first step that carries `bit`, or -1.
+int first_sender(std::span<const SeenStep> steps, uint8_t bit) {
   for (const auto &step : steps)
-    if (step.dir == dir && (step.bits & bit))
-      return step.timed ? &step : nullptr;
-  return nullptr;
-}
-
-// The side whose earliest timed event carries `bit`, or -1.
-int earliest_sender(std::span<const SeenStep> events, uint8_t bit) {
-  const SeenStep *best = nullptr;
-  for (const auto &e : events)
-    if ((e.bits & bit) && (!best || e.ts_ns < best->ts_ns))
-      best = &e;
-  return best ? best->dir & 1 : -1;
+    if (step.bits & bit)
+      return step.dir & 1;
+  return -1;
 }
 
 Orientation by_ports(const tcf_flow_key &key, int first) {
@@ -235,24 +179,19 @@ Orientation by_ports(const tcf_flow_key &key, int first) {
   return {server >= 0 ? 1 - server : first, true, false};
 }
 
-Orientation tcp_orientation(const tcf_flow_key &key, uint32_t seen, int first,
-                            std::span<const SeenStep> events) {
+Orientation tcp_orientation(const tcf_flow_key &key, int first, std::span<const SeenStep> steps) {
+  uint32_t seen = steps_seen(steps);
   bool syn[2] = {bool(dir_bits(seen, 0) & TCF_SEEN_SYN), bool(dir_bits(seen, 1) & TCF_SEEN_SYN)};
   bool synack[2] = {bool(dir_bits(seen, 0) & TCF_SEEN_SYNACK),
                     bool(dir_bits(seen, 1) & TCF_SEEN_SYNACK)};
   if (syn[0] != syn[1])
     return {syn[0] ? 0 : 1};
-  if (syn[0]) { // simultaneous open: the first SYN
-    int side = earliest_sender(events, TCF_SEEN_SYN);
-    return {side >= 0 ? side : first};
-  }
+  if (syn[0]) // simultaneous open: the first SYN
+    return {first_sender(steps, TCF_SEEN_SYN)};
   if (synack[0] != synack[1])
     return {synack[0] ? 1 : 0};
-  if (synack[0]) {
-    int side = earliest_sender(events, TCF_SEEN_SYNACK);
-    if (side >= 0)
-      return {1 - side};
-  }
+  if (synack[0])
+    return {1 - first_sender(steps, TCF_SEEN_SYNACK)};
   return by_ports(key, first);
 }
 
@@ -273,15 +212,13 @@ uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t hash) {
 
 // Most significant digit first: the alphabet is in ASCII order, so uids sort
 // as their numbers do.
-void append_base62(std::string &out, uint64_t value, int digits) {
+void append_base62(char *out, uint64_t value, int digits) {
   static constexpr char alphabet[] =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  std::string text(digits, '0');
   for (int i = digits - 1; i >= 0; i--) {
-    text[i] = alphabet[value % 62];
+    out[i] = alphabet[value % 62];
     value /= 62;
   }
-  out += text;
 }
 
 } // namespace
@@ -301,14 +238,14 @@ int likely_server_side(uint16_t port0, uint16_t port1) {
   return -1;
 }
 
-Orientation decide_orientation(const tcf_flow_key &key, const tcf_flow_val &val, uint32_t seen,
-                               std::span<const SeenStep> events) {
-  int first = val.first_dir & 1;
+Orientation decide_orientation(const tcf_flow_key &key, int first_dir, uint8_t icmp_type,
+                               std::span<const SeenStep> steps) {
+  int first = first_dir & 1;
   Orientation o;
   if (is_tcp(key))
-    o = tcp_orientation(key, seen, first, events);
+    o = tcp_orientation(key, first, steps);
   else if (key.kind == TCF_KIND_ICMP_ECHO)
-    o = {is_echo_reply(key, val.icmp_type) ? 1 - first : first};
+    o = {is_echo_reply(key, icmp_type) ? 1 - first : first};
   else if (key.kind == TCF_KIND_ICMP)
     o = {first};
   else if (key.kind == TCF_KIND_PORTS)
@@ -319,38 +256,49 @@ Orientation decide_orientation(const tcf_flow_key &key, const tcf_flow_val &val,
   return o;
 }
 
-std::vector<SeenStep> order_steps(std::span<const SeenStep> events, uint32_t seen, int orig) {
-  std::vector<SeenStep> steps;
-  uint8_t covered[2] = {0, 0};
-  for (const auto &e : events) {
-    if (!e.bits)
+Steps conn_steps(uint32_t marks, uint64_t order) {
+  // Each seen bit by rank; the bits of one rank came with one packet.
+  std::array<SeenStep, 16> by_rank{};
+  std::array<bool, 16> used{};
+  for (int i = 0; i < 16; i++) {
+    if (!(marks & (1u << i)))
       continue;
-    steps.push_back({e.ts_ns, uint8_t(e.dir & 1), e.bits, true});
-    covered[e.dir & 1] |= e.bits;
+    int rank = int((order >> (4 * i)) & 0xf);
+    by_rank[rank].dir = uint8_t(i / 8);
+    by_rank[rank].bits |= uint8_t(1u << (i % 8));
+    used[rank] = true;
   }
-  std::stable_sort(steps.begin(), steps.end(), [orig](const SeenStep &a, const SeenStep &b) {
-    if (a.ts_ns != b.ts_ns)
-      return a.ts_ns < b.ts_ns;
-    return step_rank(a, orig) < step_rank(b, orig);
-  });
+  Steps steps;
+  for (int rank = 0; rank < 16; rank++)
+    if (used[rank])
+      steps.push_back(by_rank[rank]);
+  return steps;
+}
 
-  std::vector<SeenStep> missing;
-  for (uint8_t dir : {0, 1})
-    add_missing(missing, dir_bits(seen, dir) & ~covered[dir], dir);
-  std::stable_sort(missing.begin(), missing.end(), [orig](const SeenStep &a, const SeenStep &b) {
-    return step_rank(a, orig) < step_rank(b, orig);
-  });
-  for (const auto &step : missing) {
-    int rank = step_rank(step, orig);
-    auto at = std::find_if(steps.begin(), steps.end(),
-                           [&](const SeenStep &s) { return step_rank(s, orig) > rank; });
-    steps.insert(at, step);
+Steps join_steps(const Steps &earlier, const Steps &later) {
+  Steps steps = earlier;
+  uint32_t seen = steps_seen(earlier);
+  for (const auto &step : later) {
+    uint8_t fresh = step.bits & ~dir_bits(seen, step.dir);
+    if (!fresh)
+      continue;
+    steps.push_back({step.dir, fresh});
+    seen |= uint32_t(fresh) << (8 * step.dir);
   }
   return steps;
 }
 
-std::string zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bool flipped) {
-  std::string history = flipped ? "^" : "";
+uint32_t steps_seen(std::span<const SeenStep> steps) {
+  uint32_t seen = 0;
+  for (const auto &step : steps)
+    seen |= uint32_t(step.bits) << (8 * (step.dir & 1));
+  return seen;
+}
+
+History zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bool flipped) {
+  History history;
+  if (flipped)
+    history.push_back('^');
   uint8_t written[2] = {0, 0};
   for (const auto &step : steps) {
     int dir = step.dir & 1;
@@ -358,7 +306,7 @@ std::string zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bo
       if (!(step.bits & bit) || (written[dir] & bit))
         return;
       written[dir] |= bit;
-      history += dir == orig ? char(letter - 'a' + 'A') : letter;
+      history.push_back(dir == orig ? char(letter - 'a' + 'A') : letter);
     };
     if (!tcp) {
       put(TCF_SEEN_PKT, 'd');
@@ -370,7 +318,7 @@ std::string zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bo
   return history;
 }
 
-std::string tcp_conn_state(std::span<const SeenStep> steps, int orig) {
+ConnState tcp_conn_state(std::span<const SeenStep> steps, int orig) {
   Endpoint ep[2];
   for (const auto &step : steps) {
     int dir = step.dir & 1;
@@ -380,36 +328,42 @@ std::string tcp_conn_state(std::span<const SeenStep> steps, int orig) {
     me.data |= f.data;
     me.ack |= f.ack;
   }
-  return tcp_state_name(ep[orig], ep[1 - orig], zeek_history(steps, orig, true, false));
+  return tcp_state_name(ep[orig], ep[1 - orig], zeek_history(steps, orig, true, false).view());
 }
 
-std::string udp_conn_state(uint32_t seen, int orig) {
+ConnState udp_conn_state(uint32_t seen, int orig) {
   bool o = dir_bits(seen, orig) & TCF_SEEN_PKT;
   bool r = dir_bits(seen, 1 - orig) & TCF_SEEN_PKT;
   if (o)
-    return r ? "SF" : "S0";
-  return r ? "SHR" : "OTH";
+    return r ? ConnState::SF : ConnState::S0;
+  return r ? ConnState::SHR : ConnState::OTH;
 }
 
-std::optional<uint64_t> handshake_rtt(std::span<const SeenStep> steps, int orig) {
-  const SeenStep *syn = first_timed(steps, orig, TCF_SEEN_SYN);
-  const SeenStep *synack = first_timed(steps, 1 - orig, TCF_SEEN_SYNACK);
-  const SeenStep *ack = first_timed(steps, orig, TCF_SEEN_ACK);
-  if (!syn || !synack || !ack)
+std::optional<uint64_t> handshake_rtt(std::span<const SeenStep> steps, int orig, uint32_t ack_dt) {
+  if (ack_dt == 0 || ack_dt == UINT32_MAX || steps.empty())
     return std::nullopt;
-  if (syn->ts_ns > synack->ts_ns || synack->ts_ns > ack->ts_ns)
+  // The SYN opened the connection, the SYN/ACK answered it, the ACK followed.
+  const SeenStep &syn = steps.front();
+  if (syn.dir != orig || !(syn.bits & TCF_SEEN_SYN))
     return std::nullopt;
-  return ack->ts_ns - syn->ts_ns;
+  bool answered = false;
+  for (const auto &step : steps) {
+    if (step.dir != orig && (step.bits & TCF_SEEN_SYNACK))
+      answered = true;
+    if (step.dir == orig && (step.bits & TCF_SEEN_ACK))
+      return answered ? std::optional<uint64_t>(ack_dt) : std::nullopt;
+  }
+  return std::nullopt;
 }
 
-std::optional<std::string> closed_by(std::span<const SeenStep> steps) {
+std::optional<CloseReason> closed_by(std::span<const SeenStep> steps) {
   bool fin[2] = {false, false};
   for (const auto &step : steps) {
     if (step.bits & TCF_SEEN_RST)
-      return "rst";
+      return CloseReason::rst;
     fin[step.dir & 1] |= bool(step.bits & TCF_SEEN_FIN);
     if (fin[0] && fin[1])
-      return "fin";
+      return CloseReason::fin;
   }
   return std::nullopt;
 }
@@ -420,54 +374,49 @@ bool seen_closed(uint32_t seen) {
   return (dir_bits(seen, 0) & TCF_SEEN_FIN) && (dir_bits(seen, 1) & TCF_SEEN_FIN);
 }
 
-ZeekView zeek_view(const tcf_flow_key &key, uint32_t seen, std::span<const SeenStep> events,
+ZeekView zeek_view(const tcf_flow_key &key, std::span<const SeenStep> steps,
                    const Orientation &orientation) {
   int orig = orientation.orig;
   bool tcp = is_tcp(key);
-  auto steps = order_steps(events, seen, orig);
   ZeekView view;
   view.history = zeek_history(steps, orig, tcp, orientation.flipped);
   if (tcp) {
     view.state = tcp_conn_state(steps, orig);
-    view.rtt_ns = handshake_rtt(steps, orig);
     view.closed_by = closed_by(steps);
   } else if (key.proto == IPPROTO_UDP || key.proto == IPPROTO_UDPLITE) {
-    view.state = udp_conn_state(seen, orig);
+    view.state = udp_conn_state(steps_seen(steps), orig);
   } else {
-    view.state = "OTH"; // Zeek's conn_state for ICMP and everything else
+    view.state = ConnState::OTH; // Zeek's conn_state for ICMP and everything else
   }
   return view;
 }
 
-Ports zeek_ports(const tcf_flow_key &key, const tcf_flow_val &val, int orig) {
+Ports zeek_ports(const tcf_flow_key &key, uint8_t icmp_type, uint8_t icmp_code, int orig) {
   switch (key.kind) {
   case TCF_KIND_PORTS:
     return {key.port[orig], key.port[1 - orig]};
   case TCF_KIND_ICMP_ECHO:
-    if (is_echo_reply(key, val.icmp_type))
+    if (is_echo_reply(key, icmp_type))
       return {key.proto == IPPROTO_ICMPV6 ? icmpv6_echo_request : icmp_echo_request, 0};
-    return {val.icmp_type, val.icmp_code};
+    return {icmp_type, icmp_code};
   case TCF_KIND_ICMP:
-    return {val.icmp_type, val.icmp_code};
+    return {icmp_type, icmp_code};
   default:
     return {};
   }
 }
 
-std::string conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen, uint64_t salt) {
-  uint8_t bytes[sizeof(key) + sizeof(first_ns) + sizeof(gen) + sizeof(salt)];
-  uint8_t *at = bytes;
-  for (auto [data, size] : {std::pair<const void *, size_t>{&key, sizeof(key)},
-                            {&first_ns, sizeof(first_ns)},
-                            {&gen, sizeof(gen)},
-                            {&salt, sizeof(salt)}}) {
-    std::memcpy(at, data, size);
-    at += size;
-  }
-  std::string uid = "C";
-  append_base62(uid, first_ns / 1000, 9);            // µs: 62^9 µs is over 400 years
+Uid conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint64_t salt) {
+  uint8_t bytes[sizeof(key) + sizeof(first_ns) + sizeof(salt)];
+  std::memcpy(bytes, &key, sizeof(key));
+  std::memcpy(bytes + sizeof(key), &first_ns, sizeof(first_ns));
+  std::memcpy(bytes + sizeof(key) + sizeof(first_ns), &salt, sizeof(salt));
+  Uid uid;
+  uid.chars[0] = 'C';
+  append_base62(&uid.chars[1], first_ns / 1000, 9);  // µs: 62^9 µs is over 400 years
   constexpr uint64_t base62_8 = 218'340'105'584'896; // 62^8
-  append_base62(uid, hash_bytes(bytes, sizeof(bytes), 14695981039346656037ull) % base62_8, 8);
+  append_base62(&uid.chars[10], hash_bytes(bytes, sizeof(bytes), 14695981039346656037ull) % base62_8,
+                8);
   return uid;
 }
 

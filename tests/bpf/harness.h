@@ -1,10 +1,14 @@
 // The loaded TC program driven through bpf_prog_test_run_opts, and what the
-// tests read back: flow map, ended map, per-CPU counters, ring-buffer events.
+// tests read back: the connection table (slots and flow maps), the per-CPU
+// counters, the doorbells.
 #pragma once
 
 #include "kernel/bpf_program.h"
+#include "kernel/conn_table.h"
 #include "kernel/maps.h"
 #include "packet_builder.h"
+
+#include <memory>
 
 #include <cstdint>
 #include <optional>
@@ -28,9 +32,15 @@ struct RunOpts {
   uint32_t gso_size = 0;
 };
 
-// EndedEntry (src/maps.h): a connection the program ended, with its finals.
-// A small program: events and the skb timestamp as packet clock, a page of
-// ring buffer, few flows.
+// A connection in the table: its slot and what the slot holds.
+struct SlotEntry {
+  uint32_t slot;
+  tcf_flow_key key;
+  tcf_conn val;
+};
+
+// A small program: the skb timestamp as packet clock, a page of ring
+// buffer, few flows.
 ProgramConfig test_config(uint32_t max_flows = 256);
 
 class Harness {
@@ -44,24 +54,32 @@ public:
   // TC_ACT_UNSPEC. Returns the test_run error (0).
   int run(const Bytes &frame, RunOpts opts = {});
 
-  std::vector<FlowEntry> flows() const;
-  std::optional<tcf_flow_val> flow(const tcf_flow_key &key) const;
-  std::vector<EndedEntry> ended() const;
+  // The connections ACTIVE in the table: the current one of each key.
+  std::vector<SlotEntry> flows() const;
+  // The slot the key's mapping names, whatever its state.
+  std::optional<tcf_conn> flow(const tcf_flow_key &key) const;
+  // Connections the program ended (a new one started on their key).
+  std::vector<SlotEntry> ended() const;
   Counters counters() const;
-  // Ring-buffer events not consumed yet.
-  std::vector<tcf_event> events();
+  // Doorbells rung since the last call.
+  size_t doorbells();
 
-  // Empties every map, zeroes the counters, drops pending events and rewinds
-  // the clock: the state of a freshly loaded program, without the verifier's cost.
-  void reset();
+  // Empties every map, zeroes the table and the counters, drops pending
+  // doorbells and rewinds the clock: the state of a freshly loaded program
+  // (without the verifier's cost), with `slots` free slots (all by default).
+  void reset(uint32_t slots = UINT32_MAX);
 
   BpfProgram &program() { return program_; }
+  ConnTable &table() { return *table_; }
   uint64_t clock() const { return clock_; }
 
 private:
+  std::vector<SlotEntry> slots_in(uint32_t kind) const;
+
   BpfProgram program_;
+  std::unique_ptr<ConnTable> table_;
   ring_buffer *ring_ = nullptr;
-  std::vector<tcf_event> pending_;
+  size_t doorbells_ = 0;
   uint64_t clock_ = 1'000'000'000;
 };
 

@@ -3,15 +3,16 @@
 // must do exactly one thing:
 //  - malformed: the malformed counter and one reason counter move by one,
 //    malformed_bytes by the frame length, and no flow changes;
-//  - untracked: the flow map was full, untracked_packets moves by the frame's
+//  - untracked: no slot was free, untracked_packets moves by the frame's
 //    wire packets, and no flow changes;
-//  - counted: one flow (entry plus its ended connections) gains exactly the
+//  - counted: one flow (its connections' slots) gains exactly the
 //    frame's wire packets (gso_segs for a GSO frame) in one direction, with
 //    bytes that fit the frame's IP length field, under a key whose every
 //    address, port, VLAN id and protocol a reading of the frame's bytes gives
 //    (fuzz_reading.h).
-// Counters never decrease, flows never vanish, ended connections never
-// change, and frames the generator built valid or broke on purpose do what
+// Counters never decrease, slots never lose a connection, ended connections
+// never change, each key has one ACTIVE slot and its mapping names it, and
+// frames the generator built valid or broke on purpose do what
 // it says (Must); frames whose IP or transport header is invalid by the
 // standards are malformed, whatever made them. Each batch starts on emptied
 // maps. TCF_FUZZ_SEED, TCF_FUZZ_FRAMES and TCF_FUZZ_FIRST_BATCH override the
@@ -19,6 +20,7 @@
 // frame, what the generator did to it, and its hex.
 #include "fuzz_frames.h"
 #include "fuzz_reading.h"
+#include "track/flow.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -49,10 +51,12 @@ uint64_t env_number(const char *name, uint64_t fallback) {
   return text && *text ? std::strtoull(text, nullptr, 0) : fallback;
 }
 
-// A small flow map (batches overflow it), short idle timeouts (the
-// generator's clock jumps split connections), events on.
+// Few slots (batches overflow them), short idle timeouts (the generator's
+// clock jumps split connections).
+constexpr uint32_t fuzz_slots = 48;
+
 ProgramConfig fuzz_config() {
-  ProgramConfig config = test_config(48);
+  ProgramConfig config = test_config(fuzz_slots);
   for (auto &idle : config.kernel.idle_ns)
     idle = 1 * ms;
   return config;
@@ -60,78 +64,50 @@ ProgramConfig fuzz_config() {
 
 // ---------------------------------------------------------------- map state
 
-template <typename K> using Raw = std::array<uint8_t, sizeof(K)>;
-template <typename K> using Entries = std::map<Raw<K>, tcf_flow_val>;
+using RawKey = std::array<uint8_t, sizeof(tcf_flow_key)>;
 
-template <typename K> Raw<K> raw(const K &key) {
-  Raw<K> r;
+RawKey raw(const tcf_flow_key &key) {
+  RawKey r;
   std::memcpy(r.data(), &key, sizeof(key));
   return r;
 }
 
-template <typename K> K unraw(const Raw<K> &r) {
-  K key;
+tcf_flow_key unraw(const RawKey &r) {
+  tcf_flow_key key;
   std::memcpy(&key, r.data(), sizeof(key));
   return key;
 }
 
-// Every entry of a hash map, in batches.
-template <typename K> Entries<K> read_entries(int fd) {
-  Entries<K> out;
-  std::vector<K> keys(64);
-  std::vector<tcf_flow_val> vals(64);
-  uint32_t batch = 0;
-  for (bool first = true;;) {
-    uint32_t count = uint32_t(keys.size());
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
-                                   &count, &opts);
-    REQUIRE_MESSAGE((err == 0 || err == -ENOENT || err == -ENOSPC), "reading a map failed: ", err);
-    for (uint32_t i = 0; i < count; i++)
-      out[raw(keys[i])] = vals[i];
-    if (err == -ENOENT)
-      return out;
-    if (err == -ENOSPC && count == 0) { // a hash bucket larger than the buffer: again
-      keys.resize(keys.size() * 2);
-      vals.resize(vals.size() * 2);
-      continue;
-    }
-    first = false;
-  }
-}
-
 struct State {
   Counters counters{};
-  Entries<tcf_flow_key> flows;
-  Entries<tcf_ended_key> ended;
+  std::map<uint32_t, tcf_conn> slots; // every slot not FREE
 };
 
 State read_state(Harness &h) {
-  return {h.counters(), read_entries<tcf_flow_key>(h.program().flows_fd()),
-          read_entries<tcf_ended_key>(h.program().ended_fd())};
+  State s{h.counters(), {}};
+  h.table().scan([&](uint32_t first, std::span<tcf_conn> slots) {
+    for (uint32_t i = 0; i < slots.size(); i++)
+      if (slot_kind(slots[i].state) != TCF_SLOT_FREE)
+        s.slots[first + i] = slots[i];
+  });
+  return s;
 }
 
-bool same_val(const tcf_flow_val &a, const tcf_flow_val &b) {
-  return std::memcmp(&a, &b, sizeof(a)) == 0;
-}
+bool same_conn(const tcf_conn &a, const tcf_conn &b) { return std::memcmp(&a, &b, sizeof(a)) == 0; }
 
-// Packets and bytes of a key's connections: its entry and those it ended.
+// Packets and bytes of a key's connections: all its slots.
 struct Totals {
   std::array<uint64_t, 2> pkts{}, bytes{};
   bool operator==(const Totals &) const = default;
 };
 
-std::map<Raw<tcf_flow_key>, Totals> totals(const State &s) {
-  std::map<Raw<tcf_flow_key>, Totals> out;
-  auto add = [&](const Raw<tcf_flow_key> &key, const tcf_flow_val &v) {
-    Totals &t = out[key];
+std::map<RawKey, Totals> totals(const State &s) {
+  std::map<RawKey, Totals> out;
+  for (const auto &[slot, c] : s.slots) {
+    Totals &t = out[raw(c.key)];
     for (int d = 0; d < 2; d++)
-      t.pkts[d] += v.pkts[d], t.bytes[d] += v.bytes[d];
-  };
-  for (const auto &[key, val] : s.flows)
-    add(key, val);
-  for (const auto &[key, val] : s.ended)
-    add(raw(unraw<tcf_ended_key>(key).flow), val);
+      t.pkts[d] += c.pkts[d], t.bytes[d] += c.bytes[d];
+  }
   return out;
 }
 
@@ -176,31 +152,27 @@ void check_counters(const Counters &a, const Counters &b, const FuzzFrame &f, Ou
                               delta(TCF_CTR_UNTRACKED_PKTS), failed));
 }
 
-// Entries only ever grow: flows stay, a connection ends only into the ended
-// map (generation + 1), and ended connections do not change.
-void check_entries(const State &a, const State &b, Problems &bad) {
-  for (const auto &[key, val] : a.ended) {
-    auto it = b.ended.find(key);
-    if (it == b.ended.end() || !same_val(it->second, val))
-      bad.push_back("an ended connection changed or vanished: " +
-                    describe(unraw<tcf_ended_key>(key).flow));
-  }
-  for (const auto &[key, old] : a.flows) {
-    auto it = b.flows.find(key);
-    std::string name = describe(unraw<tcf_flow_key>(key));
-    if (it == b.flows.end()) {
-      bad.push_back("a flow vanished: " + name);
+// Slots keep their connections: a slot's key never changes, its counters
+// never decrease, it leaves ACTIVE only for ENDED, and an ENDED one never
+// changes again.
+void check_slots(const State &a, const State &b, Problems &bad) {
+  for (const auto &[slot, old] : a.slots) {
+    auto it = b.slots.find(slot);
+    std::string name = fmt::format("slot {} ({})", slot, describe(old.key));
+    if (it == b.slots.end()) {
+      bad.push_back("a connection vanished: " + name);
       continue;
     }
-    const tcf_flow_val &now = it->second;
-    tcf_ended_key ek{unraw<tcf_flow_key>(key), old.gen, 0};
-    bool ended = b.ended.count(raw(ek)) && !a.ended.count(raw(ek));
-    if (now.gen != old.gen && (now.gen != old.gen + 1 || !ended))
-      bad.push_back(fmt::format("generation {} -> {} without an ended connection: {}", old.gen,
-                                now.gen, name));
-    for (int d = 0; d < 2 && now.gen == old.gen; d++)
+    const tcf_conn &now = it->second;
+    if (slot_kind(old.state) == TCF_SLOT_ENDED && !same_conn(old, now))
+      bad.push_back("an ended connection changed: " + name);
+    if (!(now.key == old.key))
+      bad.push_back("a slot changed its key: " + name);
+    if (slot_kind(now.state) != TCF_SLOT_ACTIVE && slot_kind(now.state) != TCF_SLOT_ENDED)
+      bad.push_back("a taken slot became neither active nor ended: " + name);
+    for (int d = 0; d < 2; d++)
       if (now.pkts[d] < old.pkts[d] || now.bytes[d] < old.bytes[d])
-        bad.push_back("a flow's counters decreased: " + name);
+        bad.push_back("a connection's counters decreased: " + name);
   }
 }
 
@@ -211,12 +183,12 @@ void find_counted(const State &a, const State &b, const FuzzFrame &f, Outcome &o
     Totals old = before.count(key) ? before[key] : Totals{};
     if (t == old)
       continue;
-    std::string name = describe(unraw<tcf_flow_key>(key));
+    std::string name = describe(unraw(key));
     if (out.key) {
       bad.push_back("a second flow changed: " + name);
       continue;
     }
-    out.key = unraw<tcf_flow_key>(key);
+    out.key = unraw(key);
     for (int d = 0; d < 2; d++)
       if (t.pkts[d] != old.pkts[d] || t.bytes[d] != old.bytes[d])
         out.dir = out.dir < 0 ? d : 2;
@@ -337,13 +309,11 @@ int run_frame(Harness &h, const FuzzFrame &f, uint32_t &retval) {
 }
 
 bool same_state(const State &a, const State &b) {
-  auto same = [](const auto &x, const auto &y) {
-    return x.size() == y.size() &&
-           std::equal(x.begin(), x.end(), y.begin(), [](const auto &p, const auto &q) {
-             return p.first == q.first && same_val(p.second, q.second);
-           });
-  };
-  return a.counters == b.counters && same(a.flows, b.flows) && same(a.ended, b.ended);
+  return a.counters == b.counters && a.slots.size() == b.slots.size() &&
+         std::equal(a.slots.begin(), a.slots.end(), b.slots.begin(),
+                    [](const auto &p, const auto &q) {
+                      return p.first == q.first && same_conn(p.second, q.second);
+                    });
 }
 
 struct Stats {
@@ -378,7 +348,7 @@ State step(Harness &h, const FuzzFrame &f, const State &before, const L4Readings
   }
   Outcome out;
   check_counters(before.counters, after.counters, f, out, bad);
-  check_entries(before, after, bad);
+  check_slots(before, after, bad);
   find_counted(before, after, f, out, bad);
   check_outcome(f, out, l4, bad);
   check_must(f, out, bad);
@@ -404,16 +374,22 @@ std::string report(uint64_t seed, uint64_t batch, size_t index, const FuzzFrame 
   return text + hex(f.data);
 }
 
-// Events of the batch: each names a flow in the map, one new-flow event per flow.
-void check_events(Harness &h, const State &s, Problems &bad) {
-  size_t new_flows = 0;
-  for (const tcf_event &e : h.events()) {
-    if (!s.flows.count(raw(e.key)))
-      bad.push_back("an event for a flow not in the map: " + describe(e.key));
-    new_flows += e.type == TCF_EV_NEW_FLOW;
+// The table at the end of a batch: one ACTIVE slot per key, the one its
+// mapping names; every slot taken was counted as a connection.
+void check_table(Harness &h, const State &s, Problems &bad) {
+  std::map<RawKey, uint32_t> active;
+  for (const auto &[slot, c] : s.slots) {
+    if (slot_kind(c.state) != TCF_SLOT_ACTIVE)
+      continue;
+    if (!active.emplace(raw(c.key), slot).second)
+      bad.push_back("two active slots for " + describe(c.key));
+    auto mapped = h.flow(c.key);
+    if (!mapped || !same_conn(*mapped, c))
+      bad.push_back("an active slot its key's mapping does not name: " + describe(c.key));
   }
-  if (s.counters[TCF_CTR_RINGBUF_FULL] == 0 && new_flows != s.flows.size())
-    bad.push_back(fmt::format("{} new-flow events for {} flows", new_flows, s.flows.size()));
+  if (s.counters[TCF_CTR_CONNECTIONS] != s.slots.size())
+    bad.push_back(fmt::format("{} connections counted, {} slots taken",
+                              s.counters[TCF_CTR_CONNECTIONS], s.slots.size()));
 }
 
 uint64_t mix(uint64_t x) { // splitmix64
@@ -425,7 +401,7 @@ uint64_t mix(uint64_t x) { // splitmix64
 
 // One batch on emptied maps: frames one at a time, each checked.
 void run_batch(Harness &h, uint64_t seed, uint64_t batch, uint64_t frames, Stats &stats) {
-  h.reset();
+  h.reset(fuzz_slots);
   FrameGenerator gen(mix(seed ^ mix(batch)));
   State state = read_state(h);
   L4Readings l4;
@@ -438,10 +414,11 @@ void run_batch(Harness &h, uint64_t seed, uint64_t batch, uint64_t frames, Stats
       FAIL(report(seed, batch, i, f, bad));
   }
   Problems bad;
-  check_events(h, state, bad);
+  check_table(h, state, bad);
   if (!bad.empty())
     FAIL(fmt::format("fuzz failure in batch {} (TCF_FUZZ_SEED={}): {}", batch, seed, bad[0]));
-  stats.ended += state.ended.size();
+  for (const auto &[slot, c] : state.slots)
+    stats.ended += slot_kind(c.state) == TCF_SLOT_ENDED;
   stats.batches++;
 }
 

@@ -174,10 +174,10 @@ void check_key(const tcf_flow_key &key, const Reference &ref) {
 }
 
 // "ports 2 echo 1 link 3": flows per kind.
-std::string kinds(const std::vector<FlowEntry> &flows) {
+std::string kinds(const std::vector<SlotEntry> &flows) {
   static constexpr const char *names[] = {"ports", "echo", "icmp", "ip", "frag", "link"};
   int count[std::size(names)] = {};
-  for (const FlowEntry &f : flows)
+  for (const SlotEntry &f : flows)
     if (f.key.kind < std::size(names))
       count[f.key.kind]++;
   std::string text;
@@ -188,7 +188,7 @@ std::string kinds(const std::vector<FlowEntry> &flows) {
 }
 
 std::string summary_line(const std::string &name, const RunStats &stats, const Harness &h,
-                         const std::vector<FlowEntry> &flows) {
+                         const std::vector<SlotEntry> &flows) {
   Counters c = h.counters();
   std::string line =
       fmt::format("{:<34} frames {:>3} (refused {}, cut {}) flows {:>2} ({})", name,
@@ -209,11 +209,11 @@ void check_capture(Harness &h, const std::filesystem::path &path) {
   Reference ref = tshark_reference(path);
   auto flows = h.flows();
   uint64_t counted = 0;
-  for (const FlowEntry &f : flows) {
+  for (const SlotEntry &f : flows) {
     counted += f.val.pkts[0] + f.val.pkts[1];
     check_key(f.key, ref);
   }
-  for (const EndedEntry &e : h.ended())
+  for (const SlotEntry &e : h.ended())
     counted += e.val.pkts[0] + e.val.pkts[1];
   Counters c = h.counters();
   CHECK(c[TCF_CTR_FRAMES] == stats.run);

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The connection protocol of the TC program: which slot of the conns array a
+ * packet is counted in, when a packet starts the next connection on its flow
+ * key, and how a slot is taken and published. See struct tcf_conn and enum
+ * tcf_slot_state in tcflows.h for the data and its life.
+ *
+ * This file is compiled twice: into the TC program (tcflows.bpf.c), and into
+ * the protocol tests (tests/unit/kernel_model.h), which interleave several
+ * simulated CPUs and the agent step by step at every shared access. Both
+ * define, before including it:
+ *
+ *   TCF_INLINE                          how these functions are declared
+ *   struct tcf_env                      what the functions below pass around
+ *   tcf_cfg_of(env)                     the struct tcf_config in force (in BPF a
+ *                                       const volatile one: read at every use)
+ *   env_flows_lookup(env, digest)       struct tcf_ref * in `flows`, or NULL
+ *   env_flows_insert(env, digest, ref)  BPF_NOEXIST insert: 0 or -errno
+ *   env_full_lookup(env, key)           the same in `flows_full`, by whole key
+ *   env_full_insert(env, key, ref)
+ *   env_slot(env, index)                struct tcf_conn * of a slot, or NULL
+ *   env_pool(env)                       struct tcf_pool *, or NULL
+ *   env_pop_slot(env, &index)           0, or -errno when no slot is free
+ *   env_push_slot(env, index)           gives an unpublished slot back
+ *   env_clock(env)                      the precise packet clock, ns
+ *   env_count(env, counter, n)          adds n to a per-CPU counter
+ *   env_doorbell(env, free)             0 when the doorbell event was sent
+ *   tcf_load32/64(p), tcf_cas32(p, old, new) -> old, tcf_xchg32(p, v),
+ *   tcf_or32(p, v) -> old, tcf_or64(p, v), tcf_add64(p, v), tcf_adds64(p, v) -> old
+ *
+ * Every access to memory another CPU or the agent may write goes through
+ * those: they are the points where the tests interleave.
+ */
+#ifndef TCFLOWS_CONN_H
+#define TCFLOWS_CONN_H
+
+#include "digest.h"
+#include "tcflows.h"
+
+/* Times a packet looks for its connection before it is counted as untracked. */
+#define TCF_TRIES 4
+
+/* The errno values the protocol tells apart (no libc headers in BPF). */
+#define TCF_E2BIG  7
+#define TCF_EAGAIN 11
+#define TCF_EEXIST 17
+#define TCF_EINVAL 22
+#define TCF_ENOSPC 28
+
+/* TCP flags as in byte 13 of the header. */
+#define TCF_TCP_FIN 0x01
+#define TCF_TCP_SYN 0x02
+#define TCF_TCP_RST 0x04
+#define TCF_TCP_ACK 0x10
+
+/* What the protocol needs of one parsed frame. */
+struct tcf_packet {
+	struct tcf_flow_key key; /* canonical */
+	__u64 pkts;		 /* wire packets (GSO segments) */
+	__u64 bytes;		 /* wire IP bytes */
+	__u64 tick;		 /* coarse clock: jiffies (offline: the packet clock) */
+	__u64 now;		 /* the precise packet clock once read, else 0 */
+	__u32 tcp_seq;
+	__u8 dir;	/* enum tcf_dir against the canonical key */
+	__u8 egress;	/* seen at TC egress */
+	__u8 bits;	/* enum tcf_seen this packet shows in its direction */
+	__u8 tcp_flags; /* the TCP flags byte, 0 for other protocols */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 tcp; /* TCP with ports: the SYN rules apply */
+	__u8 pad;
+};
+
+/* The Zeek history letters (enum tcf_seen) a packet shows in its direction. */
+TCF_INLINE __u8 tcf_seen_bits(int tcp, __u8 flags, int has_data)
+{
+	__u8 bits = TCF_SEEN_PKT;
+
+	if (!tcp)
+		return has_data ? bits | TCF_SEEN_DATA : bits;
+	/* As Zeek's history: data counts only on a segment without SYN, FIN or RST. */
+	if (has_data && !(flags & (TCF_TCP_SYN | TCF_TCP_FIN | TCF_TCP_RST)))
+		bits |= TCF_SEEN_DATA;
+	if (flags & TCF_TCP_SYN)
+		bits |= (flags & TCF_TCP_ACK) ? TCF_SEEN_SYNACK : TCF_SEEN_SYN;
+	else if (flags & TCF_TCP_ACK)
+		bits |= TCF_SEEN_ACK;
+	if (flags & TCF_TCP_FIN)
+		bits |= TCF_SEEN_FIN;
+	if (flags & TCF_TCP_RST)
+		bits |= TCF_SEEN_RST;
+	if ((flags & (TCF_TCP_ACK | TCF_TCP_SYN | TCF_TCP_FIN | TCF_TCP_RST)) == TCF_TCP_ACK &&
+	    !has_data)
+		bits |= TCF_SEEN_PUREACK;
+	return bits;
+}
+
+/* The precise clock, read at most once per packet and only when needed. */
+TCF_INLINE __u64 tcf_now(struct tcf_env *env, struct tcf_packet *p)
+{
+	if (!p->now)
+		p->now = env_clock(env);
+	return p->now;
+}
+
+TCF_INLINE __u32 tcf_popcount16(__u32 v)
+{
+	v &= 0xffff;
+	v = v - ((v >> 1) & 0x5555);
+	v = (v & 0x3333) + ((v >> 2) & 0x3333);
+	v = (v + (v >> 4)) & 0x0f0f;
+	return (v + (v >> 8)) & 0x1f;
+}
+
+TCF_INLINE __u64 tcf_idle_ns(struct tcf_env *env, const struct tcf_flow_key *k)
+{
+	switch (k->proto) {
+	case 6: /* TCP */
+		return tcf_cfg_of(env)->idle_ns[TCF_IDLE_TCP];
+	case 17:  /* UDP */
+	case 136: /* UDP-Lite */
+		return tcf_cfg_of(env)->idle_ns[TCF_IDLE_UDP];
+	case 1:	 /* ICMP */
+	case 58: /* ICMPv6 */
+		return tcf_cfg_of(env)->idle_ns[TCF_IDLE_ICMP];
+	}
+	return tcf_cfg_of(env)->idle_ns[TCF_IDLE_OTHER];
+}
+
+/* Seen bits of one direction, and the closing ones of both. */
+#define TCF_DIR_BITS(marks, d) (((marks) >> (8 * (d))) & 0xff)
+#define TCF_RST_EITHER	       (TCF_SEEN_RST | TCF_SEEN_RST << 8)
+#define TCF_FIN_BOTH	       (TCF_SEEN_FIN | TCF_SEEN_FIN << 8)
+
+/*
+ * Whether this packet starts the next connection on its key rather than
+ * belonging to the slot's: after idleness, or for TCP a SYN after the close
+ * (a RST, or FIN both ways), or a SYN with a new ISN after an unanswered SYN
+ * or a half-close. Returns the enum tcf_end_reason of the slot's connection,
+ * or TCF_END_NONE.
+ */
+TCF_INLINE __u32 tcf_starts_connection(struct tcf_env *env, struct tcf_conn *c,
+				       struct tcf_packet *p)
+{
+	__u32 marks, seen, syn_dir;
+	__u64 idle, now, last;
+
+	/* Within the tick of the connection's last packet it is not idle. */
+	if ((__u32)p->tick != tcf_load32(&c->last_tick)) {
+		idle = tcf_idle_ns(env, &p->key);
+		now = tcf_now(env, p);
+		last = tcf_load64(&c->last_ns);
+		if (idle && now > last && now - last > idle)
+			return TCF_END_IDLE;
+	}
+	if (!p->tcp || !(p->bits & TCF_SEEN_SYN))
+		return TCF_END_NONE;
+	marks = tcf_load32(&c->marks);
+	seen = marks & 0xffff;
+	if ((seen & TCF_RST_EITHER) || (seen & TCF_FIN_BOTH) == TCF_FIN_BOTH)
+		return TCF_END_REUSED;
+	/* A SYN again from the side whose SYN opened it, with another ISN. */
+	syn_dir = (c->first & TCF_FIRST_SYN_DIR) ? 1 : 0;
+	if (!(c->first & TCF_FIRST_SYN) || p->dir != syn_dir || p->tcp_seq == c->syn_seq)
+		return TCF_END_NONE;
+	if (!(TCF_DIR_BITS(seen, 1 - syn_dir) & TCF_SEEN_SYNACK))
+		return TCF_END_REUSED; /* the first SYN was never answered */
+	if (seen & (TCF_SEEN_FIN | TCF_SEEN_FIN << 8))
+		return TCF_END_REUSED; /* after a half-close */
+	return TCF_END_NONE;
+}
+
+/*
+ * The order of the bits this packet saw first: each gets the number of bits
+ * seen before (the popcount of `old`), and the handshake's completing ACK
+ * gets its time.
+ */
+TCF_INLINE void tcf_mark_first(struct tcf_env *env, struct tcf_conn *c, struct tcf_packet *p,
+			       __u32 old)
+{
+	__u32 d = p->dir & 1, fresh = p->bits & ~TCF_DIR_BITS(old, d);
+	__u64 rank = tcf_popcount16(old), add = 0;
+	__u64 dt;
+	int b;
+
+	if (!fresh)
+		return; /* only new TCP flags */
+	for (b = 0; b < 8; b++)
+		if (fresh & (1u << b))
+			add |= rank << (4 * (8 * d + b));
+	tcf_or64(&c->order, add);
+	if ((fresh & TCF_SEEN_SYN) && !(old & (TCF_SEEN_SYN | TCF_SEEN_SYN << 8))) {
+		c->syn_seq = p->tcp_seq;
+		c->first |= TCF_FIRST_SYN | (d ? TCF_FIRST_SYN_DIR : 0);
+	}
+	/* The SYN sender's first ACK after the peer's SYN/ACK completes the handshake. */
+	if ((fresh & TCF_SEEN_ACK) && (TCF_DIR_BITS(old, d) & TCF_SEEN_SYN) &&
+	    (TCF_DIR_BITS(old, 1 - d) & TCF_SEEN_SYNACK)) {
+		dt = tcf_now(env, p) - tcf_load64(&c->first_ns);
+		c->ack_dt = dt >= 0xffffffffULL ? 0xffffffffu : (dt ? (__u32)dt : 1);
+	}
+}
+
+/* Counts the packet in an ACTIVE slot. */
+TCF_INLINE void tcf_add(struct tcf_env *env, struct tcf_conn *c, struct tcf_packet *p)
+{
+	__u32 d = p->dir & 1;
+	__u32 mine = (__u32)p->bits << (8 * d) | (__u32)p->tcp_flags << (16 + 8 * d);
+	__u32 marks, old;
+	__u64 now;
+	int fresh, timed;
+
+	tcf_add64(&c->pkts[d], p->pkts);
+	tcf_add64(&c->bytes[d], p->bytes);
+	marks = tcf_load32(&c->marks);
+	fresh = (marks & mine) != mine;
+	/* The precise clock when the tick moved on, for the handshake and the close. */
+	timed = fresh || (__u32)p->tick != tcf_load32(&c->last_tick) ||
+		(p->tcp_flags & (TCF_TCP_SYN | TCF_TCP_FIN | TCF_TCP_RST)) ||
+		(marks & (TCF_RST_EITHER | TCF_SEEN_FIN | TCF_SEEN_FIN << 8));
+	if (timed) {
+		now = tcf_now(env, p);
+		if (now > tcf_load64(&c->last_ns))
+			c->last_ns = now;
+		c->last_tick = (__u32)p->tick;
+	}
+	if (fresh) {
+		old = tcf_or32(&c->marks, mine);
+		tcf_mark_first(env, c, p, old);
+	}
+}
+
+/* Rings the doorbell once per arming: user space re-arms it when it sweeps. */
+TCF_INLINE void tcf_ring(struct tcf_env *env, struct tcf_pool *pool, __s64 free)
+{
+	if (tcf_cas32(&pool->bell_armed, 1, 0) != 1)
+		return;
+	if (env_doorbell(env, free) == 0) {
+		env_count(env, TCF_CTR_DOORBELLS, 1);
+		return;
+	}
+	env_count(env, TCF_CTR_DOORBELLS_LOST, 1);
+	tcf_xchg32(&pool->bell_armed, 1);
+}
+
+/*
+ * Takes a free slot and fills it for the packet's new connection, ACTIVE but
+ * not yet reachable: the caller publishes it in a flow map, or gives it back.
+ */
+TCF_INLINE struct tcf_conn *tcf_take(struct tcf_env *env, struct tcf_packet *p, __u32 full,
+				     __u32 *index)
+{
+	struct tcf_pool *pool = env_pool(env);
+	struct tcf_conn *c;
+	__s64 free;
+	__u32 inc;
+
+	if (!pool)
+		return NULL;
+	if (env_pop_slot(env, index)) {
+		env_count(env, TCF_CTR_FLOW_FULL, 1);
+		tcf_ring(env, pool, 0);
+		return NULL;
+	}
+	free = tcf_adds64(&pool->free, -1) - 1;
+	if (free < (__s64)tcf_cfg_of(env)->bell_below)
+		tcf_ring(env, pool, free);
+	c = env_slot(env, *index);
+	if (!c)
+		return NULL;
+	inc = tcf_load32(&c->state) & ~TCF_STATE_MASK & ~(0xfu << TCF_REASON_SHIFT);
+	c->key = p->key;
+	c->pkts[0] = c->pkts[1] = 0;
+	c->bytes[0] = c->bytes[1] = 0;
+	c->first_ns = c->last_ns = tcf_now(env, p);
+	c->order = 0;
+	c->marks = 0;
+	c->ack_dt = 0;
+	c->last_tick = (__u32)p->tick;
+	c->syn_seq = 0;
+	c->first = (p->dir & 1) | (p->egress ? TCF_FIRST_EGRESS : 0) | (full ? TCF_FIRST_FULL_KEY : 0);
+	c->icmp_type = p->icmp_type;
+	c->icmp_code = p->icmp_code;
+	/* Published last, and atomically: whoever sees ACTIVE sees the rest. */
+	tcf_xchg32(&c->state, inc | TCF_SLOT_ACTIVE);
+	return c;
+}
+
+/* A slot taken but never published goes back as it was. */
+TCF_INLINE void tcf_give_back(struct tcf_env *env, struct tcf_conn *c, __u32 index)
+{
+	struct tcf_pool *pool = env_pool(env);
+
+	tcf_xchg32(&c->state, tcf_load32(&c->state) & ~TCF_STATE_MASK);
+	env_push_slot(env, index);
+	if (pool)
+		tcf_adds64(&pool->free, 1);
+}
+
+/* Counts a frame that no connection took. */
+TCF_INLINE void tcf_untracked(struct tcf_env *env, struct tcf_packet *p)
+{
+	env_count(env, TCF_CTR_UNTRACKED_PKTS, p->pkts);
+	env_count(env, TCF_CTR_UNTRACKED_BYTES, p->bytes);
+}
+
+/*
+ * A new connection for a key no flow map holds. Returns 0 when the packet is
+ * counted, -EEXIST when another CPU mapped the key first (look again), or
+ * another -errno when the connection cannot be tracked (counted).
+ */
+TCF_INLINE int tcf_create(struct tcf_env *env, struct tcf_packet *p, __u64 digest, __u32 full)
+{
+	struct tcf_pool *pool = env_pool(env);
+	struct tcf_ref ref = {0, 0};
+	struct tcf_conn *c;
+	__u32 index;
+	int err;
+
+	c = tcf_take(env, p, full, &index);
+	if (!c)
+		return -TCF_ENOSPC;
+	ref.slot = index;
+	err = full ? env_full_insert(env, &p->key, &ref) : env_flows_insert(env, digest, &ref);
+	if (err) {
+		tcf_give_back(env, c, index);
+		if (err != -TCF_EEXIST)
+			env_count(env, err == -TCF_E2BIG ? TCF_CTR_FLOW_FULL : TCF_CTR_FLOW_ERROR, 1);
+		return err;
+	}
+	if (full) {
+		env_count(env, TCF_CTR_COLLISIONS, 1);
+		if (pool)
+			tcf_adds64(&pool->full, 1);
+	}
+	env_count(env, TCF_CTR_CONNECTIONS, 1);
+	tcf_add(env, c, p);
+	return 0;
+}
+
+/*
+ * A new connection in place of the one mapped at `ref` (slot `index`, state
+ * `state` as read): the old one is over, or belongs to another key whose
+ * connection is over. The mapping changes only if it still names `index`;
+ * with a `reason`, the old slot (ACTIVE) becomes ENDED with it. Returns 0
+ * when the packet is counted, -EAGAIN when the mapping changed meanwhile.
+ */
+TCF_INLINE int tcf_renew(struct tcf_env *env, struct tcf_packet *p, struct tcf_ref *ref,
+			 __u32 index, struct tcf_conn *old, __u32 state, __u32 full, __u32 reason)
+{
+	struct tcf_conn *c;
+	__u32 fresh;
+
+	c = tcf_take(env, p, full, &fresh);
+	if (!c)
+		return -TCF_ENOSPC;
+	if (tcf_cas32(&ref->slot, index, fresh) != index) {
+		tcf_give_back(env, c, fresh);
+		return -TCF_EAGAIN;
+	}
+	if (reason)
+		tcf_cas32(&old->state, state,
+			  (state & ~0xffu) | TCF_SLOT_ENDED | reason << TCF_REASON_SHIFT);
+	env_count(env, TCF_CTR_CONNECTIONS, 1);
+	tcf_add(env, c, p);
+	return 0;
+}
+
+/* Whether a key lives in flows_full: only looked up while that map is not empty. */
+TCF_INLINE struct tcf_ref *tcf_full_ref(struct tcf_env *env, struct tcf_packet *p)
+{
+	struct tcf_pool *pool = env_pool(env);
+
+	if (!pool || tcf_load64((__u64 *)&pool->full) == 0)
+		return NULL;
+	return env_full_lookup(env, &p->key);
+}
+
+/* One look for the packet's connection: 0 when counted, else why not yet. */
+TCF_INLINE int tcf_try(struct tcf_env *env, struct tcf_packet *p, __u64 digest, __u32 *full)
+{
+	struct tcf_ref *ref = *full ? env_full_lookup(env, &p->key) : env_flows_lookup(env, digest);
+	struct tcf_conn *c;
+	__u32 index, state, reason;
+
+	if (!ref && !*full) {
+		ref = tcf_full_ref(env, p);
+		if (ref)
+			*full = 1;
+	}
+	if (!ref)
+		return tcf_create(env, p, digest, *full);
+	index = tcf_load32(&ref->slot);
+	c = env_slot(env, index);
+	if (!c)
+		return -TCF_EINVAL; /* cannot happen */
+	state = tcf_load32(&c->state);
+	if (!tcf_key_eq(&c->key, &p->key)) {
+		/* The digest is another key's: while its connection lives, this
+		 * key goes to flows_full; once it is over, this key takes it. */
+		if (!*full && ((state & TCF_STATE_MASK) == TCF_SLOT_ACTIVE || tcf_full_ref(env, p))) {
+			*full = 1;
+			return -TCF_EAGAIN;
+		}
+		return tcf_renew(env, p, ref, index, c, state, *full, TCF_END_NONE);
+	}
+	if ((state & TCF_STATE_MASK) != TCF_SLOT_ACTIVE)
+		return tcf_renew(env, p, ref, index, c, state, *full, TCF_END_NONE);
+	reason = tcf_starts_connection(env, c, p);
+	if (reason)
+		return tcf_renew(env, p, ref, index, c, state, *full, reason);
+	tcf_add(env, c, p);
+	return 0;
+}
+
+/* Counts the packet in its connection, starting one when it is the first. */
+TCF_INLINE void tcf_account(struct tcf_env *env, struct tcf_packet *p)
+{
+	__u64 digest = tcf_digest(&p->key, tcf_cfg_of(env)->digest_mask);
+	__u32 full = 0;
+	int i, err = 0;
+
+	for (i = 0; i < TCF_TRIES; i++) {
+		err = tcf_try(env, p, digest, &full);
+		if (err != -TCF_EAGAIN && err != -TCF_EEXIST)
+			break;
+		env_count(env, TCF_CTR_RETRIES, 1);
+	}
+	if (err)
+		tcf_untracked(env, p);
+}
+
+#endif /* TCFLOWS_CONN_H */

@@ -1,0 +1,167 @@
+#include "kernel/conn_table.h"
+
+#include "kernel/bpf_program.h"
+#include "util/error.h"
+#include "util/fd.h"
+
+extern "C" {
+#include "digest.h"
+}
+
+#include <bpf/bpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace tcflows {
+namespace {
+
+// Slots mapped at a time while scanning: the agent's memory holds one window
+// (2 MiB), not the whole array.
+constexpr uint32_t window_slots = 16384;
+constexpr uint32_t slots_per_page = 4096 / sizeof(tcf_conn);
+
+// A run of the conns array mapped into memory, unmapped when it goes.
+class Mapping {
+public:
+  Mapping(int fd, size_t offset, size_t length) : length_(length) {
+    void *at = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset));
+    if (at == MAP_FAILED)
+      fail(exit_failure, "cannot map the connection table: {}", errno_text(errno));
+    at_ = at;
+  }
+  ~Mapping() { ::munmap(at_, length_); }
+  Mapping(const Mapping &) = delete;
+  Mapping &operator=(const Mapping &) = delete;
+  void *get() const { return at_; }
+
+private:
+  void *at_ = nullptr;
+  size_t length_;
+};
+
+// An RCU grace period on request: updating an array of maps waits for every
+// running BPF program to finish (the kernel's maybe_wait_bpf_programs).
+class GracePeriod {
+public:
+  GracePeriod() {
+    inner_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "tcflows_grace", 4, 4, 1, nullptr));
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = uint32_t(inner_.get()));
+    if (inner_)
+      outer_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "tcflows_sync", 4, 4, 1, &opts));
+    if (!outer_)
+      fail(exit_failure, "cannot create the map that waits for running programs: {}",
+           errno_text(errno));
+  }
+  void wait() {
+    uint32_t zero = 0, fd = uint32_t(inner_.get());
+    if (bpf_map_update_elem(outer_.get(), &zero, &fd, BPF_ANY))
+      fail(exit_failure, "waiting for running programs failed: {}", errno_text(errno));
+  }
+
+private:
+  UniqueFd inner_;
+  UniqueFd outer_;
+};
+
+class KernelConnTable final : public ConnTable {
+public:
+  explicit KernelConnTable(const BpfProgram &program)
+      : conns_fd_(program.conns_fd()), free_fd_(program.free_slots_fd()),
+        flows_fd_(program.flows_fd()), full_fd_(program.flows_full_fd()),
+        capacity_(program.kernel_config().slots), mask_(program.kernel_config().digest_mask),
+        pool_map_(program.pool_fd(), 0, 4096) {}
+
+  uint32_t capacity() const override { return capacity_; }
+  uint32_t handed() const override {
+    return std::min(shared(const_cast<KernelConnTable *>(this)->pool().handed).load(), capacity_);
+  }
+
+  void scan(const Visit &visit) override {
+    uint32_t end = handed();
+    for (uint32_t first = 0; first < end; first += window_slots) {
+      uint32_t count = std::min(window_slots, end - first);
+      uint32_t pages = (count + slots_per_page - 1) / slots_per_page;
+      Mapping window(conns_fd_, size_t(first) * sizeof(tcf_conn), size_t(pages) * 4096);
+      visit(first, {static_cast<tcf_conn *>(window.get()), count});
+    }
+  }
+
+  void with_slot(uint32_t index, const std::function<void(tcf_conn &)> &visit) override {
+    if (index >= handed())
+      return;
+    uint32_t page = index / slots_per_page;
+    Mapping window(conns_fd_, size_t(page) * 4096, 4096);
+    visit(static_cast<tcf_conn *>(window.get())[index % slots_per_page]);
+  }
+
+  void synchronize() override { grace_.wait(); }
+
+  std::optional<uint32_t> unmap(const tcf_flow_key &key, bool full) override {
+    tcf_ref ref{};
+    uint64_t digest = tcf_digest(&key, mask_);
+    int err = full ? bpf_map_lookup_and_delete_elem(full_fd_, &key, &ref)
+                   : bpf_map_lookup_and_delete_elem(flows_fd_, &digest, &ref);
+    if (err)
+      return std::nullopt;
+    if (full)
+      shared(pool().full).fetch_sub(1);
+    return ref.slot;
+  }
+
+  bool map(const tcf_flow_key &key, bool full, uint32_t slot) override {
+    tcf_ref ref{slot, 0};
+    uint64_t digest = tcf_digest(&key, mask_);
+    int err = full ? bpf_map_update_elem(full_fd_, &key, &ref, BPF_NOEXIST)
+                   : bpf_map_update_elem(flows_fd_, &digest, &ref, BPF_NOEXIST);
+    if (!err && full)
+      shared(pool().full).fetch_add(1);
+    return !err;
+  }
+
+  std::optional<uint32_t> mapped(const tcf_flow_key &key, bool full) override {
+    tcf_ref ref{};
+    uint64_t digest = tcf_digest(&key, mask_);
+    int err = full ? bpf_map_lookup_elem(full_fd_, &key, &ref)
+                   : bpf_map_lookup_elem(flows_fd_, &digest, &ref);
+    return err ? std::nullopt : std::optional<uint32_t>(ref.slot);
+  }
+
+  void release(std::span<const uint32_t> slots) override {
+    int64_t pushed = 0;
+    for (uint32_t slot : slots)
+      pushed += bpf_map_update_elem(free_fd_, nullptr, &slot, BPF_ANY) == 0;
+    shared(pool().free).fetch_add(pushed);
+  }
+
+  uint32_t grow(uint32_t count) override {
+    uint32_t from = handed(), n = std::min(count, capacity_ - from);
+    // Handed first, so that a scan covers a slot as soon as a program can take it.
+    shared(pool().handed).store(from + n);
+    // The lowest index on top: the program fills the table from its start.
+    int64_t pushed = 0;
+    for (uint32_t slot = from + n; slot-- > from;)
+      pushed += bpf_map_update_elem(free_fd_, nullptr, &slot, BPF_ANY) == 0;
+    shared(pool().free).fetch_add(pushed);
+    return n;
+  }
+
+  tcf_pool &pool() override { return *static_cast<tcf_pool *>(pool_map_.get()); }
+
+private:
+  int conns_fd_, free_fd_, flows_fd_, full_fd_;
+  uint32_t capacity_;
+  uint64_t mask_;
+  Mapping pool_map_;
+  GracePeriod grace_;
+};
+
+} // namespace
+
+std::unique_ptr<ConnTable> kernel_conn_table(const BpfProgram &program) {
+  return std::make_unique<KernelConnTable>(program);
+}
+
+} // namespace tcflows

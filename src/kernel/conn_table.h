@@ -1,0 +1,69 @@
+// The agent's side of the connection table (bpf/conn.h, struct tcf_conn):
+// reading the slots, and what only user space does to them — sealing,
+// waiting for programs in flight, removing mappings, freeing slots.
+//
+// An interface, so that the protocol tests can run the tracker against a
+// model of the kernel that interleaves simulated CPUs at every step.
+#pragma once
+
+#include "kernel/abi.h"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+
+namespace tcflows {
+
+// Atomic access to a field of a slot or of the pool, shared with the program.
+template <typename T> std::atomic_ref<T> shared(T &field) { return std::atomic_ref<T>(field); }
+
+constexpr uint32_t slot_kind(uint32_t state) { return state & TCF_STATE_MASK; }
+constexpr uint32_t slot_reason(uint32_t state) { return (state >> TCF_REASON_SHIFT) & 0xf; }
+constexpr uint32_t slot_incarnation(uint32_t state) { return state >> TCF_INCARNATION_SHIFT; }
+
+class ConnTable {
+public:
+  virtual ~ConnTable() = default;
+
+  // Slots the conns array has, and how many of them (0 .. handed()-1) were
+  // given to the program: only those can be in use.
+  virtual uint32_t capacity() const = 0;
+  virtual uint32_t handed() const = 0;
+
+  // Calls `visit(first, slots)` for consecutive runs of slots covering
+  // [0, handed()), in order; the slots are the program's memory.
+  using Visit = std::function<void(uint32_t first, std::span<tcf_conn> slots)>;
+  virtual void scan(const Visit &visit) = 0;
+  // Calls `visit` with one slot (index below handed()).
+  virtual void with_slot(uint32_t index, const std::function<void(tcf_conn &)> &visit) = 0;
+
+  // Returns once every program run that may have read a slot's state before
+  // the call has ended: after it, a slot seen ENDED or SEALED no longer changes.
+  virtual void synchronize() = 0;
+
+  // The key's mapping (in flows, or in flows_full when `full`): removes it,
+  // returning the slot it named; nullopt when there was none.
+  virtual std::optional<uint32_t> unmap(const tcf_flow_key &key, bool full) = 0;
+  // Maps key -> slot unless the key has a mapping; false then.
+  virtual bool map(const tcf_flow_key &key, bool full, uint32_t slot) = 0;
+  // The slot the key's mapping names now.
+  virtual std::optional<uint32_t> mapped(const tcf_flow_key &key, bool full) = 0;
+
+  // Gives FREE slots back to the program.
+  virtual void release(std::span<const uint32_t> slots) = 0;
+  // Gives up to `count` never-used slots to the program; returns how many.
+  virtual uint32_t grow(uint32_t count) = 0;
+
+  // The counters the program and user space share (free slots, the doorbell).
+  virtual tcf_pool &pool() = 0;
+};
+
+class BpfProgram;
+
+// The table of a loaded (or adopted) program.
+std::unique_ptr<ConnTable> kernel_conn_table(const BpfProgram &program);
+
+} // namespace tcflows

@@ -1,0 +1,369 @@
+#include "kernel_model.h"
+
+#include <cstring>
+
+namespace model {
+namespace {
+
+thread_local Cpu *current_cpu = nullptr;
+
+// A step of the CPU running this packet (nothing outside a simulated CPU).
+void step_point(const char *name) {
+  if (current_cpu)
+    current_cpu->yield(name);
+}
+
+} // namespace
+} // namespace model
+
+// The environment bpf/conn.h expects (see there), on the model.
+struct tcf_env {
+  model::Kernel *k;
+};
+
+#define TCF_INLINE static inline
+#define tcf_cfg_of(env) (&(env)->k->cfg)
+
+static inline __u32 tcf_load32(const __u32 *p) {
+  model::step_point("load32");
+  return *p;
+}
+static inline __u64 tcf_load64(const __u64 *p) {
+  model::step_point("load64");
+  return *p;
+}
+static inline __u32 tcf_cas32(__u32 *p, __u32 expected, __u32 desired) {
+  model::step_point("cas32");
+  __u32 old = *p;
+  if (old == expected)
+    *p = desired;
+  return old;
+}
+static inline __u32 tcf_xchg32(__u32 *p, __u32 v) {
+  model::step_point("xchg32");
+  __u32 old = *p;
+  *p = v;
+  return old;
+}
+static inline __u32 tcf_or32(__u32 *p, __u32 v) {
+  model::step_point("or32");
+  __u32 old = *p;
+  *p |= v;
+  return old;
+}
+static inline void tcf_or64(__u64 *p, __u64 v) {
+  model::step_point("or64");
+  *p |= v;
+}
+static inline void tcf_add64(__u64 *p, __u64 v) {
+  model::step_point("add64");
+  *p += v;
+}
+static inline __s64 tcf_adds64(__s64 *p, __s64 v) {
+  model::step_point("adds64");
+  __s64 old = *p;
+  *p += v;
+  return old;
+}
+
+static inline tcf_ref *env_flows_lookup(tcf_env *env, __u64 digest) {
+  model::step_point("flows_lookup");
+  auto it = env->k->flows.find(digest);
+  return it == env->k->flows.end() ? nullptr : it->second;
+}
+static inline int env_flows_insert(tcf_env *env, __u64 digest, const tcf_ref *ref) {
+  model::step_point("flows_insert");
+  auto &k = *env->k;
+  if (k.flows.count(digest))
+    return -17; // EEXIST
+  if (k.flows.size() >= k.flows_max)
+    return -7; // E2BIG
+  k.flows[digest] = k.insert(*ref);
+  return 0;
+}
+static inline tcf_ref *env_full_lookup(tcf_env *env, const tcf_flow_key *key) {
+  model::step_point("full_lookup");
+  auto it = env->k->full.find(model::key_bytes(*key));
+  return it == env->k->full.end() ? nullptr : it->second;
+}
+static inline int env_full_insert(tcf_env *env, const tcf_flow_key *key, const tcf_ref *ref) {
+  model::step_point("full_insert");
+  auto &k = *env->k;
+  auto bytes = model::key_bytes(*key);
+  if (k.full.count(bytes))
+    return -17; // EEXIST
+  if (k.full.size() >= k.full_max)
+    return -7; // E2BIG
+  k.full[bytes] = k.insert(*ref);
+  return 0;
+}
+static inline tcf_conn *env_slot(tcf_env *env, __u32 index) {
+  return index < env->k->conns.size() ? &env->k->conns[index] : nullptr;
+}
+static inline tcf_pool *env_pool(tcf_env *env) { return &env->k->pool; }
+static inline int env_pop_slot(tcf_env *env, __u32 *index) {
+  model::step_point("pop");
+  auto &stack = env->k->free_stack;
+  if (stack.empty())
+    return -2; // ENOENT
+  *index = stack.back();
+  stack.pop_back();
+  return 0;
+}
+static inline void env_push_slot(tcf_env *env, __u32 index) {
+  model::step_point("push");
+  env->k->free_stack.push_back(index);
+}
+static inline __u64 env_clock(tcf_env *env) {
+  model::step_point("clock");
+  return env->k->clock_ns;
+}
+static inline void env_count(tcf_env *env, int counter, __u64 n) { env->k->counters[counter] += n; }
+static inline int env_doorbell(tcf_env *env, __s64) {
+  model::step_point("doorbell");
+  auto &k = *env->k;
+  if (k.ring_room <= 0)
+    return -28; // ENOSPC
+  k.ring_room--;
+  k.doorbells++;
+  return 0;
+}
+
+#include "conn.h"
+
+namespace model {
+
+Cpu::~Cpu() {
+  finish();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+void Cpu::wait_stopped(std::unique_lock<std::mutex> &lock) {
+  cv_.wait(lock, [&] { return stopped_; });
+}
+
+void Cpu::start(std::function<void()> work) {
+  finish();
+  if (thread_.joinable())
+    thread_.join();
+  std::unique_lock lock(mutex_);
+  done_ = stopped_ = false;
+  credits_ = 0;
+  next_.clear();
+  thread_ = std::thread([this, work = std::move(work)] {
+    current_cpu = this;
+    work();
+    std::lock_guard guard(mutex_);
+    done_ = stopped_ = true;
+    next_.clear();
+    cv_.notify_all();
+  });
+  wait_stopped(lock);
+}
+
+void Cpu::yield(const char *name) {
+  std::unique_lock lock(mutex_);
+  if (credits_ == 0) {
+    next_ = name;
+    stopped_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return credits_ > 0; });
+    stopped_ = false;
+  }
+  credits_--;
+}
+
+void Cpu::step(int n) {
+  std::unique_lock lock(mutex_);
+  if (done_)
+    return;
+  credits_ += n;
+  stopped_ = false;
+  cv_.notify_all();
+  wait_stopped(lock);
+}
+
+void Cpu::run_to(const std::string &name) {
+  while (busy() && next() != name)
+    step(1);
+}
+
+void Cpu::finish() {
+  while (busy())
+    step(1000);
+}
+
+bool Cpu::busy() const {
+  std::lock_guard lock(mutex_);
+  return !done_;
+}
+
+std::string Cpu::next() const {
+  std::lock_guard lock(mutex_);
+  return next_;
+}
+
+std::vector<uint8_t> key_bytes(const tcf_flow_key &key) {
+  const auto *p = reinterpret_cast<const uint8_t *>(&key);
+  return {p, p + sizeof(key)};
+}
+
+Kernel::Kernel(uint32_t slots, size_t cpu_count) : conns(slots) {
+  cfg.idle_ns[TCF_IDLE_TCP] = 300 * sec;
+  cfg.idle_ns[TCF_IDLE_UDP] = 60 * sec;
+  cfg.idle_ns[TCF_IDLE_ICMP] = 60 * sec;
+  cfg.idle_ns[TCF_IDLE_OTHER] = 60 * sec;
+  cfg.digest_mask = ~0ull;
+  cfg.slots = slots;
+  cfg.bell_below = 2;
+  pool.bell_armed = 1;
+  for (size_t i = 0; i < cpu_count; i++)
+    cpus.push_back(std::make_unique<Cpu>());
+}
+
+tcf_ref *Kernel::insert(tcf_ref value) {
+  tcf_ref *element;
+  if (!unused.empty()) {
+    element = unused.back();
+    unused.pop_back();
+  } else {
+    elements.push_back(std::make_unique<tcf_ref>());
+    element = elements.back().get();
+  }
+  *element = value;
+  return element;
+}
+
+void Kernel::remove(tcf_ref *element) { unused.push_back(element); }
+
+void Kernel::advance(uint64_t ns) {
+  clock_ns += ns;
+  jiffies = clock_ns / (4 * ms);
+}
+
+namespace {
+
+// The program's view of a packet (what tcflows.bpf.c's to_packet makes).
+tcf_packet to_packet(const Packet &packet, uint64_t jiffies) {
+  tcf_packet p{};
+  p.key = packet.key;
+  p.dir = uint8_t(tcflows::canonicalise(p.key));
+  p.pkts = 1;
+  p.bytes = packet.bytes;
+  p.tick = jiffies;
+  p.tcp_seq = packet.seq;
+  p.egress = packet.egress;
+  p.tcp = p.key.proto == 6 && p.key.kind == TCF_KIND_PORTS;
+  p.tcp_flags = p.tcp ? packet.tcp_flags : 0;
+  p.bits = tcf_seen_bits(p.tcp, p.tcp_flags, packet.data);
+  p.icmp_type = packet.icmp_type;
+  p.icmp_code = packet.icmp_code;
+  return p;
+}
+
+} // namespace
+
+void Kernel::start(size_t cpu, const Packet &packet) {
+  tcf_packet p = to_packet(packet, jiffies);
+  counters[TCF_CTR_FRAMES]++;
+  cpus.at(cpu)->start([this, p]() mutable {
+    tcf_env env{this};
+    tcf_account(&env, &p);
+  });
+}
+
+void Kernel::send(const Packet &packet) {
+  start(0, packet);
+  cpus[0]->finish();
+}
+
+void Kernel::finish_all() {
+  for (auto &cpu : cpus)
+    cpu->finish();
+}
+
+void Table::scan(const Visit &visit) {
+  if (before_scan)
+    before_scan();
+  visit(0, {k_.conns.data(), handed()});
+}
+
+void Table::with_slot(uint32_t index, const std::function<void(tcf_conn &)> &visit) {
+  if (index < handed())
+    visit(k_.conns[index]);
+}
+
+void Table::synchronize() {
+  k_.finish_all();
+  synchronized++;
+}
+
+std::optional<uint32_t> Table::unmap(const tcf_flow_key &key, bool full) {
+  if (before_unmap)
+    before_unmap();
+  std::optional<uint32_t> slot;
+  if (full) {
+    auto it = k_.full.find(key_bytes(key));
+    if (it != k_.full.end()) {
+      slot = it->second->slot;
+      k_.remove(it->second);
+      k_.full.erase(it);
+      k_.pool.full--;
+    }
+  } else {
+    auto it = k_.flows.find(tcf_digest(&key, k_.cfg.digest_mask));
+    if (it != k_.flows.end()) {
+      slot = it->second->slot;
+      k_.remove(it->second);
+      k_.flows.erase(it);
+    }
+  }
+  if (after_unmap)
+    after_unmap();
+  return slot;
+}
+
+bool Table::map(const tcf_flow_key &key, bool full, uint32_t slot) {
+  if (before_map)
+    before_map();
+  if (full) {
+    auto bytes = key_bytes(key);
+    if (k_.full.count(bytes))
+      return false;
+    k_.full[bytes] = k_.insert({slot, 0});
+    k_.pool.full++;
+    return true;
+  }
+  uint64_t digest = tcf_digest(&key, k_.cfg.digest_mask);
+  if (k_.flows.count(digest))
+    return false;
+  k_.flows[digest] = k_.insert({slot, 0});
+  return true;
+}
+
+std::optional<uint32_t> Table::mapped(const tcf_flow_key &key, bool full) {
+  if (full) {
+    auto it = k_.full.find(key_bytes(key));
+    return it == k_.full.end() ? std::nullopt : std::optional<uint32_t>(it->second->slot);
+  }
+  auto it = k_.flows.find(tcf_digest(&key, k_.cfg.digest_mask));
+  return it == k_.flows.end() ? std::nullopt : std::optional<uint32_t>(it->second->slot);
+}
+
+void Table::release(std::span<const uint32_t> slots) {
+  for (uint32_t slot : slots)
+    k_.free_stack.push_back(slot);
+  k_.pool.free += int64_t(slots.size());
+}
+
+uint32_t Table::grow(uint32_t count) {
+  uint32_t from = k_.pool.handed, n = std::min<uint32_t>(count, capacity() - from);
+  k_.pool.handed = from + n;
+  for (uint32_t slot = from + n; slot-- > from;)
+    k_.free_stack.push_back(slot);
+  k_.pool.free += n;
+  return n;
+}
+
+} // namespace model

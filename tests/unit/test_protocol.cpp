@@ -1,0 +1,464 @@
+// The connection protocol between the TC program (bpf/conn.h, run here on
+// the kernel model) and the tracker, with its races scripted as
+// interleavings of simulated CPUs and the agent. Every test's expectations
+// are the packets it sent.
+#include "rig.h"
+
+#include "track/zeek_state.h"
+
+#include <doctest/doctest.h>
+
+using namespace tcflows;
+using namespace model;
+
+namespace {
+
+// Closes the conversation's connection with FIN both ways.
+void close(Kernel &k, Conversation &c) {
+  k.send(c.client(ACK | FIN));
+  k.send(c.server(ACK | FIN));
+  k.send(c.client(ACK));
+}
+
+std::string history(const ConnRecord &r) { return std::string(r.history.view()); }
+
+} // namespace
+
+TEST_CASE("protocol: one short TCP connection, one exact record after the linger") {
+  Rig rig;
+  Conversation c("10.0.0.1", 40000, "10.0.0.2", 80);
+  c.short_tcp(rig.k);
+  rig.sweep();
+  CHECK(rig.finals().empty()); // lingering
+  rig.after(6 * sec);          // over: sealed
+  CHECK(rig.finals().empty());
+  rig.after(1 * sec); // final after the grace period
+  auto r = rig.final_of(c);
+  check_record(r, c);
+  CHECK(history(r) == "ShADdFf");
+  CHECK(r.state == ConnState::SF);
+  CHECK(r.close_reason == CloseReason::fin);
+  CHECK(rig.k.counters[TCF_CTR_CONNECTIONS] == 1);
+  rig.check_deltas();
+  // The slot goes back, its mapping gone.
+  rig.after(1 * sec);
+  CHECK(rig.k.flows.empty());
+  CHECK(rig.k.pool.free == int64_t(rig.k.pool.handed));
+}
+
+TEST_CASE("protocol: a 5-tuple reused back to back is one record per connection") {
+  Rig rig;
+  std::vector<Conversation> convs;
+  for (int i = 0; i < 5; i++) {
+    convs.emplace_back("10.0.0.1", 40000, "10.0.0.2", 80);
+    convs.back().short_tcp(rig.k, 10 * 1000);
+    if (i == 2)
+      rig.sweep(); // a sweep in the middle changes nothing
+  }
+  rig.after(7 * sec);
+  rig.after(1 * sec);
+  auto finals = rig.finals_of(convs[0]);
+  REQUIRE(finals.size() == 5);
+  std::sort(finals.begin(), finals.end(),
+            [](const auto &a, const auto &b) { return a.start_ns < b.start_ns; });
+  for (int i = 0; i < 5; i++) {
+    check_record(finals[i], convs[i]);
+    CHECK(history(finals[i]) == "ShADdFf");
+  }
+  rig.check_deltas();
+}
+
+TEST_CASE("protocol: checkpoints of an open connection add up to its final") {
+  Rig rig;
+  Conversation c("10.0.0.1", 40000, "10.0.0.2", 443);
+  rig.k.send(c.client(SYN));
+  rig.k.send(c.server(SYN | ACK));
+  rig.k.send(c.client(ACK));
+  for (int round = 0; round < 5; round++) {
+    rig.k.send(c.client(ACK | PSH, 1000, true));
+    rig.k.send(c.server(ACK));
+    rig.after(1 * sec);
+  }
+  // A packet half counted while the agent reads: its packets are in, its bytes not yet.
+  rig.k.start(1, c.client(ACK | PSH, 500, true));
+  rig.k.cpus[1]->run_to("add64");
+  rig.k.cpus[1]->step(1); // the packets' add, not yet the bytes'
+  CHECK(rig.k.cpus[1]->next() == "add64");
+  rig.sweep();
+  CHECK(rig.updates.back().delta.orig_pkts == 1);
+  CHECK(rig.updates.back().delta.orig_bytes == 0);
+  rig.k.cpus[1]->finish();
+  close(rig.k, c);
+  rig.after(6 * sec);
+  rig.after(1 * sec);
+  check_record(rig.final_of(c), c);
+  rig.check_deltas();
+  CHECK(rig.updates.size() >= 7);
+}
+
+TEST_CASE("protocol: the agent removes a mapping while a packet starts the next connection") {
+  // The old connection is sealed (idle); its mapping goes at the next sweep.
+  // CPU 0 has looked the key up just before the removal, finds the old slot
+  // sealed and swaps a new slot into the removed element; CPU 1 then finds
+  // no mapping and starts another slot. The first new slot is an orphan:
+  // joined to the second, the new connection is one record, exact.
+  Rig rig;
+  Conversation old("10.0.0.1", 40000, "10.0.0.2", 53, 17);
+  rig.k.send(old.client(0, 60, true));
+  rig.k.send(old.server(0, 120, true));
+  rig.after(61 * sec); // idle: sealed
+  Conversation next("10.0.0.1", 40000, "10.0.0.2", 53, 17);
+  rig.table.before_scan = [&] {
+    rig.k.start(0, next.client(0, 70, true));
+    rig.k.cpus[0]->run_to("load32"); // has the element, about to read its slot
+  };
+  rig.table.after_unmap = [&] {
+    rig.table.after_unmap = nullptr;
+    rig.k.cpus[0]->finish();            // into the removed element
+    rig.k.send(next.server(0, 130, true)); // no mapping: a second new slot
+  };
+  rig.after(1 * sec);
+  rig.table.before_scan = nullptr;
+  check_record(rig.final_of(old), old); // the old one, final
+  rig.after(1 * sec);                   // the orphan is found and joined
+  CHECK(rig.tracker->stats().orphans_joined == 1);
+  rig.k.send(next.client(0, 80, true));
+  rig.after(61 * sec);
+  rig.after(1 * sec);
+  auto finals = rig.finals_of(next);
+  REQUIRE(finals.size() == 2);
+  auto r = finals[0].start_ns > finals[1].start_ns ? finals[0] : finals[1];
+  check_record(r, next);
+  CHECK(history(r) == "Dd");
+  rig.check_deltas();
+}
+
+TEST_CASE("protocol: the mapping changes between the agent's removal and its put-back") {
+  // The closed connection is sealed; before its mapping goes, a SYN on
+  // CPU 0 starts the next connection in a new slot (the mapping names it).
+  // The agent's removal returns that slot, and while it puts it back, the
+  // SYN/ACK on CPU 1 finds no mapping and starts a third slot. The second
+  // is an orphan, joined: the next connection is one record, exact.
+  Rig rig;
+  Conversation old("10.0.0.1", 40000, "10.0.0.2", 80);
+  old.short_tcp(rig.k);
+  rig.after(6 * sec); // sealed
+  Conversation next("10.0.0.1", 40000, "10.0.0.2", 80);
+  rig.table.before_scan = [&] {
+    rig.table.before_scan = nullptr;
+    rig.k.send(next.client(SYN, 60, false, 7000));
+  };
+  rig.table.before_map = [&] {
+    rig.table.before_map = nullptr;
+    rig.k.start(1, next.server(SYN | ACK, 60, false, 9000));
+    rig.k.cpus[1]->finish();
+  };
+  rig.after(1 * sec);
+  check_record(rig.final_of(old), old);
+  for (Packet p : {next.client(ACK), next.client(ACK | PSH, 300, true),
+                   next.server(ACK | PSH, 900, true, 9001)})
+    rig.k.send(p);
+  rig.after(1 * sec);
+  CHECK(rig.tracker->stats().orphans_joined == 1);
+  close(rig.k, next);
+  rig.after(6 * sec);
+  rig.after(1 * sec);
+  auto finals = rig.finals_of(next);
+  REQUIRE(finals.size() == 2);
+  auto r = finals[0].start_ns > finals[1].start_ns ? finals[0] : finals[1];
+  check_record(r, next);
+  CHECK(history(r) == "ShADdFf");
+  rig.check_deltas();
+}
+
+TEST_CASE("protocol: two CPUs start the next connection at once: one slot wins, none is lost") {
+  Rig rig;
+  Conversation old("10.0.0.1", 40000, "10.0.0.2", 80);
+  old.short_tcp(rig.k, 10 * 1000);
+  // Within the linger: the slot is still ACTIVE; a SYN ends it. The SYN and
+  // its retransmission race on two CPUs up to the mapping's swap.
+  Conversation next("10.0.0.1", 40000, "10.0.0.2", 80);
+  rig.k.start(0, next.client(SYN, 60, false, 7000));
+  rig.k.start(1, next.client(SYN, 60, false, 7000));
+  rig.k.cpus[0]->run_to("cas32");
+  rig.k.cpus[1]->run_to("cas32");
+  rig.k.cpus[0]->finish();
+  rig.k.cpus[1]->finish(); // loses the swap, gives its slot back, counts in the winner's
+  CHECK(rig.k.counters[TCF_CTR_RETRIES] == 1);
+  rig.k.send(next.server(SYN | ACK, 60, false, 9000));
+  close(rig.k, next);
+  rig.after(6 * sec);
+  rig.after(1 * sec);
+  auto finals = rig.finals_of(next);
+  REQUIRE(finals.size() == 2);
+  std::sort(finals.begin(), finals.end(),
+            [](const auto &a, const auto &b) { return a.start_ns < b.start_ns; });
+  check_record(finals[0], old);
+  check_record(finals[1], next);
+  CHECK(history(finals[1]) == "ShFfA");
+  rig.after(1 * sec);
+  CHECK(rig.k.pool.free == int64_t(rig.k.pool.handed)); // every slot back, none leaked
+}
+
+TEST_CASE("protocol: a late packet of the old connection while the next one starts stays old") {
+  Rig rig;
+  Conversation old("10.0.0.1", 40000, "10.0.0.2", 80);
+  for (Packet p : {old.client(SYN), old.server(SYN | ACK), old.client(ACK), old.client(ACK | FIN),
+                   old.server(ACK | FIN)})
+    rig.k.send(p);
+  // The last ACK has found the old slot ACTIVE and is about to count...
+  rig.k.start(0, old.client(ACK));
+  rig.k.cpus[0]->run_to("add64");
+  // ...when a SYN starts the next connection (the old slot becomes ENDED).
+  Conversation next("10.0.0.1", 40000, "10.0.0.2", 80);
+  rig.k.start(1, next.client(SYN, 60, false, 7000));
+  rig.k.cpus[1]->finish();
+  rig.k.cpus[0]->finish();
+  rig.k.send(next.server(SYN | ACK, 60, false, 9000));
+  rig.k.send(next.client(ACK));
+  rig.after(1 * sec);
+  rig.after(1 * sec);
+  auto old_record = rig.final_of(old); // ENDED by the SYN: final already
+  check_record(old_record, old);
+  CHECK(history(old_record) == "ShAFf");
+  close(rig.k, next);
+  rig.after(6 * sec);
+  rig.after(1 * sec);
+  auto finals = rig.finals_of(next);
+  REQUIRE(finals.size() == 2);
+  auto r = finals[0].start_ns > finals[1].start_ns ? finals[0] : finals[1];
+  check_record(r, next);
+  CHECK(history(r) == "ShAFf");
+}
+
+TEST_CASE("protocol: SYN rules: a retransmitted SYN stays, a new ISN after no answer starts anew") {
+  Rig rig;
+  Conversation first("10.0.0.1", 40000, "10.0.0.2", 80);
+  rig.k.send(first.client(SYN, 60, false, 1000));
+  rig.k.advance(1 * sec);
+  rig.k.send(first.client(SYN, 60, false, 1000)); // retransmission: same ISN
+  rig.k.advance(1 * sec);
+  Conversation second("10.0.0.1", 40000, "10.0.0.2", 80);
+  rig.k.send(second.client(SYN, 60, false, 5555)); // a new ISN, the first never answered
+  rig.k.send(second.server(SYN | ACK, 60, false, 9000));
+  rig.k.send(second.client(ACK));
+  // After a half-close, a SYN with another ISN starts anew too.
+  rig.k.send(second.client(ACK | FIN));
+  Conversation third("10.0.0.1", 40000, "10.0.0.2", 80);
+  rig.k.send(third.client(SYN, 60, false, 8888));
+  rig.after(1 * sec);
+  rig.after(1 * sec);
+  auto finals = rig.finals_of(first);
+  REQUIRE(finals.size() == 2);
+  std::sort(finals.begin(), finals.end(),
+            [](const auto &a, const auto &b) { return a.start_ns < b.start_ns; });
+  check_record(finals[0], first);
+  CHECK(finals[0].state == ConnState::S0);
+  check_record(finals[1], second);
+  CHECK(history(finals[1]) == "ShAF");
+  CHECK(rig.k.counters[TCF_CTR_CONNECTIONS] == 3);
+}
+
+TEST_CASE("protocol: idleness seen by a packet and by the agent at once") {
+  for (bool agent_first : {false, true}) {
+    CAPTURE(agent_first);
+    Rig rig;
+    Conversation old("10.0.0.1", 5353, "10.0.0.2", 53, 17);
+    rig.k.send(old.client(0, 80, true));
+    rig.k.send(old.server(0, 200, true));
+    rig.k.advance(61 * sec);
+    // A packet sees the old connection idle and is about to swap the mapping...
+    Conversation next("10.0.0.1", 5353, "10.0.0.2", 53, 17);
+    rig.k.start(0, next.client(0, 90, true));
+    rig.k.cpus[0]->run_to("cas32");
+    if (agent_first)
+      rig.sweep(); // ...when the agent seals it (its grace period waits for the packet)
+    rig.k.cpus[0]->finish();
+    rig.k.send(next.server(0, 210, true));
+    rig.after(1 * sec);
+    rig.after(1 * sec);
+    check_record(rig.final_of(old), old);
+    rig.k.advance(61 * sec);
+    rig.after(1 * sec);
+    rig.after(1 * sec);
+    auto finals = rig.finals_of(next);
+    REQUIRE(finals.size() == 2);
+    auto r = finals[0].start_ns > finals[1].start_ns ? finals[0] : finals[1];
+    check_record(r, next);
+    CHECK(r.close_reason == CloseReason::idle);
+    rig.check_deltas();
+  }
+}
+
+TEST_CASE("protocol: few free slots ring the doorbell once; none left is counted, not hidden") {
+  Rig rig(16);
+  rig.k.cfg.bell_below = 4;
+  REQUIRE(rig.k.pool.free == 8); // the tracker handed spare_slots (half the table here)
+  uint64_t untracked_pkts = 0, untracked_bytes = 0;
+  for (int i = 0; i < 12; i++) {
+    Conversation c("10.0.0.1", uint16_t(1000 + i), "10.0.0.2", 53, 17);
+    Packet p = c.client(0, 100 + i, true);
+    rig.k.send(p);
+    if (i >= 8) {
+      untracked_pkts++;
+      untracked_bytes += p.bytes;
+    }
+  }
+  CHECK(rig.k.doorbells == 1); // rung once, at 3 free, until the agent re-arms it
+  CHECK(rig.k.counters[TCF_CTR_DOORBELLS] == 1);
+  CHECK(rig.k.counters[TCF_CTR_FLOW_FULL] == 4);
+  CHECK(rig.k.counters[TCF_CTR_UNTRACKED_PKTS] == untracked_pkts);
+  CHECK(rig.k.counters[TCF_CTR_UNTRACKED_BYTES] == untracked_bytes);
+  auto result = rig.sweep(); // re-arms, and hands out more slots
+  CHECK(rig.k.pool.bell_armed == 1);
+  CHECK(result.handed == 16);
+  // A doorbell the full ring buffer refuses is counted, and stays armed.
+  rig.k.ring_room = 0;
+  for (int i = 0; i < 6; i++) {
+    Conversation c("10.0.0.3", uint16_t(2000 + i), "10.0.0.2", 53, 17);
+    rig.k.send(c.client(0, 100, true));
+  }
+  CHECK(rig.k.counters[TCF_CTR_DOORBELLS_LOST] >= 1);
+  CHECK(rig.k.pool.bell_armed == 1);
+}
+
+TEST_CASE("protocol: flow digests that collide: every connection exact") {
+  auto config = Rig::default_config();
+  config.spare_slots = 64;
+  Rig rig(128, config);
+  rig.k.cfg.digest_mask = 0x3; // four digests for everything
+  std::vector<Conversation> convs;
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 10; i++) {
+      if (round == 0)
+        convs.emplace_back("10.0.0.1", uint16_t(3000 + i), "10.0.0.9", 53, 17);
+      rig.k.send(convs[i].client(0, 100 + i, true));
+      rig.k.send(convs[i].server(0, 300 + i, true));
+    }
+    rig.after(1 * sec);
+  }
+  CHECK(rig.k.counters[TCF_CTR_COLLISIONS] > 0);
+  rig.k.advance(61 * sec);
+  rig.after(1 * sec);
+  rig.after(1 * sec);
+  for (auto &c : convs)
+    check_record(rig.final_of(c), c);
+  rig.check_deltas();
+  rig.after(1 * sec);
+  CHECK(rig.k.full.empty());
+  CHECK(rig.k.pool.full == 0);
+  CHECK(rig.k.flows.empty());
+}
+
+TEST_CASE("protocol: a slot goes back only once its record is durable") {
+  Rig rig;
+  Conversation c("10.0.0.1", 40000, "10.0.0.2", 80);
+  c.short_tcp(rig.k);
+  rig.k.advance(6 * sec);
+  auto sweep = [&] { return rig.tracker->sweep(rig.k.clock_ns, true, [](auto) {}); };
+  sweep();                // sealed
+  auto finals = sweep();  // final handed out, not durable
+  CHECK(finals.finals == 1);
+  int64_t free = rig.k.pool.free;
+  sweep();
+  sweep();
+  CHECK(rig.k.pool.free == free); // held
+  rig.tracker->durable(finals.seq);
+  sweep();
+  CHECK(rig.k.pool.free == free + 1);
+}
+
+TEST_CASE("protocol: a packet holding a removed element reused by another key counts in its own") {
+  // CPU 0 has found the key's element; the agent removes it (the connection
+  // was sealed) and another key's first packet takes the element's memory.
+  // CPU 0 then reads another key's slot there: it must not count into it.
+  Rig rig;
+  Conversation old("10.0.0.1", 5353, "10.0.0.2", 53, 17);
+  rig.k.send(old.client(0, 80, true));
+  rig.after(61 * sec); // idle: sealed
+  Conversation next("10.0.0.1", 5353, "10.0.0.2", 53, 17);
+  Conversation other("10.0.0.7", 7000, "10.0.0.8", 123, 17);
+  rig.table.before_scan = [&] {
+    rig.table.before_scan = nullptr;
+    rig.k.start(0, next.client(0, 90, true));
+    rig.k.cpus[0]->run_to("load32");
+  };
+  rig.table.after_unmap = [&] {
+    rig.table.after_unmap = nullptr;
+    rig.k.start(1, other.client(0, 76, true)); // reuses the removed element
+    rig.k.cpus[1]->finish();
+    rig.k.cpus[0]->finish();
+  };
+  rig.after(1 * sec);
+  rig.k.send(next.server(0, 190, true));
+  rig.k.send(other.server(0, 76, true));
+  rig.k.advance(61 * sec);
+  rig.after(1 * sec);
+  rig.after(1 * sec);
+  check_record(rig.final_of(other), other);
+  auto finals = rig.finals_of(next);
+  REQUIRE(finals.size() == 2);
+  auto r = finals[0].start_ns > finals[1].start_ns ? finals[0] : finals[1];
+  check_record(r, next);
+  rig.check_deltas();
+}
+
+TEST_CASE("protocol: a restarted agent on the same table: nothing twice, nothing lost") {
+  Rig rig;
+  Conversation open("10.0.0.1", 40000, "10.0.0.2", 443);
+  for (Packet p : {open.client(SYN), open.server(SYN | ACK), open.client(ACK),
+                   open.client(ACK | PSH, 500, true)})
+    rig.k.send(p);
+  Conversation ended("10.0.0.3", 41000, "10.0.0.2", 80);
+  ended.short_tcp(rig.k);
+  rig.after(1 * sec); // a checkpoint of both
+  rig.after(6 * sec); // `ended` sealed
+  rig.after(1 * sec); // its final handed out... and the agent is killed before the slot goes back
+  REQUIRE(rig.finals_of(ended).size() == 1);
+  auto checkpoint = rig.updates;
+  // What the database holds: the open connection as last written.
+  tcf_flow_key open_key = open.key;
+  canonicalise(open_key);
+  ConnRecord last;
+  for (const auto &u : rig.updates)
+    if (u.record.key == open_key)
+      last = u.record;
+  REQUIRE(!last.final());
+  StoredOpenConn stored{last.uid, last.orig_pkts, last.orig_bytes, last.resp_pkts,
+                        last.resp_bytes, last.end_ns};
+  Uid ended_uid = rig.finals_of(ended)[0].uid;
+
+  rig.k.send(open.server(ACK | PSH, 700, true)); // while no agent runs
+  rig.tracker = std::make_unique<Tracker>(Rig::default_config(), rig.table);
+  rig.tracker->resume({stored});
+  rig.tracker->set_already_final([&](const Uid &uid) { return uid == ended_uid; });
+  rig.after(1 * sec);
+  rig.after(1 * sec);
+  CHECK(rig.finals_of(ended).size() == 1); // not again
+  CHECK(rig.tracker->take_unresumed().empty());
+  close(rig.k, open);
+  rig.after(6 * sec);
+  rig.after(1 * sec);
+  check_record(rig.final_of(open), open);
+  rig.check_deltas(); // the deltas of both agents add up to the final
+}
+
+TEST_CASE("protocol: shutdown: open connections final as shutdown, closed ones as fin") {
+  Rig rig;
+  Conversation open("10.0.0.1", 40000, "10.0.0.2", 443);
+  for (Packet p : {open.client(SYN), open.server(SYN | ACK), open.client(ACK)})
+    rig.k.send(p);
+  Conversation closed("10.0.0.1", 40001, "10.0.0.2", 443);
+  closed.short_tcp(rig.k);
+  rig.sweep();
+  rig.k.send(open.client(ACK | PSH, 100, true));
+  rig.tracker->shutdown(rig.k.clock_ns, [&](auto batch) {
+    rig.updates.insert(rig.updates.end(), batch.begin(), batch.end());
+  });
+  auto o = rig.final_of(open), c = rig.final_of(closed);
+  check_record(o, open);
+  check_record(c, closed);
+  CHECK(o.close_reason == CloseReason::shutdown);
+  CHECK(c.close_reason == CloseReason::fin);
+  rig.check_deltas();
+}
