@@ -1,4 +1,4 @@
-// Connection lifecycle in the kernel (issue 3): a SYN after FIN both ways or
+// Connection lifecycle in the kernel: a SYN after FIN both ways or
 // after RST, or a packet after idleness, ends the entry's connection — its
 // counters go to the ended map under {key, gen} — and a new one starts from
 // zero. When a map is full, nothing is lost silently.
