@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lab (issue 3): a burst of 2000 short TCP connections from four parallel
+"""Lab (connection records): a burst of 2000 short TCP connections from four parallel
 connload clients, each closing another way (server first, client first, RST
 by the client, IPv6), against a capture of the same interface and conntrack:
 every connection exactly once as a final record, with the capture's counts.
@@ -16,13 +16,11 @@ import contextlib
 import json
 import os
 import signal
-import sys
+import subprocess
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
-import records as R  # noqa: E402
-from records import Expect  # noqa: E402
+import tcflows_lab as L
+from tcflows_lab import Expect
 
 PER_CLIENT = 500
 CONCURRENCY = 32
@@ -37,13 +35,6 @@ CLIENTS = {
 }
 # Servers: (address, port, close mode); port 6002 waits for the client's end.
 SERVERS = [(SERVER, 6001, "server"), (SERVER, 6002, "client"), (L.ADDR6["b"], 6003, "server")]
-
-
-def connload():
-    path = L.OPTIONS.get("connload")
-    if not path or not os.access(path, os.X_OK):
-        raise L.LabError("give the connload binary as connload=PATH (build/tools/connload)")
-    return path
 
 
 def add_client_addresses(lab):
@@ -64,7 +55,7 @@ def json_line(process, role):
 def wait_client(client, name, count):
     try:
         client.proc.wait(timeout=120)
-    except L.subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired:
         raise L.LabError(f"connload client {name} still runs after 120 s")
     rc = client.stop()
     totals = json_line(client, name)
@@ -99,7 +90,7 @@ def burst(lab, pause=None):
     """The four clients at once. Raises LabError unless every connection
     completed. With pause=binary, the agent is stopped for
     the burst's first 0.3 s."""
-    tool = connload()
+    tool = L.connload_path()
     servers = []
     for addr, port, close in SERVERS:
         servers.append(L.Process([tool, "server", "--listen", addr, "--port", port,
@@ -125,14 +116,14 @@ def expects():
 def run_burst(binary, extra=(), pause=False):
     def traffic(lab):
         return burst(lab, pause=binary if pause else None)
-    return R.observe_records(binary, traffic, extra=extra, prepare=add_client_addresses)
+    return L.observe_records(binary, traffic, extra=extra, prepare=add_client_addresses)
 
 
 def test_burst(binary):
     """2000 short connections from 4 parallel clients (concurrency 32 each):
     every one exactly once, exact counts, state, history and RTT; no loss."""
     run = run_burst(binary)
-    R.verify(run, expects(), "burst")
+    L.verify(run, expects(), "burst")
 
 
 def test_burst_tiny_ringbuf(binary):
@@ -142,7 +133,7 @@ def test_burst_tiny_ringbuf(binary):
     The agent is stopped for the burst's first 0.3 s, so that the 4 KiB ring
     (some 60 events) surely overflows, whatever the machine's speed."""
     run = run_burst(binary, extra=["--ringbuf-size", "4096"], pause=True)
-    R.verify(run, expects(), "burst, tiny ring buffer", degraded=True, allow=("ringbuf_full",))
+    L.verify(run, expects(), "burst, tiny ring buffer", degraded=True, allow=("ringbuf_full",))
     lost = run.obs.snapshot["counters"]["ringbuf_full"]
     L.check(lost > 0, "ringbuf_full is 0 with a 4 KiB ring buffer: the overflow is not counted "
             "(or did not happen)")
@@ -162,7 +153,7 @@ def reuse_burst(lab, pause=None):
     at once): each 5-tuple carries about 10 consecutive connections, which
     the program splits at each SYN. pause: as for burst()."""
     lab.sysctl("a", "net.ipv4.ip_local_port_range=%d %d" % REUSE_PORTS)
-    tool = connload()
+    tool = L.connload_path()
     servers = []
     for port in REUSE_SERVER_PORTS:
         servers.append(L.Process([tool, "server", "--listen", SERVER, "--port", port],
@@ -195,19 +186,19 @@ def check_reuse(run):
 
 def test_reuse_burst(binary):
     """1000 short connections on at most 100 5-tuples: each exactly once, exact."""
-    run = R.observe_records(binary, reuse_burst)
+    run = L.observe_records(binary, reuse_burst)
     check_reuse(run)
-    R.verify(run, reuse_expects(), "reuse burst")
+    L.verify(run, reuse_expects(), "reuse burst")
 
 
 def test_reuse_burst_tiny_ringbuf(binary):
     """The same with --ringbuf-size 4096 and the agent stopped for the first
     0.3 s: the program's split events are lost too, and the sweep must still
     find every ended connection."""
-    run = R.observe_records(binary, lambda lab: reuse_burst(lab, pause=binary),
+    run = L.observe_records(binary, lambda lab: reuse_burst(lab, pause=binary),
                             extra=["--ringbuf-size", "4096"])
     check_reuse(run)
-    R.verify(run, reuse_expects(), "reuse burst, tiny ring buffer", degraded=True,
+    L.verify(run, reuse_expects(), "reuse burst, tiny ring buffer", degraded=True,
              allow=("ringbuf_full",))
     lost = run.obs.snapshot["counters"]["ringbuf_full"]
     L.check(lost > 0, "ringbuf_full is 0 with a 4 KiB ring buffer")

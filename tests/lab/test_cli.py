@@ -6,13 +6,8 @@ Each error is one line on stderr (`tcflows: error: ...`) with a non-zero exit
 does not disturb the first, which goes on counting every packet exactly.
 """
 
-import os
-import re
-import shutil
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
+import tcflows_lab as L
 
 
 def attempt(lab, argv, timeout=15):
@@ -21,20 +16,6 @@ def attempt(lab, argv, timeout=15):
         return L.run(argv, ns=lab.ns["a"], check=False, timeout=timeout)
     except L.LabError as e:
         raise L.Failure(f"`{' '.join(map(str, argv))}` kept running: {e}")
-
-
-def expect_error(p, what, code=None, mentions=(), pattern=None):
-    lines = [line for line in p.stderr.splitlines() if line.strip()]
-    print(f"  {what}: exit {p.returncode}: {' | '.join(lines[:3])}")
-    L.check(p.returncode != 0, f"{what}: exit 0")
-    L.check(code is None or p.returncode == code, f"{what}: exit {p.returncode}, expected {code}")
-    L.check(len(lines) == 1 and lines[0].startswith("tcflows: error: "),
-            f"{what}: expected one line 'tcflows: error: ...' on stderr, got {len(lines)}")
-    L.check(not p.stdout.strip(), f"{what}: printed on stdout: {L.tail(p.stdout, 2)}")
-    for word in mentions:
-        L.check(word in lines[0], f"{what}: the message does not mention '{word}'")
-    L.check(pattern is None or re.search(pattern, lines[0]),
-            f"{what}: the message does not say /{pattern}/")
 
 
 def expect_no_tc_state(lab, what):
@@ -50,7 +31,7 @@ def test_unknown_interface(binary):
     """An unknown interface: one line naming it, exit 2."""
     with L.Lab() as lab:
         p = attempt(lab, [binary, "record", "-i", "tl-nosuch0"])
-        expect_error(p, "unknown interface", code=2, mentions=("tl-nosuch0",))
+        L.expect_error(p, "unknown interface", code=2, mentions=("tl-nosuch0",))
         expect_no_tc_state(lab, "unknown interface")
 
 
@@ -61,7 +42,7 @@ def test_usage_errors(binary):
         for args in (["--interval", "0"], ["--interval", "soon"], ["--format", "xml"],
                      ["--max-flows", "1"], ["--ringbuf-size", "5000"], ["--no-such-option"]):
             p = attempt(lab, [binary, "record", "-i", dev, *args])
-            expect_error(p, " ".join(args), code=2)
+            L.expect_error(p, " ".join(args), code=2)
         expect_no_tc_state(lab, "usage errors")
 
 
@@ -72,10 +53,10 @@ def test_second_instance(binary):
     def traffic(lab):
         L.ping(lab, "a", lab.addr4["b"], count=3)
         p = attempt(lab, [binary, "record", "-i", lab.dev["a"], "--format", "json"])
-        # "tcflows is already attached to IF"; with interface locks (issue 5)
+        # "tcflows is already attached to IF"; with interface locks
         # "another tcflows record is recording on IF".
-        expect_error(p, "second instance", mentions=(lab.dev["a"],),
-                     pattern=r"tcflows (is already attached|record .*is recording) ")
+        L.expect_error(p, "second instance", mentions=(lab.dev["a"],),
+                       pattern=r"tcflows (is already attached|record .*is recording) ")
         filters = [L.run(["tc", "filter", "show", "dev", lab.dev["a"], hook],
                          ns=lab.ns["a"]).stdout for hook in ("ingress", "egress")]
         seen["filters"] = [sum("tcflows_" in line for line in f.splitlines()) for f in filters]
@@ -97,18 +78,12 @@ def test_second_instance(binary):
 def test_not_root(binary):
     """Without root (user nobody, no capabilities): one line, non-zero exit."""
     with L.Lab() as lab:
-        # A copy that user nobody can reach (the build tree may not be).
-        home = L.scratch_dir()
-        os.chmod(home, 0o755)
-        copy = os.path.join(home, "tcflows")
-        shutil.copy(binary, copy)
-        os.chmod(copy, 0o755)
-        nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        p = attempt(lab, nobody + [copy, "--help"])
+        copy = L.reachable_copy(binary)
+        p = attempt(lab, L.NOBODY + [copy, "--help"])
         if p.returncode != 0:
             raise L.LabError(f"user nobody cannot run {copy}: {L.tail(p.stderr, 2)}")
-        p = attempt(lab, nobody + [copy, "record", "-i", lab.dev["a"]])
-        expect_error(p, "as nobody", mentions=("root",))
+        p = attempt(lab, L.NOBODY + [copy, "record", "-i", lab.dev["a"]])
+        L.expect_error(p, "as nobody", mentions=("root",))
         expect_no_tc_state(lab, "as nobody")
 
 

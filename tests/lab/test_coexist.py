@@ -11,10 +11,8 @@ it remains after exit. Needs foreign_bpf=PATH (foreign_drop.bpf.o).
 import os
 import signal
 import socket
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
+import tcflows_lab as L
 
 REDIRECTED, PASSED_OUT = 7777, 7778  # egress, from a to b
 DROPPED, PASSED_IN = 7779, 7780  # ingress, from b to a
@@ -41,13 +39,7 @@ def tcflows_filters(state):
 def add_sink(lab):
     """A veth pair in namespace a without addresses: where the u32 filter
     redirects; its far end's rx_packets counts what the filter took."""
-    tag = lab.dev["a"][:-1]
-    near, far = tag + "c", tag + "d"
-    L.run(["ip", "link", "add", near, "type", "veth", "peer", "name", far], ns=lab.ns["a"])
-    for dev in (near, far):
-        lab.ip("a", "link", "set", dev, "addrgenmode", "none")
-        lab.ip("a", "link", "set", dev, "up")
-    return near, far
+    return lab.add_spare("c")
 
 
 def add_foreign_filters(lab, sink_near):
@@ -55,9 +47,7 @@ def add_foreign_filters(lab, sink_near):
     tc(lab, "filter", "add", "dev", dev, "egress", "pref", "10", "protocol", "ip", "u32",
        "match", "ip", "dport", str(REDIRECTED), "0xffff",
        "action", "mirred", "egress", "redirect", "dev", sink_near)
-    obj = L.OPTIONS.get("foreign_bpf")
-    if not obj or not os.path.exists(obj):
-        raise L.LabError("foreign_bpf=PATH (the built foreign_drop.bpf.o) is missing")
+    obj = L.option_file("foreign_bpf", "the built foreign_drop.bpf.o")
     tc(lab, "filter", "add", "dev", dev, "ingress", "pref", "10", "bpf", "da", "obj", obj,
        "sec", "tc")
 

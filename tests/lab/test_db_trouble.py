@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lab (issue 5, nothing lost): database trouble while recording.
+"""Lab (nothing lost): database trouble while recording.
 
 The database is made read-only, locked by another writer, deleted, or its
 disk fills up, while traffic runs; then the trouble ends. Meanwhile the
@@ -11,13 +11,9 @@ what was committed before is still there, and nothing was dropped.
 
 import os
 import sqlite3
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
-import workload as W  # noqa: E402
+import tcflows_lab as L
 
 TROUBLE_S = 3
 # TCP connections end soon after their close, so that final records are
@@ -60,7 +56,7 @@ class Locked(Trouble):
     """Another process (the sqlite3 shell) holds a write transaction."""
 
     def begin(self, db):
-        self.lock = A.DbWriteLock(db)
+        self.lock = L.DbWriteLock(db)
 
     def end(self, db):
         self.lock.release()
@@ -111,20 +107,20 @@ class DiskFull(Trouble):
 def run_with_trouble(binary, trouble, path):
     """Traffic, an agent writing db, trouble for TROUBLE_S seconds, recovery,
     a clean stop; then the checks."""
-    with A.Recorded(binary, path, args=AGENT_ARGS, mount_ns=trouble.mount_ns) as r:
+    with L.Recorded(binary, path, args=AGENT_ARGS, mount_ns=trouble.mount_ns) as r:
         lab, agent, db = r.lab, r.agent, r.db
-        steady = W.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5401)
-        short = W.ShortConnections(lab, "b", "a", lab.addr6["a"], 5410)
+        steady = L.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5401)
+        short = L.ShortConnections(lab, "b", "a", lab.addr6["a"], 5410)
         time.sleep(1.5)
         committed = db.uids()
         trouble.begin(path)
         failing = (lambda c: c["store_write_errors"] >= 2 and c["store_queued"] > 0) \
             if trouble.lasting else (lambda c: c["store_write_errors"] > 0)
-        during = A.store_counters(agent.wait_counters(failing, "failed writes counted"))
+        during = L.store_counters(agent.wait_counters(failing, "failed writes counted"))
         time.sleep(TROUBLE_S)
         trouble.end(path)
         written = agent.snapshot()["counters"]["store_written"]
-        after = A.store_counters(agent.wait_counters(
+        after = L.store_counters(agent.wait_counters(
             lambda c: c["store_queued"] == 0 and c["store_written"] > written,
             "writes again, queue empty"))
         made = short.stop()
@@ -133,12 +129,12 @@ def run_with_trouble(binary, trouble, path):
     print(f"  during the trouble: {during}\n  after it: {after}\n  short connections: {made}")
     L.check(agent.said("cannot write the database"), "no warning about the failed writes")
     L.check(final["store_dropped"] == 0 and final["store_queued"] == 0,
-            f"at the stop: {A.store_counters(final)}")
+            f"at the stop: {L.store_counters(final)}")
     stored = db.counters()
     L.check(stored["store_write_errors"][0] > 0,
             f"the counters table does not show the failed writes: {stored['store_write_errors']}")
     rows = db.rows()
-    conns = A.connections(r.frames)
+    conns = L.capture_connections(r.frames)
     if trouble.keeps_history:
         lost = committed - {r["uid"] for r in rows}
         L.check(not lost, f"{len(lost)} of {len(committed)} connections committed before the "
@@ -152,7 +148,7 @@ def run_with_trouble(binary, trouble, path):
         print(f"  {len(trouble.gone)} final records went with the deleted file; with the new "
               f"file's {len(rows)}:")
         rows = rows + trouble.gone
-    A.compare_records(conns, rows, "after the trouble")
+    L.compare_records(conns, rows, "after the trouble")
 
 
 def test_read_only(binary):
@@ -173,7 +169,7 @@ def test_deleted(binary):
 def test_disk_full(binary):
     """The database's file system full (a private 16 MiB tmpfs), then freed."""
     mount_point = L.scratch_dir()
-    tmpfs = A.PrivateTmpfs(mount_point, "16m")
+    tmpfs = L.PrivateTmpfs(mount_point, "16m")
     run_with_trouble(binary, DiskFull(tmpfs), os.path.join(mount_point, "full.db"))
 
 

@@ -6,11 +6,10 @@ lacks. Traffic from real sockets, iperf3 and ping in two namespaces.
 (test_same_flow_all_cpus floods too much for a capture: its reference is
 the datagrams the sockets sent.)"""
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
+import socket
+
+import tcflows_lab as L
 
 NO_LOSS_COUNTERS = ("malformed", "flow_full", "flow_error", "untracked_packets")
 
@@ -120,10 +119,10 @@ def test_same_flow_all_cpus(binary):
             key = L.Key("UDP", lab.addr4[side], port, lab.addr4[lab.peer(side)], 9999)
             want = L.Counts(sent[side], sent[side] * (20 + 8 + 16))
             got = measured.get(key)
-            print(f"  {L._fmt_key(key)}: sockets sent {want.packets} ({want.bytes} B), "
+            print(f"  {L.describe_key(key)}: sockets sent {want.packets} ({want.bytes} B), "
                   f"tcflows {got}")
             if got != want:
-                problems.append(f"{L._fmt_key(key)}: tcflows {got}, sockets {want}")
+                problems.append(f"{L.describe_key(key)}: tcflows {got}, sockets {want}")
         print(L.counters_line(snapshot))
         L.check(not problems, "; ".join(problems))
 
@@ -150,7 +149,7 @@ def test_icmp(binary):
             L.ping(lab, "a", addrs["b"], count=5, size=56)
             L.ping(lab, "b", addrs["a"], count=3, size=1000)
             # A closed port: the answer is ICMP(v6) destination unreachable.
-            sock = L.make_socket(lab.ns["a"], L.family_of(addrs["b"]), L.socket.SOCK_DGRAM)
+            sock = L.make_socket(lab.ns["a"], L.family_of(addrs["b"]), socket.SOCK_DGRAM)
             with sock:
                 sock.sendto(b"x" * 100, (addrs["b"], 9))
             L.settle(0.2)

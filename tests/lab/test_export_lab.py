@@ -16,88 +16,35 @@ usage: test_export_lab.py PATH/TO/tcflows   (exit 77 when not root)
 import ipaddress
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
+import tcflows_lab as L
 from flow_collectors import nfacctd_config, nfdump_flows, pmacct_flows, stop, summed
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TRAFFIC = os.path.join(HERE, "export_traffic.py")
-CLI, SRV = "tx-cli", "tx-srv"
-CLI_IF, SRV_IF = "tx-c0", "tx-s0"
-CLI4, SRV4 = "10.74.78.1", "10.74.78.2"
-CLI6, SRV6 = "fd00:7478::1", "fd00:7478::2"
+TRAFFIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export_traffic.py")
 NFCAPD_PORT, NFACCTD_PORT, METRICS_PORT = 4739, 9995, 9469
 MAX_FLOWS = 4096
 
 
-def sh(*args, ns=None, check=True, **kw):
-    prefix = ["ip", "netns", "exec", ns] if ns else []
-    return subprocess.run(prefix + list(args), check=check, capture_output=True, text=True, **kw)
+def spawn(lab, side, *args, **kw):
+    """A process in namespace `side`, in a session of its own (stop() ends
+    nfacctd's plugins with it)."""
+    return subprocess.Popen(L.ns_argv(lab.ns[side], args), start_new_session=True, **kw)
 
 
-def spawn(*args, ns, **kw):
-    return subprocess.Popen(["ip", "netns", "exec", ns] + list(args), start_new_session=True,
-                            **kw)
+def export_traffic(lab, side, *args):
+    """export_traffic.py in namespace `side`; returns its output."""
+    return L.run([sys.executable, TRAFFIC, *args], ns=lab.ns[side]).stdout
 
 
-def make_lab():
-    for ns in (CLI, SRV):
-        sh("ip", "netns", "add", ns)
-    sh("ip", "link", "add", CLI_IF, "netns", CLI, "type", "veth", "peer", "name", SRV_IF,
-       "netns", SRV)
-    for ns, dev, a4, a6 in ((CLI, CLI_IF, CLI4, CLI6), (SRV, SRV_IF, SRV4, SRV6)):
-        sh("sysctl", "-qw", f"net.ipv6.conf.{dev}.router_solicitations=0", ns=ns)
-        sh("ip", "addr", "add", f"{a4}/24", "dev", dev, ns=ns)
-        sh("ip", "addr", "add", f"{a6}/64", "dev", dev, "nodad", ns=ns)
-        # Wire packets = captured frames: no segmentation offloads.
-        sh("ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off", ns=ns)
-        sh("ip", "link", "set", "lo", "up", ns=ns)
-        sh("ip", "link", "set", dev, "up", ns=ns)
-    # tcflows and tcpdump start once the link is quiet, so that both see the
-    # same frames: IPv6 start-up (DAD, MLD reports) is over within ~3 s.
-    # (MLD reports from :: of both sides share one flow key, whose direction
-    # the per-interface metrics cannot tell apart: see metrics.h.)
-    time.sleep(4)
-
-
-def remove_lab():
-    for ns in (CLI, SRV):
-        sh("ip", "netns", "del", ns, check=False)
-
-
-class Stderr:
-    """Collects a process's stderr lines; waits for one that matches."""
-
-    def __init__(self, process):
-        self.lines = []
-        threading.Thread(target=self.read, args=(process,), daemon=True).start()
-
-    def read(self, process):
-        for line in process.stderr:
-            self.lines.append(line.rstrip())
-
-    def wait_for(self, pattern, timeout=20):
-        end = time.time() + timeout
-        while time.time() < end:
-            if any(re.search(pattern, line) for line in self.lines):
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"no '{pattern}' from tcflows: {self.lines}")
-
-
-def scrape():
-    body = sh("python3", TRAFFIC, "scrape", f"http://127.0.0.1:{METRICS_PORT}/metrics",
-              ns=CLI).stdout
+def scrape(lab):
+    body = export_traffic(lab, "a", "scrape", f"http://127.0.0.1:{METRICS_PORT}/metrics")
     lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
                           text=True)
-    assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), \
-        f"promtool: {lint.stdout}{lint.stderr}"
+    L.check(lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(),
+            f"promtool: {lint.stdout}{lint.stderr}")
     samples = {}
     for line in body.splitlines():
         if not line.startswith("#"):
@@ -115,11 +62,12 @@ def family_sum(samples, name):
     return sum(v for k, v in samples.items() if k == name or k.startswith(name + "{"))
 
 
-def capture_reference(pcap):
-    """Frames, and packets/IP bytes in and out of tx-c0, in the capture."""
-    mac = sh("cat", f"/sys/class/net/{CLI_IF}/address", ns=CLI).stdout.strip()
-    out = sh("tshark", "-r", pcap, "-T", "fields", "-E", "separator=,", "-e", "frame.time_epoch",
-             "-e", "eth.src", "-e", "ip.len", "-e", "ipv6.plen", "-e", "frame.len").stdout
+def capture_reference(lab, pcap):
+    """Frames, and packets/IP bytes in and out of dev a, in the capture."""
+    mac = L.mac_of(lab, "a").hex(":")
+    out = L.run(["tshark", "-r", pcap, "-T", "fields", "-E", "separator=,",
+                 "-e", "frame.time_epoch", "-e", "eth.src", "-e", "ip.len", "-e", "ipv6.plen",
+                 "-e", "frame.len"]).stdout
     ref = {"frames": 0, "pkts": {"in": 0, "out": 0}, "bytes": {"in": 0, "out": 0}}
     for line in out.splitlines():
         t, src, ip_len, ip6_plen, frame_len = line.split(",")
@@ -162,45 +110,43 @@ def compare(name, got, want):
     return problems
 
 
-def start_collectors(work):
+def start_collectors(lab, work):
     nf_dir = os.path.join(work, "nfcapd")
     os.mkdir(nf_dir)
-    nfcapd = spawn("nfcapd", "-b", "127.0.0.1", "-p", str(NFCAPD_PORT), "-w", nf_dir, "-t",
-                   "3600", "-B", "8000000", ns=CLI, stdout=subprocess.DEVNULL,
+    nfcapd = spawn(lab, "a", "nfcapd", "-b", "127.0.0.1", "-p", str(NFCAPD_PORT), "-w", nf_dir,
+                   "-t", "3600", "-B", "8000000", stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     pm_out = os.path.join(work, "pmacct.json")
     conf = os.path.join(work, "nfacctd.conf")
     with open(conf, "w") as f:
         f.write(nfacctd_config(NFACCTD_PORT, pm_out))
-    nfacctd = spawn("nfacctd", "-f", conf, ns=CLI, stdout=subprocess.DEVNULL,
+    nfacctd = spawn(lab, "a", "nfacctd", "-f", conf, stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL)
     return [nfcapd, nfacctd], nf_dir, pm_out
 
 
-def start_tcflows(tcflows, jsonl):
-    process = spawn(
-        tcflows, "record", "-i", CLI_IF, "-q", "--interval", "1s", "--jsonl", jsonl,
-        "--max-flows", str(MAX_FLOWS), "--udp-timeout", "2s", "--icmp-timeout", "2s",
-        "--other-timeout", "2s", "--linger", "1s", "--ipfix-active", "3s",
-        "--ipfix", f"udp://127.0.0.1:{NFCAPD_PORT}", "--ipfix", f"udp://127.0.0.1:{NFACCTD_PORT}",
-        "--metrics", str(METRICS_PORT), ns=CLI, stderr=subprocess.PIPE, text=True)
-    stderr = Stderr(process)
-    stderr.wait_for(f"recording on {CLI_IF}")
-    stderr.wait_for("metrics on")
-    return process, stderr
+def start_tcflows(binary, lab, jsonl):
+    agent = L.Tcflows(binary, lab.ns["a"], [lab.dev["a"]], interval="1s", extra=[
+        "-q", "--jsonl", jsonl, "--max-flows", str(MAX_FLOWS), "--udp-timeout", "2s",
+        "--icmp-timeout", "2s", "--other-timeout", "2s", "--linger", "1s",
+        "--ipfix-active", "3s", "--ipfix", f"udp://127.0.0.1:{NFCAPD_PORT}",
+        "--ipfix", f"udp://127.0.0.1:{NFACCTD_PORT}", "--metrics", str(METRICS_PORT)])
+    L.wait_for(lambda: agent.said("metrics on"), 20, "tcflows' metrics endpoint")
+    return agent
 
 
-def run_traffic():
-    long_conn = spawn("python3", TRAFFIC, "long", SRV4, "7", ns=CLI)
-    sh("python3", TRAFFIC, "client", SRV4, SRV6, ns=CLI)
-    sh("ping", "-c", "3", "-i", "0.2", SRV4, ns=CLI)
-    sh("ping", "-6", "-c", "3", "-i", "0.2", SRV6, ns=CLI)
+def run_traffic(lab):
+    srv4, srv6 = lab.addr4["b"], lab.addr6["b"]
+    long_conn = spawn(lab, "a", sys.executable, TRAFFIC, "long", srv4, "7")
+    export_traffic(lab, "a", "client", srv4, srv6)
+    L.ping(lab, "a", srv4, count=3)
+    L.ping(lab, "a", srv6, count=3)
     return long_conn
 
 
-def check_metrics(m0, m1, m2, ref, finals):
+def check_metrics(dev, m0, m1, m2, ref, finals):
     p = []
-    lab = {"iface": CLI_IF}
+    lab = {"iface": dev}
     for d in ("in", "out"):
         for what in ("packets", "bytes"):
             name = f"tcflows_interface_{what}_total"
@@ -243,70 +189,61 @@ def check_metrics(m0, m1, m2, ref, finals):
     return p
 
 
-def main():
-    if os.geteuid() != 0:
-        print("needs root (namespaces, TC, BPF)")
-        return 77
-    tcflows = os.path.abspath(sys.argv[1])
-    work = tempfile.mkdtemp(prefix="tcflows-export-lab-")
+def test_export(binary):
+    """IPFIX to nfcapd and nfacctd, metrics, against --jsonl and a capture"""
+    work = L.scratch_dir()
     processes = []
-    try:
-        remove_lab()
-        make_lab()
-        processes.append(spawn("python3", TRAFFIC, "serve", ns=SRV, stdout=subprocess.PIPE))
-        processes[-1].stdout.readline()  # "ready"
-        collectors, nf_dir, pm_out = start_collectors(work)
+    L.on_cleanup(lambda: [stop(p) for p in reversed(processes)])
+    with L.Lab(prefix="tx") as lab:
+        # tcflows and tcpdump start once the link is up and quiet, so that
+        # both see the same frames. (MLD reports from :: of both sides would
+        # share one flow key, whose direction the per-interface metrics
+        # cannot tell apart: see metrics.h.)
+        lab.link_up()
+        server = spawn(lab, "b", sys.executable, TRAFFIC, "serve", stdout=subprocess.PIPE)
+        processes.append(server)
+        server.stdout.readline()  # "ready"
+        collectors, nf_dir, pm_out = start_collectors(lab, work)
         processes += collectors
         jsonl = os.path.join(work, "records.jsonl")
-        agent, stderr = start_tcflows(tcflows, jsonl)
-        processes.append(agent)
+        agent = start_tcflows(binary, lab, jsonl)
         pcap = os.path.join(work, "capture.pcap")
-        capture = spawn("tcpdump", "-i", CLI_IF, "-U", "-w", pcap, ns=CLI,
-                        stderr=subprocess.PIPE, text=True)
-        processes.append(capture)
-        capture.stderr.readline()  # "listening on ..."
-        m0 = scrape()
-        long_conn = run_traffic()
-        m1 = scrape()  # during the traffic
+        capture = L.Tcpdump(lab.ns["a"], lab.dev["a"], pcap)
+        m0 = scrape(lab)
+        long_conn = run_traffic(lab)
+        processes.append(long_conn)
+        m1 = scrape(lab)  # during the traffic
         long_conn.wait(timeout=20)
         time.sleep(6)  # timeouts (2 s), linger (1 s), an interval and a sweep
-        m2 = scrape()
+        m2 = scrape(lab)
         with open(os.path.join(work, "m2.txt"), "w") as f:
             f.write(json.dumps(m2, indent=1))
         finals_at_m2 = jsonl_finals(jsonl)
-        stop(capture)
-        stop(agent)  # the rest as "shutdown" finals, exported before it exits
+        capture.finish()
+        agent.stop()  # the rest as "shutdown" finals, exported before it exits
         time.sleep(3)  # pmacct's print plugin writes every second
         for c in collectors:
             stop(c)
-        ref = capture_reference(pcap)
-        problems = check_metrics(m0, m1, m2, ref, finals_at_m2)
-        finals = jsonl_finals(jsonl)
-        want = expected_per_tuple(finals)
-        if not any(k[4] == "TCP" for k in want) or not any(k[4] == "ICMPv6" for k in want):
-            problems.append(f"too few records in --jsonl to compare: {list(want)}")
-        records = nfdump_flows(nf_dir)
-        nfdump_records = len(records)
-        problems += compare("nfdump", summed(records, 4), want)
-        forward = {k: [v[0], v[1]] for k, v in want.items()}
-        problems += compare("pmacct", summed(pmacct_flows(pm_out), 2), forward)
-        if nfdump_records <= len(want):
-            problems.append(f"nfdump has {nfdump_records} records for {len(want)} connections: "
-                            "no active-timeout record of the long connection")
-        for p in problems:
-            print("FAIL:", p)
-        print(f"{len(want)} connections, {nfdump_records} IPFIX records, capture {ref}: "
-              f"{len(problems)} problems")
-        return 1 if problems else 0
-    finally:
-        for p in reversed(processes):
-            stop(p)
-        remove_lab()
-        if os.environ.get("TCFLOWS_KEEP"):
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        ref = capture_reference(lab, pcap)
+    problems = check_metrics(lab.dev["a"], m0, m1, m2, ref, finals_at_m2)
+    finals = jsonl_finals(jsonl)
+    want = expected_per_tuple(finals)
+    if not any(k[4] == "TCP" for k in want) or not any(k[4] == "ICMPv6" for k in want):
+        problems.append(f"too few records in --jsonl to compare: {list(want)}")
+    records = nfdump_flows(nf_dir)
+    nfdump_records = len(records)
+    problems += compare("nfdump", summed(records, 4), want)
+    forward = {k: [v[0], v[1]] for k, v in want.items()}
+    problems += compare("pmacct", summed(pmacct_flows(pm_out), 2), forward)
+    if nfdump_records <= len(want):
+        problems.append(f"nfdump has {nfdump_records} records for {len(want)} connections: "
+                        "no active-timeout record of the long connection")
+    for p in problems:
+        print("  FAIL:", p)
+    print(f"  {len(want)} connections, {nfdump_records} IPFIX records, capture {ref}: "
+          f"{len(problems)} problems")
+    L.check(not problems, f"{len(problems)} problems, first: {problems[:1]}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    L.main([test_export])

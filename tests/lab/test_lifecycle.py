@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lab (issue 3): tcflows' connection records (--jsonl) against a capture of
+"""Lab: tcflows' connection records (--jsonl) against a capture of
 the same interface and conntrack with accounting in the same namespace.
 
 Every connection of the capture (one per tcp.stream, udp.stream or ICMP echo
@@ -12,16 +12,12 @@ conntrack agrees on their number, status and (for small segments, no GSO)
 counters. tcflows stops with SIGTERM; connections still open then end as
 "shutdown"."""
 
-import os
 import socket
 import struct
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
-import records as R  # noqa: E402
-from records import Expect  # noqa: E402
+import tcflows_lab as L
+from tcflows_lab import Expect
 
 # Segments below the MSS: no GSO super-packets, so conntrack's counters
 # (per skb) are a fair reference too.
@@ -29,15 +25,6 @@ REQUEST, REPLY = 300, 1000
 
 
 # ---------------------------------------------------------------- TCP traffic
-
-
-def _recv_exactly(sock, n):
-    got = 0
-    while got < n:
-        data = sock.recv(n - got)
-        if not data:
-            raise L.LabError(f"TCP peer closed after {got} of {n} bytes")
-        got += len(data)
 
 
 def _abort(sock):
@@ -62,12 +49,12 @@ def _serve(listener, end):
     conn, _ = listener.accept()
     listener.close()
     conn.settimeout(5)
-    _recv_exactly(conn, REQUEST)
+    L.recv_exact(conn, REQUEST)
     conn.sendall(bytes(REPLY))
     if end == "server":
         conn.close()
     elif end == "server-rst":
-        _recv_exactly(conn, 1)  # the client has the reply: nothing in flight
+        L.recv_exact(conn, 1)  # the client has the reply: nothing in flight
         _abort(conn)
     else:
         _await_end(conn, reset_expected=end == "client-rst")
@@ -78,21 +65,17 @@ def tcp_session(lab, server_addr, port, end, client_port=None):
     """One TCP connection from a to b: REQUEST bytes up, REPLY bytes down,
     then `end`: "client" or "server" closes first, "client-rst" or
     "server-rst" aborts with a RST."""
-    family = L.family_of(server_addr)
-    listener = L.make_socket(lab.ns["b"], family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((server_addr, port))
-    listener.listen(1)
+    listener = L.tcp_listener(lab, "b", server_addr, port)
     server = L.Worker(_serve, listener, end)
     server.start()
-    client = L.make_socket(lab.ns["a"], family, socket.SOCK_STREAM)
+    client = L.make_socket(lab.ns["a"], L.family_of(server_addr), socket.SOCK_STREAM)
     client.settimeout(5)
     if client_port:
         client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         client.bind(("", client_port))
     client.connect((server_addr, port))
     client.sendall(bytes(REQUEST))
-    _recv_exactly(client, REPLY)
+    L.recv_exact(client, REPLY)
     if end == "client":
         client.close()
     elif end == "client-rst":
@@ -107,16 +90,7 @@ def tcp_session(lab, server_addr, port, end, client_port=None):
 
 def connected_pair(lab, port):
     """A TCP connection from a to b's port: (client socket, server socket)."""
-    listener = L.make_socket(lab.ns["b"], socket.AF_INET, socket.SOCK_STREAM)
-    with listener:
-        listener.bind((lab.addr4["b"], port))
-        listener.listen(1)
-        client = L.make_socket(lab.ns["a"], socket.AF_INET, socket.SOCK_STREAM)
-        client.settimeout(5)
-        client.connect((lab.addr4["b"], port))
-        conn, _ = listener.accept()
-    conn.settimeout(5)
-    return client, conn
+    return L.tcp_pair(lab, "a", "b", lab.addr4["b"], port, timeout=5)
 
 
 def tcp_expect(port, state, close, letters, version=4, count=1, ct="ASSURED", ct_counts=True):
@@ -140,8 +114,8 @@ def test_normal_close(binary):
         L.settle(2.5)  # past the linger: final before SIGTERM
     expects = [tcp_expect(5001, "SF", "fin", "ShADdFf"),
                tcp_expect(5002, "SF", "fin", "ShADdFf")]
-    run = R.observe_records(binary, traffic, timeouts=R.DEFAULT_TIMEOUTS._replace(linger=1))
-    R.verify(run, expects, "normal close")
+    run = L.observe_records(binary, traffic, timeouts=L.DEFAULT_TIMEOUTS._replace(linger=1))
+    L.verify(run, expects, "normal close")
 
 
 def test_rst_abort(binary):
@@ -151,7 +125,7 @@ def test_rst_abort(binary):
         tcp_session(lab, lab.addr4["b"], 5012, "server-rst")
     expects = [tcp_expect(5011, "RSTO", "rst", "ShADdR"),
                tcp_expect(5012, "RSTR", "rst", "ShADdr")]
-    R.verify(R.observe_records(binary, traffic), expects, "RST abort")
+    L.verify(L.observe_records(binary, traffic), expects, "RST abort")
 
 
 def test_refused(binary):
@@ -165,7 +139,7 @@ def test_refused(binary):
             if sock.connect_ex((lab.addr4["b"], 5021)) != 111:  # ECONNREFUSED
                 raise L.LabError("the connection to a closed port was not refused")
     expects = [tcp_expect(5021, "REJ", "rst", "Sr", ct="UNREPLIED")]
-    R.verify(R.observe_records(binary, traffic), expects, "refused")
+    L.verify(L.observe_records(binary, traffic), expects, "refused")
 
 
 DROP_PORT = 5031
@@ -188,7 +162,7 @@ def test_unanswered_syn(binary):
     longer than their gaps. It ends idle 3 s after the last SYN, before the
     stop. conntrack counts only the first SYN (retransmitted SYNs leave its
     counters alone): its status is a reference here, its counters are not."""
-    timeouts = R.DEFAULT_TIMEOUTS._replace(tcp=3)
+    timeouts = L.DEFAULT_TIMEOUTS._replace(tcp=3)
 
     def traffic(lab):
         sock = L.make_socket(lab.ns["a"], socket.AF_INET, socket.SOCK_STREAM)
@@ -198,8 +172,8 @@ def test_unanswered_syn(binary):
             time.sleep(SYN_WAIT_S)
         L.settle(timeouts.tcp + 2)
     expects = [tcp_expect(DROP_PORT, "S0", "idle", "S", ct="UNREPLIED", ct_counts=False)]
-    run = R.observe_records(binary, traffic, timeouts=timeouts, prepare=drop_syns)
-    R.verify(run, expects, "unanswered SYN")
+    run = L.observe_records(binary, traffic, timeouts=timeouts, prepare=drop_syns)
+    L.verify(run, expects, "unanswered SYN")
     syns = sum(len(c.frames) for c in run.conns if c.key.dport == DROP_PORT)
     L.check(syns >= 3, f"the capture has {syns} SYNs, expected retransmissions")
     print(f"  {syns} SYNs, one connection")
@@ -220,8 +194,8 @@ def test_reused_tuple(binary):
         tcp_session(lab, lab.addr4["b"], 5041, "server", client_port=40041)
     expects = [tcp_expect(5041, ["SF", "RSTO", "SF", "SF"], ["fin", "rst", "fin", "fin"],
                           ["ShADdFf", "ShADdR", "ShADdFf", "ShADdFf"], count=4)]
-    run = R.observe_records(binary, traffic, timeouts=R.DEFAULT_TIMEOUTS._replace(linger=1))
-    R.verify(run, expects, "reused 5-tuple")
+    run = L.observe_records(binary, traffic, timeouts=L.DEFAULT_TIMEOUTS._replace(linger=1))
+    L.verify(run, expects, "reused 5-tuple")
     streams = {f.stream for c in run.conns if c.key.dport == 5041 for f in c.frames}
     ports = {c.key.sport for c in run.conns if c.key.dport == 5041}
     L.check(len(streams) == 4 and ports == {40041},
@@ -235,7 +209,7 @@ def test_ipv6_tcp(binary):
         tcp_session(lab, lab.addr6["b"], 5052, "server")
     expects = [tcp_expect(5051, "SF", "fin", "ShADdFf", version=6),
                tcp_expect(5052, "SF", "fin", "ShADdFf", version=6)]
-    R.verify(R.observe_records(binary, traffic), expects, "IPv6 TCP")
+    L.verify(L.observe_records(binary, traffic), expects, "IPv6 TCP")
 
 
 OPEN_PORT = 5081
@@ -251,16 +225,16 @@ def test_open_at_stop(binary):
         client, conn = connected_pair(lab, OPEN_PORT)
         held.extend([client, conn])
         client.sendall(bytes(REQUEST))
-        _recv_exactly(conn, REQUEST)
+        L.recv_exact(conn, REQUEST)
         conn.sendall(bytes(REPLY))
-        _recv_exactly(client, REPLY)
+        L.recv_exact(client, REPLY)
     try:
-        run = R.observe_records(binary, traffic)
+        run = L.observe_records(binary, traffic)
     finally:
         for sock in held:
             sock.close()
     expects = [tcp_expect(OPEN_PORT, "S1", "shutdown", "ShADd")]
-    R.verify(run, expects, "open at stop")
+    L.verify(run, expects, "open at stop")
 
 
 # ---------------------------------------------------------------- UDP, ICMP
@@ -291,7 +265,7 @@ def test_udp(binary):
 
     conntrack has no reference for the last (its UDP timeout is 30 s: one
     entry for both)."""
-    timeouts = R.DEFAULT_TIMEOUTS._replace(udp=1)
+    timeouts = L.DEFAULT_TIMEOUTS._replace(udp=1)
 
     def traffic(lab):
         L.udp_exchange(lab, "a", "b", lab.addr4["b"], 7001, 3, 200, reply_size=50)
@@ -307,13 +281,13 @@ def test_udp(binary):
                Expect("UDP", a, b, 7003, state="S0", close="idle", letters="D", ct="UNREPLIED",
                       ct_counts=True),
                Expect("UDP", a, b, 7004, count=2, state="SF", close="idle", letters="Dd")]
-    R.verify(R.observe_records(binary, traffic, timeouts=timeouts), expects, "UDP")
+    L.verify(L.observe_records(binary, traffic, timeouts=timeouts), expects, "UDP")
 
 
 def test_icmp_echo(binary):
     """Two pings with different identifiers (two connections) and an ICMPv6
     ping; --icmp-timeout 1s: they end idle before the stop."""
-    timeouts = R.DEFAULT_TIMEOUTS._replace(icmp=1)
+    timeouts = L.DEFAULT_TIMEOUTS._replace(icmp=1)
 
     def traffic(lab):
         L.ping(lab, "a", lab.addr4["b"], count=3)
@@ -324,8 +298,8 @@ def test_icmp_echo(binary):
                       letters="Dd", ct="", ct_counts=True),
                Expect("ICMPv6", L.ADDR6["a"], L.ADDR6["b"], state="OTH", close="idle",
                       letters="Dd", ct="", ct_counts=True)]
-    run = R.observe_records(binary, traffic, timeouts=timeouts)
-    R.verify(run, expects, "ICMP echo")
+    run = L.observe_records(binary, traffic, timeouts=timeouts)
+    L.verify(run, expects, "ICMP echo")
     idents = {c.key.sport for c in run.conns if c.key.proto == "ICMP"}
     L.check(len(idents) == 2, f"expected two echo identifiers, the capture has {idents}")
 
@@ -343,9 +317,9 @@ def trickle(lab, seconds=3.0, period=0.1):
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             client.sendall(bytes(100))
-            _recv_exactly(conn, 100)
+            L.recv_exact(conn, 100)
             conn.sendall(bytes(50))
-            _recv_exactly(client, 50)
+            L.recv_exact(client, 50)
             time.sleep(period)
         client.shutdown(socket.SHUT_WR)
         _await_end(conn, reset_expected=False)
@@ -369,12 +343,12 @@ def check_checkpoints(conn, lines, problems):
     """Each checkpoint equals the capture up to some frame within 1 ms of its end_ns."""
     prefixes = prefix_counts(conn)
     for rec in lines:
-        got = (R.rec_counts(rec, "orig"), R.rec_counts(rec, "resp"))
-        if not any((o, r) == got and abs(t - rec["end_ns"]) <= R.TOLERANCE_NS
+        got = (L.rec_counts(rec, "orig"), L.rec_counts(rec, "resp"))
+        if not any((o, r) == got and abs(t - rec["end_ns"]) <= L.TOLERANCE_NS
                    for t, o, r in prefixes):
-            problems.add(f"checkpoint {R.counts_text(got[0])} {R.counts_text(got[1])} at "
+            problems.add(f"checkpoint {L.counts_text(got[0])} {L.counts_text(got[1])} at "
                          f"end_ns {rec['end_ns']} is no prefix of the capture's connection"
-                         f"{R.evidence(conn, rec)}")
+                         f"{L.evidence(conn, rec)}")
 
 
 def test_long_lived(binary):
@@ -382,13 +356,13 @@ def test_long_lived(binary):
     for 3 s): checkpoint lines, whose counters never decrease and each equal
     the capture up to its end_ns, then one final record equal to the capture."""
     expects = [tcp_expect(LONG_PORT, "SF", "fin", "ShADdFf")]
-    run = R.observe_records(binary, trickle, interval="500ms")
-    R.verify(run, expects, "long-lived")
+    run = L.observe_records(binary, trickle, interval="500ms")
+    L.verify(run, expects, "long-lived")
     conn = next(c for c in run.conns if c.key.dport == LONG_PORT)
     rec_uid = next(r["uid"] for r in run.lines if r["dst_port"] == LONG_PORT)
     lines = [r for r in run.lines if r["uid"] == rec_uid]
     checkpoints = [r for r in lines if r["checkpoint"]]
-    problems = R.Problems()
+    problems = L.Problems()
     if len(checkpoints) < 4:
         problems.add(f"{len(checkpoints)} checkpoints in 3 s at --interval 500ms, expected >= 4")
     check_checkpoints(conn, checkpoints, problems)

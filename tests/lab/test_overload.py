@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lab (issue 5, nothing lost): a full ring buffer and a full flow map.
+"""Lab (nothing lost): a full ring buffer and a full flow map.
 
 Both are counted (ringbuf_full, flow_full, untracked_packets/bytes) in the
 final JSON snapshot and in the database's `counters` table. With the ring
@@ -8,20 +8,16 @@ sweeps of the maps recover what the lost events said); with the flow map
 full, the recorded traffic plus the untracked traffic equals the capture's.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
+import tcflows_lab as L
 
 
 def burst_run(binary, args, count, concurrency):
     """A connload burst a -> b recorded with args; returns (final counters,
     the Recorded run)."""
-    with A.Recorded(binary, args=args) as r:
+    with L.Recorded(binary, args=args) as r:
         L.ping(r.lab, "a", r.lab.addr4["b"], count=1)
-        totals = A.connload_burst(binary, r.lab, count, concurrency)
+        totals = L.connload_burst(binary, r.lab, count, concurrency)
         final = r.finish()["counters"]
     print(f"  connload: {totals['completed']} connections in {totals['elapsed_s']:.2f} s")
     return final, r
@@ -51,11 +47,11 @@ def test_flow_map_full(binary):
     db = r.db
     for name in ("flow_full", "untracked_packets", "untracked_bytes"):
         expect_counted(name, final, db)
-    recorded = A.totals(db.rows())
+    recorded = L.totals(db.rows())
     untracked = (final["untracked_packets"], final["untracked_bytes"])
     stored = db.counters()
     untracked_db = (stored["untracked_packets"][0], stored["untracked_bytes"][0])
-    want = A.capture_totals(r.frames)
+    want = L.capture_totals(r.frames)
     got = (recorded[0] + untracked[0], recorded[1] + untracked[1])
     print(f"  recorded {recorded[0]} packets {recorded[1]} bytes + untracked {untracked[0]} / "
           f"{untracked[1]} = {got[0]} / {got[1]}; capture {want[0]} / {want[1]}")

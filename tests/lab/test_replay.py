@@ -19,17 +19,13 @@ all the frames; and for the deliberately malformed captures the malformed
 counter moves.
 """
 
-import ipaddress
 import json
 import os
 import re
-import socket
 import struct
-import sys
 from collections import namedtuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
+import tcflows_lab as L
 
 PCAPS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pcaps")
 VETH_MTU = 65535
@@ -46,45 +42,12 @@ SIDES = {"a": "egress", "b": "ingress"}
 # ---------------------------------------------------------------- the lab
 
 
-class ReplayLab:
-    """Namespaces tf-a/tf-b and a silent veth pair tf<pid><n>a/b."""
-
-    _count = 0
-
-    def __init__(self):
-        n, pid = ReplayLab._count, os.getpid()
-        ReplayLab._count += 1
-        self.ns = {s: f"tf-{s}-{pid}-{n}" for s in "ab"}
-        self.dev = {s: f"tf{pid}r{n}{s}" for s in "ab"}
-        assert all(len(d) <= 15 for d in self.dev.values())
-        self._created = []
-        L.on_cleanup(self.destroy)
-
-    def setup(self):
-        for s in "ab":
-            L.run(["ip", "netns", "add", self.ns[s]])
-            self._created.append(self.ns[s])
-            L.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
-                   "net.ipv6.conf.default.disable_ipv6=1"], ns=self.ns[s])
-        L.run(["ip", "-n", self.ns["a"], "link", "add", self.dev["a"], "mtu", VETH_MTU, "type",
-               "veth", "peer", "name", self.dev["b"], "mtu", VETH_MTU, "netns", self.ns["b"]])
-        for s in "ab":
-            L.run(["ethtool", "-K", self.dev[s], "tso", "off", "gso", "off", "gro", "off"],
-                  ns=self.ns[s])
-            L.run(["ip", "link", "set", self.dev[s], "up"], ns=self.ns[s])
-        return self
-
-    def destroy(self):
-        for ns in reversed(self._created):
-            L.kill_namespace_processes(ns)
-            L.run(["ip", "netns", "del", ns], check=False)
-        self._created.clear()
-        for dev in self.dev.values():  # pins a killed tcflows left behind (ours only)
-            path = f"/sys/fs/bpf/tcflows/{dev}"
-            if os.path.isdir(path):
-                for name in os.listdir(path):
-                    os.unlink(os.path.join(path, name))
-                os.rmdir(path)
+def replay_lab():
+    """Namespaces tf-a/tf-b and a silent veth pair: no IPv6, no addresses,
+    both ends up."""
+    lab = L.Lab(prefix="tf", ipv6=False, addresses=False, mtu=VETH_MTU).setup()
+    lab.link_up()
+    return lab
 
 
 # ---------------------------------------------------------------- the reference
@@ -101,13 +64,6 @@ def _values(text):
     return [v for v in text.split(",") if v]
 
 
-def norm(addr):
-    try:
-        return ipaddress.ip_address(addr).compressed
-    except ValueError:
-        return addr.lower()
-
-
 def reference(path):
     """What tshark lists in the capture, tunnels and ICMP-quoted headers included."""
     fields = _ADDR_FIELDS + _OTHER_FIELDS
@@ -119,7 +75,7 @@ def reference(path):
     for line in L.run(argv, timeout=120).stdout.splitlines():
         row = dict(zip(fields, line.split("\t")))
         frames += 1
-        addrs |= {norm(a) for f in _ADDR_FIELDS for a in _values(row.get(f, ""))}
+        addrs |= {L.norm_addr(a) for f in _ADDR_FIELDS for a in _values(row.get(f, ""))}
         vlans |= {int(v) for f in ("vlan.id", "ieee8021ad.id") for v in _values(row.get(f, ""))}
         ports |= {int(p) for f in _OTHER_FIELDS[2:6] for p in _values(row.get(f, ""))}
         icmp |= {int(i, 0) for f in _OTHER_FIELDS[6:8] for i in _values(row.get(f, ""))}
@@ -162,7 +118,7 @@ def start_observers(binary, lab, tmp):
     """tcpdump, then tcflows (JSON snapshots, a database) on both ends."""
     dumps = {s: L.Tcpdump(lab.ns[s], lab.dev[s], os.path.join(tmp, f"{s}.pcap")) for s in "ab"}
     flows = {s: L.Tcflows(binary, lab.ns[s], [lab.dev[s]], interval="200ms",
-                          extra=["--top", "1000000", "--db", os.path.join(tmp, f"{s}.db")])
+                          extra=["--top", "1000000"], db=os.path.join(tmp, f"{s}.db"))
              for s in "ab"}
     return dumps, flows
 
@@ -198,7 +154,7 @@ def check_rows(where, rows, ref, bad, icmp_ports=True):
     """Addresses, outer VLAN ids and ports of snapshot flows or connections."""
     for r in rows:
         for a in (r["src_addr"], r["dst_addr"]):
-            if norm(a) not in ref.addrs:
+            if L.norm_addr(a) not in ref.addrs:
                 bad.append(f"{where}: {r['proto']} address {a} is not in the capture")
         if r.get("vlan") and r["vlan"] not in ref.vlans:
             bad.append(f"{where}: VLAN {r['vlan']} is not in the capture")
@@ -283,24 +239,13 @@ def captures():
 # ---------------------------------------------------------------- crafted VLAN stacks
 
 
-def _udp4(src, dst):
-    udp = struct.pack("!HHHH", 1111, 2222, 8 + 10, 0) + b"x" * 10
-    return 0x0800, struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                               socket.inet_aton(src), socket.inet_aton(dst)) + udp
-
-
-def _udp6(src, dst):
-    udp = struct.pack("!HHHH", 3333, 4444, 8 + 10, 0) + b"y" * 10
-    return 0x86DD, struct.pack("!IHBB16s16s", 6 << 28, len(udp), 17, 64,
-                               socket.inet_pton(socket.AF_INET6, src),
-                               socket.inet_pton(socket.AF_INET6, dst)) + udp
-
-
 def vlan_frames():
     """Frames with one to three VLAN tags (outer 802.1ad or 802.1Q) over
     IPv4, IPv6, ARP and 802.2 LLC. A receiving kernel moves the outer tag
     into metadata; a third tag ends the parse (a link-layer flow)."""
     src, dst = bytes.fromhex("020000000a01"), bytes.fromhex("020000000a02")
+    udp4 = (0x0800, L.ipv4_udp("10.9.0.1", "10.9.0.2", 1111, 2222, b"x" * 10))
+    udp6 = (0x86DD, L.ipv6_udp("fd00:9::1", "fd00:9::2", 3333, 4444, b"y" * 10))
     arp = (0x0806, L.arp_request(src, "10.9.0.1", "10.9.0.2"))
     stp = (None, b"\x42\x42\x03" + bytes(35))
     stacks = [[(0x88A8, 100), (0x8100, 200), (0x8100, 300)],
@@ -308,8 +253,7 @@ def vlan_frames():
               [(0x88A8, 102), (0x8100, 202)], [(0x8100, 103)], [(0x8100, 0)]]
     frames = []
     for tags in stacks:
-        for ethertype, payload in (_udp4("10.9.0.1", "10.9.0.2"),
-                                   _udp6("fd00:9::1", "fd00:9::2"), arp, stp):
+        for ethertype, payload in (udp4, udp6, arp, stp):
             frames.append(L.frame(src, dst, tags, ethertype or len(payload), payload))
     return frames
 
@@ -326,7 +270,7 @@ def write_pcap(path, frames):
 
 def test_replay_every_capture(binary):
     """every capture in tests/pcaps replayed onto a veth: counted, never garbage"""
-    lab = ReplayLab().setup()
+    lab = replay_lab()
     chosen = L.OPTIONS.get("only")
     bad = []
     for path in captures():
@@ -343,7 +287,7 @@ def test_replay_vlan_stacks(binary):
     """crafted frames with one to three VLAN tags read the same on both ends"""
     path = os.path.join(L.scratch_dir(), "vlan_stacks.pcap")
     write_pcap(path, vlan_frames())
-    bad = replay_one(binary, ReplayLab().setup(), path)
+    bad = replay_one(binary, replay_lab(), path)
     for line in bad[:30]:
         print(f"    BAD {line}")
     L.check(not bad, f"{len(bad)} problems in the replay")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lab (issue 5, nothing lost): stopping and restarting `tcflows record`.
+"""Lab (nothing lost): stopping and restarting `tcflows record`.
 
 A clean stop writes every open connection and removes everything; after
 kill -9 the pinned maps keep counting and a restarted agent adopts them, so
@@ -10,13 +10,9 @@ refuses. The reference is always a tcpdump capture of the same interface.
 
 import os
 import signal
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
-import workload as W  # noqa: E402
+import tcflows_lab as L
 
 
 def udp_open(lab, port, exchanges=5):
@@ -36,29 +32,29 @@ def stop_by_signal(binary, sig, interval):
     sweep before the signal missed must be in the final records too."""
     name = signal.Signals(sig).name
     jsonl = os.path.join(L.scratch_dir(), "t.jsonl")
-    with A.Recorded(binary, args=["--jsonl", jsonl], interval=interval) as r:
+    with L.Recorded(binary, args=["--jsonl", jsonl], interval=interval) as r:
         lab = r.lab
-        steady = W.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5101)
+        steady = L.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5101)
         udp_open(lab, 5102)
         L.ping(lab, "b", lab.addr4["a"], count=3)
         L.tcp_transfers([(lab, "b", "a", lab.addr4["a"], 5103, 200_000, 50_000)])
         time.sleep(1.5)
         steady.halt()
         snapshot = r.finish(sig, settle_s=0.3)
-        left = A.leftovers(r.ns, [r.dev])
-        qdiscs, _ = A.tc_state(r.ns, r.dev)
+        left = L.leftovers(r.ns, [r.dev])
+        qdiscs, _ = L.tc_state(r.ns, r.dev)
         steady.close()
     print(f"  {name}: exit 0; final snapshot {len(snapshot['flows'])} flows")
     L.check(not left, f"{name} left: {left}")
     L.check(not any("clsact" in q for q in qdiscs), f"{name} left its clsact qdisc: {qdiscs}")
-    conns = A.connections(r.frames)
-    for label, rows in (("database", r.db.rows()), ("jsonl", A.latest_jsonl(jsonl))):
+    conns = L.capture_connections(r.frames)
+    for label, rows in (("database", r.db.rows()), ("jsonl", L.latest_jsonl(jsonl))):
         open_rows = [row for row in rows if row["close_reason"] is None]
         L.check(not open_rows, f"{name}: {len(open_rows)} {label} records still open after "
                 f"the stop, e.g. {open_rows[:1]}")
         for port, what in ((5101, "the open TCP connection"), (5102, "the open UDP flow")):
             expect_closed_by(rows, port, "shutdown", f"{label}, {what}")
-        A.compare_records(conns, rows, f"{name}, {label}", name=label)
+        L.compare_records(conns, rows, f"{name}, {label}", name=label)
     r.db.check_traffic_sums()
 
 
@@ -82,18 +78,18 @@ def test_kill_restart(binary):
     start and end in them) and after the restarts. Each connection is
     recorded once, with every packet each way, and its interval rows add up.
     The second kill hits an agent that had adopted the first one's maps."""
-    with A.Recorded(binary) as r:
+    with L.Recorded(binary) as r:
         lab = r.lab
-        steady = W.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5201)
-        steady6 = W.SteadyTcp(lab, "b", "a", lab.addr6["a"], 5202, chunk=3000, reply=10,
+        steady = L.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5201)
+        steady6 = L.SteadyTcp(lab, "b", "a", lab.addr6["a"], 5202, chunk=3000, reply=10,
                               period=0.05)
-        short = W.ShortConnections(lab, "a", "b", lab.addr4["b"], 5210)
+        short = L.ShortConnections(lab, "a", "b", lab.addr4["b"], 5210)
         left_by_kill, adopted = [], []
         for gap in (3, 1.5):
             time.sleep(2)
             r.agent.kill9()
             started = short.tcp_done
-            left_by_kill.append((A.tcflows_filters(r.ns, r.dev), pins_of(r.dev)))
+            left_by_kill.append((L.tcflows_filters(r.ns, r.dev), pins_of(r.dev)))
             time.sleep(gap)
             r.agent = r.start_agent()
             adopted.append(r.agent.said("adopting"))
@@ -104,14 +100,14 @@ def test_kill_restart(binary):
         steady.close()
         steady6.close()
         r.finish()
-        left = A.leftovers(r.ns, [r.dev])
+        left = L.leftovers(r.ns, [r.dev])
     print(f"  after each kill -9, filters and pins: {left_by_kill}; short connections: {made}")
     for filters, pins in left_by_kill:
         L.check(filters == {"ingress": 1, "egress": 1}, f"after kill -9 the filters are {filters}")
         L.check({"flows", "ingress", "egress"} <= set(pins), f"after kill -9 the pins are {pins}")
     r.compare("kill -9 and restart")
     r.db.check_traffic_sums()
-    got, want = A.totals(r.db.rows()), A.capture_totals(r.frames)
+    got, want = L.totals(r.db.rows()), L.capture_totals(r.frames)
     print(f"  totals: database {got[0]} packets {got[1]} bytes, capture {want[0]} / {want[1]}")
     L.check(got == want, f"database totals {got} != capture totals {want}")
     L.check(all(adopted), f"the restarted agents adopted the pinned maps: {adopted}")
@@ -119,7 +115,7 @@ def test_kill_restart(binary):
 
 
 def pins_of(dev):
-    path = A.pin_dir([dev])
+    path = L.pin_dir([dev])
     return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
@@ -127,17 +123,17 @@ def test_failed_restart(binary):
     """A restart that fails (its database locked by another writer) keeps
     what the killed agent left: the next restart adopts it, and the database
     equals the capture, gap included."""
-    with A.Recorded(binary) as r:
-        steady = W.SteadyTcp(r.lab, "a", "b", r.lab.addr4["b"], 5251)
-        short = W.ShortConnections(r.lab, "a", "b", r.lab.addr4["b"], 5260)
+    with L.Recorded(binary) as r:
+        steady = L.SteadyTcp(r.lab, "a", "b", r.lab.addr4["b"], 5251)
+        short = L.ShortConnections(r.lab, "a", "b", r.lab.addr4["b"], 5260)
         time.sleep(1.5)
         r.agent.kill9()
-        with A.DbWriteLock(r.db.path):
-            p = A.tcflows_cmd(binary, r.ns, "record", "-i", r.dev, "--db", r.db.path, "-q")
+        with L.DbWriteLock(r.db.path):
+            p = L.tcflows_cmd(binary, r.ns, "record", "-i", r.dev, "--db", r.db.path, "-q")
         print(f"  restart with the database locked: exit {p.returncode}: "
               f"{L.tail(p.stderr, 1)}")
         L.check(p.returncode != 0, "the restart with a locked database ran")
-        filters, pins = A.tcflows_filters(r.ns, r.dev), pins_of(r.dev)
+        filters, pins = L.tcflows_filters(r.ns, r.dev), pins_of(r.dev)
         time.sleep(1)
         r.agent = r.start_agent()
         time.sleep(1.5)
@@ -154,12 +150,7 @@ def test_failed_restart(binary):
 
 def add_spare(lab, letter):
     """A veth pair with both ends in namespace a; returns the name of one."""
-    name = lab.dev["a"][:-1] + letter
-    L.run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"],
-          ns=lab.ns["a"])
-    for dev in (name, name + "p"):
-        L.run(["ip", "link", "set", dev, "up"], ns=lab.ns["a"])
-    return name
+    return lab.add_spare(letter)[0]
 
 
 def add_foreign(lab, dev):
@@ -168,21 +159,9 @@ def add_foreign(lab, dev):
     L.run(tc + ["qdisc", "add", "dev", dev, "clsact"])
     L.run(tc + ["filter", "add", "dev", dev, "ingress", "pref", "10", "protocol", "ip", "u32",
                 "match", "ip", "dport", "9", "0xffff", "classid", "1:1"])
-    obj = L.OPTIONS.get("foreign_bpf")
-    if not obj or not os.path.exists(obj):
-        raise L.LabError("foreign_bpf=PATH (the built foreign_drop.bpf.o) is missing")
+    obj = L.option_file("foreign_bpf", "the built foreign_drop.bpf.o")
     L.run(tc + ["filter", "add", "dev", dev, "egress", "pref", "10", "bpf", "da", "obj", obj,
                 "sec", "tc"])
-
-
-def expect_one_line_error(p, what, mentions):
-    lines = [line for line in p.stderr.splitlines() if line.strip()]
-    print(f"  {what}: exit {p.returncode}: {' | '.join(lines[:3])}")
-    L.check(p.returncode != 0, f"{what}: exit 0")
-    L.check(len(lines) == 1 and lines[0].startswith("tcflows: error: "),
-            f"{what}: expected one line 'tcflows: error: ...', got {len(lines)} lines")
-    for word in mentions:
-        L.check(word in lines[0], f"{what}: the message does not mention '{word}'")
 
 
 def test_detach_after_kill(binary):
@@ -192,28 +171,28 @@ def test_detach_after_kill(binary):
     filters (kept exactly as they were) and on a spare veth where it
     made the qdisc (removed). A live agent on a third interface keeps its
     filters, pins and lock, and detach refuses on its interface."""
-    with A.new_lab() as lab:
+    with L.new_lab() as lab:
         ns, dev = lab.ns["a"], lab.dev["a"]
         dummy, other = add_spare(lab, "x"), add_spare(lab, "y")
         add_foreign(lab, dev)
-        foreign = A.tc_state(ns, dev)
-        killed = A.Agent(binary, ns, [dev, dummy])
-        alive = A.Agent(binary, ns, [other])
+        foreign = L.tc_state(ns, dev)
+        killed = L.Agent(binary, ns, [dev, dummy])
+        alive = L.Agent(binary, ns, [other])
         lab.link_up()
         L.ping(lab, "a", lab.addr4["b"], count=2)
         killed.kill9()
-        L.check(A.leftovers(ns, [dev, dummy]), "kill -9 left nothing: no test of detach")
-        refused = A.tcflows_cmd(binary, ns, "detach", "-i", other)
-        expect_one_line_error(refused, "detach where an agent runs", [other, str(alive.pid)])
-        p = A.tcflows_cmd(binary, ns, "detach", "-i", dev, "-i", dummy)
+        L.check(L.leftovers(ns, [dev, dummy]), "kill -9 left nothing: no test of detach")
+        refused = L.tcflows_cmd(binary, ns, "detach", "-i", other)
+        L.expect_error(refused, "detach where an agent runs", mentions=[other, str(alive.pid)])
+        p = L.tcflows_cmd(binary, ns, "detach", "-i", dev, "-i", dummy)
         print(f"  detach -i {dev} -i {dummy}: exit {p.returncode}: {L.tail(p.stderr, 4)}")
         L.check(p.returncode == 0, f"detach exited {p.returncode}: {L.tail(p.stderr)}")
-        left = A.leftovers(ns, [dev, dummy])
-        after = A.tc_state(ns, dev)
-        dummy_qdiscs, _ = A.tc_state(ns, dummy)
-        alive_left = A.leftovers(ns, [other])
+        left = L.leftovers(ns, [dev, dummy])
+        after = L.tc_state(ns, dev)
+        dummy_qdiscs, _ = L.tc_state(ns, dummy)
+        alive_left = L.leftovers(ns, [other])
         snapshot = alive.finish()
-        alive_after = A.leftovers(ns, [other])
+        alive_after = L.leftovers(ns, [other])
     L.check(not left, f"detach left: {left}")
     L.check(after == foreign, f"the foreign qdisc and filters changed: before {foreign}, "
             f"after {after}")
@@ -230,19 +209,18 @@ def test_second_agent(binary):
     """A second agent on a recorded interface refuses (one line, the first's
     pid, non-zero exit, no database); the first counts on exactly."""
     db2 = os.path.join(L.scratch_dir(), "second.db")
-    with A.Recorded(binary) as r:
+    with L.Recorded(binary) as r:
         spare = add_spare(r.lab, "x")
-        steady = W.SteadyTcp(r.lab, "a", "b", r.lab.addr4["b"], 5301)
+        steady = L.SteadyTcp(r.lab, "a", "b", r.lab.addr4["b"], 5301)
         for ifaces in ([r.dev], [spare, r.dev]):
             args = ["record", "--format", "json", "--db", db2]
             for iface in ifaces:
                 args += ["-i", iface]
-            p = A.tcflows_cmd(binary, r.ns, *args)
-            expect_one_line_error(p, f"second agent on {' '.join(ifaces)}",
-                                  [r.dev, f"pid {r.agent.pid}"])
-            L.check(not p.stdout.strip(), f"the second agent printed: {L.tail(p.stdout, 2)}")
-        filters = A.tcflows_filters(r.ns, r.dev)
-        spare_left = A.leftovers(r.ns, [spare])
+            p = L.tcflows_cmd(binary, r.ns, *args)
+            L.expect_error(p, f"second agent on {' '.join(ifaces)}",
+                           mentions=[r.dev, f"pid {r.agent.pid}"])
+        filters = L.tcflows_filters(r.ns, r.dev)
+        spare_left = L.leftovers(r.ns, [spare])
         L.ping(r.lab, "b", r.lab.addr6["a"], count=3)
         steady.close()
         r.finish()
@@ -263,8 +241,7 @@ def add_second_pair(lab):
     L.run(["ip", "-n", lab.ns["a"], "link", "add", c, "type", "veth", "peer", "name", d,
            "netns", lab.ns["b"]])
     for side, dev in (("a", c), ("b", d)):
-        lab.sysctl(side, *[s.format(c=dev) for s in L._QUIET_SYSCTLS],
-                   *[s.format(f=f, c=dev) for s in L._NEIGH_SYSCTLS for f in ("ipv4", "ipv6")])
+        lab.quiet_link(side, dev)
         lab.ip(side, "addr", "add", f"{ADDR_C[side]}/24", "dev", dev)
         L.run(["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"], ns=lab.ns[side])
     lab.ip("a", "link", "set", c, "up")
@@ -292,15 +269,15 @@ def test_interface_gone(binary):
     The other is recorded exactly throughout (a steady TCP connection runs
     across it all); a warning names the one that went; traffic on it before
     it went and after it came back is recorded exactly (two captures)."""
-    db = A.Db(os.path.join(L.scratch_dir(), "links.db"))
-    with A.new_lab() as lab:
+    db = L.Db(os.path.join(L.scratch_dir(), "links.db"))
+    with L.new_lab() as lab:
         dev = lab.dev["a"]
         c, d = add_second_pair(lab)
-        cap_a, cap_c = A.Capture(lab.ns["a"], dev), A.Capture(lab.ns["a"], c)
-        agent = A.Agent(binary, lab.ns["a"], [dev, c], db=db.path)
+        cap_a, cap_c = L.Capture(lab.ns["a"], dev), L.Capture(lab.ns["a"], c)
+        agent = L.Agent(binary, lab.ns["a"], [dev, c], db=db.path)
         lab.link_up()
         lab.ip("b", "link", "set", d, "up")
-        steady = W.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5601)
+        steady = L.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5601)
         traffic_on_c(lab, 5602)
         L.settle()
         before = cap_c.finish()
@@ -308,7 +285,7 @@ def test_interface_gone(binary):
         wait_said(agent, f"{c} disappeared")
         time.sleep(1)
         add_second_pair(lab)
-        cap_c = A.Capture(lab.ns["a"], c)
+        cap_c = L.Capture(lab.ns["a"], c)
         lab.ip("b", "link", "set", d, "up")
         wait_said(agent, f"{c} is back")
         traffic_on_c(lab, 5612)
@@ -319,9 +296,9 @@ def test_interface_gone(binary):
         frames_a, after = cap_a.finish(), cap_c.finish()
     print("  " + "\n  ".join(line for line in agent.err.lines if c in line))
     rows = db.rows()
-    A.compare_records(A.connections(frames_a), [r for r in rows if r["iface"] == dev],
+    L.compare_records(L.capture_connections(frames_a), [r for r in rows if r["iface"] == dev],
                       f"{dev}, throughout")
-    A.compare_records(A.connections(before) + A.connections(after),
+    L.compare_records(L.capture_connections(before) + L.capture_connections(after),
                       [r for r in rows if r["iface"] == c], f"{c}, before it went and after")
     others = {r["iface"] for r in rows} - {dev, c}
     L.check(not others, f"records of interfaces {others}")

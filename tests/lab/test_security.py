@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lab (issue 5, security): what `tcflows record` keeps after attaching,
+"""Lab (security): what `tcflows record` keeps after attaching,
 running as another user, the modes of what it creates, `report` with the
 caller's rights, the systemd unit, no shell-outs and no SQL built from input.
 """
@@ -8,15 +8,10 @@ import json
 import os
 import re
 import shutil
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
-import workload as W  # noqa: E402
+import tcflows_lab as L
 
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
 def proc_status(pid):
@@ -30,8 +25,8 @@ def expect_confined(pid, uid):
     caps = {k: int(s[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
     print(f"  pid {pid}: Uid {s['Uid']}, Gid {s['Gid']}, "
           + ", ".join(f"{k} {v:#x}" for k, v in caps.items()) + f", NoNewPrivs {s['NoNewPrivs']}")
-    want = {"CapInh": 0, "CapPrm": A.CAP_NET_ADMIN, "CapEff": A.CAP_NET_ADMIN,
-            "CapBnd": A.CAP_NET_ADMIN, "CapAmb": 0}
+    want = {"CapInh": 0, "CapPrm": L.CAP_NET_ADMIN, "CapEff": L.CAP_NET_ADMIN,
+            "CapBnd": L.CAP_NET_ADMIN, "CapAmb": 0}
     L.check(caps == want, f"capabilities {caps}, expected {want}")
     L.check(s["NoNewPrivs"].strip() == "1", f"NoNewPrivs is {s['NoNewPrivs']}")
     L.check(s["Uid"].split() == [str(uid)] * 4, f"Uid is {s['Uid']}, expected {uid} x4")
@@ -47,16 +42,16 @@ def record_confined(binary, db_path, user=None):
     its clean stop; returns the database."""
     args = ["--user", user] if user else []
     uid = int(L.run(["id", "-u", user]).stdout) if user else 0
-    with A.Recorded(binary, db_path, args=args) as r:
+    with L.Recorded(binary, db_path, args=args) as r:
         expect_confined(r.agent.pid, uid)
-        steady = W.SteadyTcp(r.lab, "a", "b", r.lab.addr4["b"], 5701)
+        steady = L.SteadyTcp(r.lab, "a", "b", r.lab.addr4["b"], 5701)
         L.ping(r.lab, "b", r.lab.addr6["a"], count=2)
         steady.close()
         r.finish()
         # As another user it cannot remove the emptied pin directory and
         # lock file from their root-owned parents (detach does).
-        left = A.leftovers(r.ns, [r.dev], empty_ok=bool(user))
-        remains = A.leftovers(r.ns, [r.dev])
+        left = L.leftovers(r.ns, [r.dev], empty_ok=bool(user))
+        remains = L.leftovers(r.ns, [r.dev])
     print(f"  after SIGTERM: {remains or 'nothing left'}")
     L.check(not left, f"the stop left {left}")
     r.compare("records")
@@ -79,18 +74,8 @@ def test_root_confined(binary):
                                               modes.items()) + ": expected 640 and 750")
 
 
-def reachable_copy(binary):
-    """The binary where user nobody can run it (the build tree may not be)."""
-    home = L.scratch_dir()
-    os.chmod(home, 0o755)
-    copy = os.path.join(home, "tcflows")
-    shutil.copy(binary, copy)
-    os.chmod(copy, 0o755)
-    return copy
-
-
 def report_as_nobody(tcflows, path):
-    return L.run(NOBODY + [tcflows, "report", "--db", path, "--by", "conn", "--format", "json",
+    return L.run(L.NOBODY + [tcflows, "report", "--db", path, "--by", "conn", "--format", "json",
                            "--since", "1d"], check=False)
 
 
@@ -103,14 +88,14 @@ def test_user_nobody(binary):
     readable = os.path.join(top, "nobody.db")
     db = record_confined(binary, readable, user="nobody")
     L.check(mode(readable) == 0o640, f"the database has mode {mode(readable):o}")
-    tcflows = reachable_copy(binary)
+    tcflows = L.reachable_copy(binary)
     ok = report_as_nobody(tcflows, readable)
     L.check(ok.returncode == 0 and not ok.stderr, f"report as nobody: exit {ok.returncode}: "
             f"{L.tail(ok.stderr)}")
     rows = json.loads(ok.stdout)
-    print(f"  report as nobody: {len(rows)} connections, totals {A.totals(rows)}")
-    L.check(A.totals(rows) == A.totals(db.rows()), f"report as nobody: totals "
-            f"{A.totals(rows)}, database {A.totals(db.rows())}")
+    print(f"  report as nobody: {len(rows)} connections, totals {L.totals(rows)}")
+    L.check(L.totals(rows) == L.totals(db.rows()), f"report as nobody: totals "
+            f"{L.totals(rows)}, database {L.totals(db.rows())}")
     private = os.path.join(top, "root.db")
     shutil.copy(readable, private)
     os.chown(private, 0, 0)
@@ -244,15 +229,15 @@ def test_no_shell_no_sql_from_input(binary):
 
 def quoted_names(binary):
     path = os.path.join(L.scratch_dir(), "quotes.db")
-    with A.new_lab() as lab:
+    with L.new_lab() as lab:
         odd = "tr'||'x"  # an interface name the kernel allows
         L.run(["ip", "link", "set", lab.dev["a"], "name", odd], ns=lab.ns["a"])
         lab.dev["a"] = odd
-        agent = A.Agent(binary, lab.ns["a"], [odd], db=path)
+        agent = L.Agent(binary, lab.ns["a"], [odd], db=path)
         lab.link_up()
         L.ping(lab, "a", lab.addr4["b"], count=2)
         agent.finish()
-    ifaces = {r["iface"] for r in A.Db(path).rows()}
+    ifaces = {r["iface"] for r in L.Db(path).rows()}
     L.check(ifaces == {odd}, f"interface names stored: {ifaces}, expected {{{odd!r}}}")
     for iface, want in ((odd, True), ("x' OR '1'='1", False)):
         p = L.run([binary, "report", "--db", path, "--since", "1d", "--by", "conn", "--format",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lab (issue 4, end to end): the SQLite records of `tcflows record` equal a
+"""Lab (the store end to end): the SQLite records of `tcflows record` equal a
 capture of the same interface for a mixed workload; `tcflows report` runs in
 a loop while record writes under load, without an error, and the database
 ends up equal to the capture; a report window that starts inside a pause of
@@ -8,20 +8,16 @@ a connection counts only what came after it.
 
 import datetime
 import json
-import os
 import socket
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
+import tcflows_lab as L
 
 
 def recorded(binary, traffic, interval="500ms"):
     """traffic(lab, db) recorded; returns (Db, frames, traffic's result)."""
-    with A.Recorded(binary, interval=interval) as r:
+    with L.Recorded(binary, interval=interval) as r:
         result = traffic(r.lab, r.db)
         r.finish()
     return r.db, r.frames, result
@@ -46,7 +42,7 @@ def test_mixed_workload(binary):
     protos = {f.key.proto for f in frames}
     L.check({"TCP", "UDP", "ICMP", "ICMPv6"} <= protos, f"the capture has only {protos}")
     rows = db.rows()
-    A.compare_records(A.connections(frames), rows, "mixed workload")
+    L.compare_records(L.capture_connections(frames), rows, "mixed workload")
     db.check_traffic_sums()
     open_rows = [r for r in rows if r["close_reason"] is None]
     L.check(not open_rows, f"{len(open_rows)} records still open after the stop")
@@ -95,7 +91,7 @@ def test_report_while_writing(binary):
     def traffic(lab, db):
         loop["reports"] = ReportLoop(binary, db)
         loop["reports"].start()
-        made = [A.connload_burst(binary, lab, 1500, 32, port=5820 + i)["completed"]
+        made = [L.connload_burst(binary, lab, 1500, 32, port=5820 + i)["completed"]
                 for i in range(4)]
         time.sleep(1)
         loop["reports"].stop()
@@ -106,16 +102,16 @@ def test_report_while_writing(binary):
     lat = sorted(reports.latencies)
     print(f"  {made} connections; {reports.runs} reports, latency median "
           f"{lat[len(lat) // 2] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
-    for f in reports.failures[:A.SHOW]:
+    for f in reports.failures[:L.SHOW]:
         print(f"    {f}")
     L.check(reports.runs >= len(REPORTS), f"only {reports.runs} reports ran")
     L.check(not reports.failures, f"{len(reports.failures)} of {reports.runs} reports failed")
     rows = db.rows()
-    A.compare_records(A.connections(frames), rows, "under load")
+    L.compare_records(L.capture_connections(frames), rows, "under load")
     rc, out, err, _ = report(binary, db, "--by", "proto", "--format", "json", "--since", "1d")
     L.check(rc == 0 and not err, f"the final report: exit {rc}: {err}")
     got = (sum(r["packets"] for r in json.loads(out)), sum(r["bytes"] for r in json.loads(out)))
-    want = A.capture_totals(frames)
+    want = L.capture_totals(frames)
     print(f"  report --by proto totals {got}, capture {want}")
     L.check(got == want, f"report totals {got} != capture {want}")
 
@@ -130,21 +126,15 @@ PAUSE_S = 5
 
 def burst_pause_burst(lab, _db):
     """One connection: 3 MB, a pause of PAUSE_S seconds, then 40 kB."""
-    sock = L.make_socket(lab.ns["a"], socket.AF_INET, socket.SOCK_STREAM)
-    listener = L.make_socket(lab.ns["b"], socket.AF_INET, socket.SOCK_STREAM)
-    with sock, listener:
-        listener.bind((lab.addr4["b"], 5830))
-        listener.listen(1)
-        sock.connect((lab.addr4["b"], 5830))
-        peer, _ = listener.accept()
-        with peer:
-            reader = L.Worker(L._recv_all, peer)
-            reader.start()
-            sock.sendall(bytes(3_000_000))
-            time.sleep(PAUSE_S)
-            sock.sendall(bytes(40_000))
-            sock.shutdown(socket.SHUT_WR)
-            L.check(reader.result() == 3_040_000, "the burst did not arrive whole")
+    sock, peer = L.tcp_pair(lab, "a", "b", lab.addr4["b"], 5830)
+    with sock, peer:
+        reader = L.Worker(L.recv_all, peer)
+        reader.start()
+        sock.sendall(bytes(3_000_000))
+        time.sleep(PAUSE_S)
+        sock.sendall(bytes(40_000))
+        sock.shutdown(socket.SHUT_WR)
+        L.check(reader.result() == 3_040_000, "the burst did not arrive whole")
 
 
 def test_window_accuracy(binary):

@@ -20,11 +20,8 @@ Flow directions the capture shows without super-packets (ARP, ND, pure ACKs)
 must equal the capture exactly, and tcflows may have no flow the capture lacks.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
+import tcflows_lab as L
 
 MTU = 1500
 SYSCTLS = ["net.ipv4.tcp_timestamps=0", "net.ipv4.tcp_sack=0"]
@@ -125,18 +122,18 @@ def check_direction(key, payload, frames, reverse, counts):
     expected, again = wire_payload(key, payload, frames)
     segments = wire_segments(key, frames, segment_size(key, frames, reverse))
     if counts is None:
-        print(f"    {L._fmt_key(key):55} absent from tcflows")
+        print(f"    {L.describe_key(key):55} absent from tcflows")
         return f"{key} absent"
     derived = counts.bytes - counts.packets * hdr - syn_extra
     verdict = "ok  " if derived == expected and counts.packets == segments else "DIFF"
-    print(f"    {verdict} {L._fmt_key(key):46} {counts.packets:>6} pkts (wire {segments:>6}) "
+    print(f"    {verdict} {L.describe_key(key):46} {counts.packets:>6} pkts (wire {segments:>6}) "
           f"{counts.bytes:>9} B - {hdr}*pkts - {syn_extra} = {derived:>9}  "
           f"sockets {payload:>9} + again {again:>5}  ({len(frames)} frames, {supers} super)")
     if counts.packets != segments:
-        return (f"{L._fmt_key(key)}: tcflows counts {counts.packets} packets, "
+        return (f"{L.describe_key(key)}: tcflows counts {counts.packets} packets, "
                 f"the capture's frames are {segments} wire segments")
     if derived != expected:
-        return (f"{L._fmt_key(key)}: tcflows implies {derived} payload bytes, "
+        return (f"{L.describe_key(key)}: tcflows implies {derived} payload bytes, "
                 f"sockets + retransmitted {expected}")
     return None
 

@@ -17,8 +17,10 @@ import sys
 import time
 import traceback
 
+from tcflows_lab.proc import run_cleanups, wait_for
+
 from . import bpfstats, hooks, procstat, report, stats
-from .lab import NICE, Lab, counter_delta, wait_for
+from .lab import NICE, counter_delta, make_lab
 from .peers import NoopBpf, all_peers
 from .scenarios import all_scenarios
 
@@ -78,6 +80,7 @@ class Bench:
         print(text, file=sys.stderr, flush=True)
 
     def run(self, lab):
+        self.lab = lab
         active = []
         for peer in self.peers:
             reason = peer.unavailable()
@@ -139,7 +142,7 @@ class Bench:
         args = self.args
         peer.start(workdir, args.cpu_monitor)
         wait_for(peer.ready, 15, f"{peer.name} to attach")
-        before = Lab.link_counters()
+        before = self.lab.link_counters()
         cpu0 = procstat.cpu_seconds(peer.pid) if peer.pid else None
         t0 = time.monotonic()
         row = {}
@@ -167,7 +170,7 @@ class Bench:
             raise RuntimeError(f"the load client failed (exit {client.returncode}): {err.strip()}")
         row.update(scenario.result(out))
         time.sleep(args.settle)  # the last ACKs and FINs
-        ref = counter_delta(before, Lab.link_counters())
+        ref = counter_delta(before, self.lab.link_counters())
         recorded = peer.finish()
         row.update(ref_packets=ref["packets"], ref_ip_bytes=ref["ip_bytes"],
                    ref_tx_dropped=ref["dropped"], rec_packets=recorded["packets"],
@@ -207,7 +210,7 @@ def print_report(bench, machine, started):
               for name, verdict, detail in report.targets(summaries, bench.scenarios)]
     if bench.figures:
         hooks.write(outdir / "hooks.csv", bench.figures)
-        lines += ["", "tcflows-only figures (hooks.py; the targets of issues 3, 4 and 6)",
+        lines += ["", "tcflows-only figures (hooks.py: records, store, memory, cost)",
                   hooks.table(bench.figures)]
     chart_error = (report.chart(outdir, summaries, bench.scenarios, machine) if summaries
                    else "no scenario ran: no chart")
@@ -235,11 +238,13 @@ def main(argv):
     machine = report.machine_description(top)
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        with Lab() as lab:
+        with make_lab() as lab:
             try:
+                lab.link_up()
                 bench.run(lab)
             finally:  # before the lab goes: nothing of ours outlives it
                 bench.stop_all()
+                run_cleanups()
     except KeyboardInterrupt:
         bench.log("bench: interrupted; reporting what was measured")
     (outdir / "runs.json").write_text(json.dumps(bench.runs, indent=1))

@@ -1,15 +1,14 @@
-"""The processes of the tcflows-only measurements: the agent and a capture of tb-r."""
+"""The agent of the tcflows-only measurements: tcflows recording tb-r."""
 
 import json
 import os
-import re
-import signal
-import subprocess
 import time
 
+from tcflows_lab.proc import stop_process, wait_for
+
 from . import procstat
-from .lab import RCV, RCV_IF, ns_argv, wait_for
-from .peers import start_in_rcv, stop_process, tcflows_attached
+from .lab import RCV_IF
+from .peers import start_in_rcv, tcflows_attached
 
 
 class Agent:
@@ -71,27 +70,3 @@ class Agent:
     def kill(self):
         stop_process(self.process, 5)
 
-
-class Capture:
-    """tcpdump of tb-r: a large buffer, headers only."""
-
-    STATS = re.compile(r"(\d+) packets? (captured|received by filter|dropped by kernel)")
-
-    def __init__(self, path):
-        self.path, self.err_path = path, path.with_suffix(".err")
-        argv = ["tcpdump", "-i", RCV_IF, "-w", str(path), "-s", "128", "-B", "262144", "-n"]
-        self.process = subprocess.Popen(ns_argv(RCV, argv), stdout=subprocess.DEVNULL,
-                                        stderr=open(self.err_path, "w"))
-        wait_for(lambda: "listening on" in self.err_path.read_text(), 10, "tcpdump")
-
-    def stop(self):
-        """Stops the capture; returns tcpdump's counts ("dropped by kernel" ...)."""
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(30)
-        counts = {key: int(n) for n, key in self.STATS.findall(self.err_path.read_text())}
-        if "captured" not in counts:
-            raise RuntimeError(f"tcpdump failed: {self.err_path.read_text().strip()[-300:]}")
-        return counts
-
-    def kill(self):
-        stop_process(self.process, 5)

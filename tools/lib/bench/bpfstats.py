@@ -11,7 +11,9 @@ import json
 import os
 import platform
 
-from .lab import RCV, RCV_IF, sh
+from tcflows_lab.proc import run
+
+from .lab import RCV, RCV_IF
 
 BPF_ENABLE_STATS = 32
 BPF_STATS_RUN_TIME = 0
@@ -51,7 +53,7 @@ class StatsEnabled:
 
 def attached_tcflows_ids():
     """Ids of the tcflows programs attached to the monitored veth end."""
-    out = sh("ip", "netns", "exec", RCV, "bpftool", "-j", "net", "show", "dev", RCV_IF)
+    out = run(["bpftool", "-j", "net", "show", "dev", RCV_IF], ns=RCV).stdout
     hooks = [h for s in json.loads(out) for h in s.get("tc", [])]
     return [h["id"] for h in hooks if "tcflows" in h.get("name", "")]
 
@@ -60,7 +62,7 @@ def prog_stats(ids):
     """Summed run_time_ns and run_cnt of the programs."""
     time_ns = count = 0
     for prog_id in ids:
-        info = json.loads(sh("bpftool", "-j", "prog", "show", "id", str(prog_id)))
+        info = json.loads(run(["bpftool", "-j", "prog", "show", "id", prog_id]).stdout)
         time_ns += info.get("run_time_ns", 0)
         count += info.get("run_cnt", 0)
     return time_ns, count
@@ -68,5 +70,5 @@ def prog_stats(ids):
 
 def xlated_insns(prog_id):
     """Instructions of the program after the verifier (a static size, not a path)."""
-    out = sh("bpftool", "-j", "prog", "dump", "xlated", "id", str(prog_id))
+    out = run(["bpftool", "-j", "prog", "dump", "xlated", "id", prog_id]).stdout
     return len(json.loads(out))

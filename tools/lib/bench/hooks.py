@@ -1,4 +1,5 @@
-"""tcflows-only figures (issues 3, 4 and 6), measured in the lab after the scenarios.
+"""tcflows-only figures (exact records, the store, memory, the program's cost),
+measured in the lab after the scenarios.
 
     record     shorttcp for 30 s (quick 3 s) recorded with --jsonl and --db,
                against a capture of tb-r: connections/s, the fraction recorded
@@ -14,7 +15,6 @@ No number is ever filled in: what was not measured says so.
 
 import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,10 +22,12 @@ import time
 import traceback
 from collections import namedtuple
 
+from tcflows_lab.capture import Tcpdump
+from tcflows_lab.proc import stop_process, wait_for
+
 from . import exactness, procstat, udpflows
-from .agent import Agent, Capture
-from .lab import RCV, RCV_ADDR, SND, SND_ADDR, ns_argv, wait_for
-from .peers import stop_process
+from .agent import Agent
+from .lab import RCV, RCV_ADDR, RCV_IF, SND, SND_ADDR, ns_argv, python_env
 from .report import align, write_csv
 from .scenarios import ShortTcp
 
@@ -49,7 +51,8 @@ def record_shorttcp(bench, lab, workdir):
     with contextlib.ExitStack() as stack:
         load.start_server(workdir, args.cpu_server)
         stack.callback(load.stop_server)
-        capture = Capture(workdir / "shorttcp.pcap")
+        capture = Tcpdump(RCV, RCV_IF, str(workdir / "shorttcp.pcap"), snaplen=128,
+                          buffer_kib=262144, immediate=False)
         stack.callback(capture.kill)
         agent = Agent(bench.tcflows, workdir, args.cpu_monitor,
                       ["--jsonl", str(workdir / "records.jsonl")])
@@ -57,7 +60,7 @@ def record_shorttcp(bench, lab, workdir):
         run = agent.during(lambda: run_load(load, seconds, workdir, args.cpu_client))
         time.sleep(1.0)  # the last FINs and ACKs
         final = agent.stop()
-        tcpdump = capture.stop()
+        tcpdump = capture.stop_counts()
     return record_figures(run, final, tcpdump, workdir, load.port)
 
 
@@ -78,8 +81,9 @@ def record_figures(run, final, tcpdump, workdir, port):
                       f"{load['load_connections']} completed, {load['load_failed']} failed "
                       f"in {s:.1f} s")]
     capture = exactness.capture_connections(workdir / "shorttcp.pcap", port)
-    jsonl = exactness.compare(capture, *exactness.jsonl_finals(workdir / "records.jsonl", port))
-    db = exactness.compare(capture, *exactness.db_finals(workdir / "tcflows.db", port))
+    jsonl = exactness.compare_records(capture,
+                                      *exactness.jsonl_finals(workdir / "records.jsonl", port))
+    db = exactness.compare_records(capture, *exactness.db_finals(workdir / "tcflows.db", port))
     figures.append(figure(h, "final records/s (--jsonl)", jsonl["records"] / s, "/s"))
     figures += [exact_figure(f"recorded exactly, {what}", result, tcpdump)
                 for what, result in (("--jsonl", jsonl), ("--db connections", db))]
@@ -178,7 +182,7 @@ FLOWS = 100_000
 
 def rss_100k_flows(bench, lab, workdir):
     """100 k UDP flows (one datagram each, 60 s idle timeout) through tb-r."""
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+    env = python_env()
     module = [sys.executable, "-m", "bench.udpflows"]
     lab.set_offloads(False)
     with contextlib.ExitStack() as stack:

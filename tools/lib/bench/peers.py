@@ -16,9 +16,11 @@ import signal
 import subprocess
 import sys
 
-from .lab import RCV, RCV_IF, ns_argv, sh, wait_for
+from tcflows_lab.proc import run, stop_process, wait_for
+
 from . import procstat
 from .bpfstats import attached_tcflows_ids
+from .lab import RCV, RCV_IF, ns_argv, python_env
 
 
 class Peer:
@@ -52,17 +54,6 @@ class Peer:
         return self.process.pid if self.process else None
 
 
-def stop_process(proc, timeout):
-    """SIGTERM, then SIGKILL after timeout seconds; returns the exit status."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait()
-
-
 def start_in_rcv(argv, cpu, stdout, stderr):
     return subprocess.Popen(ns_argv(RCV, argv, cpu), stdout=stdout, stderr=stderr,
                             stdin=subprocess.DEVNULL)
@@ -77,7 +68,7 @@ def tcflows_attached(process, err_path):
 
 def packet_socket_open(pid):
     """Does the process tree below pid hold a packet socket (pcap capturing)?"""
-    out = sh("ip", "netns", "exec", RCV, "cat", "/proc/net/packet", check=False)
+    out = run(["cat", "/proc/net/packet"], ns=RCV, check=False).stdout
     inodes = {line.split()[-1] for line in out.splitlines()[1:] if line.strip()}
     for proc in procstat.descendants(pid):
         try:
@@ -149,7 +140,7 @@ class Softflowd(Peer):
         sink = [sys.executable, "-m", "bench.nfsink", "127.0.0.1", str(self.port),
                 str(self.sink_out)]
         self.sink_err = workdir / "nfsink.err"
-        env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+        env = python_env()
         self.sink = subprocess.Popen(ns_argv(RCV, sink), env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(self.sink_err, "w"))
         wait_for(lambda: "ready" in self.sink_err.read_text(), 5, "the NetFlow sink")
@@ -166,12 +157,11 @@ class Softflowd(Peer):
         return packet_socket_open(self.process.pid)
 
     def finish(self):
-        stats = sh("ip", "netns", "exec", RCV, "softflowctl", "-c", str(self.ctl), "statistics",
-                   check=False)
+        stats = run(["softflowctl", "-c", self.ctl, "statistics"], ns=RCV, check=False).stdout
         (self.workdir / "softflowd.stats").write_text(stats)
         # `shutdown` expires and exports every flow. (SIGTERM, which the man
         # page says does the same, killed softflowd 1.1.0 -d without exporting.)
-        sh("ip", "netns", "exec", RCV, "softflowctl", "-c", str(self.ctl), "shutdown")
+        run(["softflowctl", "-c", self.ctl, "shutdown"], ns=RCV)
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
@@ -290,22 +280,24 @@ class NoopBpf(Peer):
         obj = workdir / "noop.bpf.o"
         src = workdir / "noop.bpf.c"
         src.write_text(NOOP_SOURCE)
-        multiarch = sh("gcc", "-print-multiarch", check=False).strip() or "x86_64-linux-gnu"
-        sh("clang", "-target", "bpf", "-O2", "-idirafter", f"/usr/include/{multiarch}", "-c",
-           str(src), "-o", str(obj))
-        self.created_qdisc = "clsact" not in sh("tc", "-n", RCV, "qdisc", "show", "dev", RCV_IF)
+        multiarch = run(["gcc", "-print-multiarch"], check=False).stdout.strip() or \
+            "x86_64-linux-gnu"
+        run(["clang", "-target", "bpf", "-O2", "-idirafter", f"/usr/include/{multiarch}", "-c",
+             src, "-o", obj])
+        tc = ["tc", "-n", RCV]
+        self.created_qdisc = "clsact" not in run(tc + ["qdisc", "show", "dev", RCV_IF]).stdout
         if self.created_qdisc:
-            sh("tc", "-n", RCV, "qdisc", "add", "dev", RCV_IF, "clsact")
+            run(tc + ["qdisc", "add", "dev", RCV_IF, "clsact"])
         for hook in ("ingress", "egress"):
-            sh("tc", "-n", RCV, "filter", "add", "dev", RCV_IF, hook, "prio", "1", "handle", "1",
-               "bpf", "da", "obj", str(obj), "sec", "tc")
+            run(tc + ["filter", "add", "dev", RCV_IF, hook, "prio", "1", "handle", "1", "bpf",
+                      "da", "obj", obj, "sec", "tc"])
         self.attached = True
 
     def ready(self):
         return True
 
     def prog_ids(self):
-        out = sh("ip", "netns", "exec", RCV, "bpftool", "-j", "net", "show", "dev", RCV_IF)
+        out = run(["bpftool", "-j", "net", "show", "dev", RCV_IF], ns=RCV).stdout
         return [h["id"] for s in json.loads(out) for h in s.get("tc", [])
                 if h.get("name", "").startswith("noop")]
 
@@ -317,8 +309,8 @@ class NoopBpf(Peer):
         if not getattr(self, "attached", False):
             return
         for hook in ("ingress", "egress"):
-            sh("tc", "-n", RCV, "filter", "del", "dev", RCV_IF, hook, "prio", "1", "handle", "1",
-               "bpf", check=False)
+            run(["tc", "-n", RCV, "filter", "del", "dev", RCV_IF, hook, "prio", "1", "handle",
+                 "1", "bpf"], check=False)
         if self.created_qdisc:
-            sh("tc", "-n", RCV, "qdisc", "del", "dev", RCV_IF, "clsact", check=False)
+            run(["tc", "-n", RCV, "qdisc", "del", "dev", RCV_IF, "clsact"], check=False)
         self.attached = False

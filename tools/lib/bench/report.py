@@ -6,7 +6,7 @@ import platform
 import shutil
 import subprocess
 
-from .lab import sh
+from tcflows_lab.proc import run
 
 COMPETITORS = ("softflowd", "pmacctd")
 
@@ -15,13 +15,14 @@ def machine_description(top):
     """The exact machine, kernel and tool versions, as (key, value) pairs."""
     cpuinfo = open("/proc/cpuinfo").read().splitlines()
     model = next((l.split(":", 1)[1].strip() for l in cpuinfo if l.startswith("model name")), "?")
-    lscpu = sh("lscpu", check=False)
+    lscpu = run(["lscpu"], check=False).stdout
     hypervisor = next((l.split(":", 1)[1].strip() for l in lscpu.splitlines()
                        if l.startswith("Hypervisor vendor")), "none")
     mem_kib = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")))
-    commit = sh("git", "-C", str(top), "describe", "--always", "--dirty", check=False).strip()
-    versions = sh("dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "iperf3", "softflowd",
-                  "pmacct", "libpcap0.8", "bpftool", check=False).strip().replace("\n", ", ")
+    commit = run(["git", "-C", top, "describe", "--always", "--dirty"], check=False).stdout.strip()
+    versions = run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "iperf3", "softflowd",
+                    "pmacct", "libpcap0.8", "bpftool"], check=False).stdout
+    versions = versions.strip().replace("\n", ", ")
     return [
         ("cpu", model), ("cpus", str(os.cpu_count())), ("hypervisor", hypervisor),
         ("memory", f"{mem_kib / 1024 / 1024:.1f} GiB"),
@@ -93,7 +94,7 @@ def cost_table(summaries):
 
 
 def targets(summaries, scenarios):
-    """(target, verdict, detail) for every target of issue 6 this run can judge."""
+    """(target, verdict, detail) for every performance target this run can judge."""
     by = {(s["scenario"], s["peer"]): s for s in summaries}
     out = []
 

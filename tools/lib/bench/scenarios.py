@@ -10,8 +10,10 @@ import json
 import shutil
 import subprocess
 
-from .lab import RCV, RCV_ADDR, SND, ns_argv, tcp_listening, wait_for
-from .peers import stop_process
+from tcflows_lab.netns import wait_listening
+from tcflows_lab.proc import stop_process
+
+from .lab import RCV, RCV_ADDR, SND, ns_argv
 
 
 class Scenario:
@@ -54,7 +56,7 @@ class Iperf3(Scenario):
         argv = ["iperf3", "-s", "-B", RCV_ADDR, "-p", str(self.port)]
         self.server = subprocess.Popen(ns_argv(RCV, argv, cpu), stdout=subprocess.DEVNULL,
                                        stderr=open(workdir / f"{self.name}-server.err", "w"))
-        wait_for(lambda: tcp_listening(RCV, self.port), 5, "the iperf3 server")
+        wait_listening(RCV, self.port, timeout=5)
 
     def launch(self, seconds, workdir, cpu):
         argv = ["iperf3", "-c", RCV_ADDR, "-p", str(self.port), "-t", str(seconds),
@@ -124,7 +126,7 @@ class ShortTcp(Scenario):
         self.server_out = workdir / "connload-server.json"
         self.server = subprocess.Popen(ns_argv(RCV, argv, cpu), stdout=open(self.server_out, "w"),
                                        stderr=subprocess.DEVNULL)
-        wait_for(lambda: tcp_listening(RCV, self.port), 5, "the connload server")
+        wait_listening(RCV, self.port, timeout=5)
 
     def launch(self, seconds, workdir, cpu):
         argv = [self.binary, "client", "--connect", RCV_ADDR, "--port", str(self.port),

@@ -3,17 +3,18 @@
     python3 -m bench.udpflows sink ADDR PORT...      # receiver: bound sockets, nothing read
     python3 -m bench.udpflows send SRC DST COUNT     # sender: COUNT flows, then exits
 
-The sender writes the IPv4 and UDP headers itself (raw socket, the kernel
-fills in the IP checksum) so that one process has COUNT source/destination
-port pairs without COUNT sockets: source ports 1024..61023, one destination
-port per 60000 flows from FIRST_PORT. The sink's sockets keep the receiver
+The sender writes the IPv4 and UDP headers itself (a raw socket) so that
+one process has COUNT source/destination port pairs without COUNT sockets:
+source ports 1024..61023, one destination port per 60000 flows from
+FIRST_PORT. The sink's sockets keep the receiver
 from answering with ICMP port unreachable; what overflows them is dropped.
 """
 
 import socket
-import struct
 import sys
 import time
+
+from tcflows_lab.frames import ipv4_udp
 
 FIRST_PORT = 9000
 PER_PORT = 60000
@@ -28,18 +29,10 @@ def dst_ports(count):
     return sorted({ports(n)[1] for n in range(count)})
 
 
-def datagram(src, dst, sport, dport, payload=b"tcflows"):
-    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    # version/IHL, TOS, total length, id, frag, TTL, proto, checksum (kernel), addresses
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
-                     socket.inet_aton(src), socket.inet_aton(dst))
-    return ip + udp
-
-
 def send(src, dst, count):
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     for n in range(count):
-        sock.sendto(datagram(src, dst, *ports(n)), (dst, 0))
+        sock.sendto(ipv4_udp(src, dst, *ports(n), b"tcflows"), (dst, 0))
         if n % BATCH == BATCH - 1:
             time.sleep(PAUSE_S)
     print(count, flush=True)

@@ -1,27 +1,31 @@
-"""Connection records of `tcflows record --jsonl` (issue 3) against references
+"""Connection records of `tcflows record --jsonl` against references
 tcflows did not produce:
 
 - the capture of the same interface read by tshark: one connection per
   tcp.stream / udp.stream / ICMP echo identifier, cut where it was quiet for
-  longer than the idle timeout the test gave tcflows (lab.capture_connections);
+  longer than the idle timeout the test gave tcflows (tshark.capture_connections);
   per-direction packets and IP bytes, first and last frame, originator, Zeek
   history and handshake RTT at the capture point;
-- conntrack with accounting in the same namespace (lab.Conntrack): how many
+- conntrack with accounting in the same namespace (conntrack.Conntrack): how many
   connections, ASSURED/UNREPLIED, and per-direction counters where they are a
   fair reference (no GSO super-packets, no idle split conntrack does not do);
 - what the scenario did (Expect): how many connections between whom, and the
   Zeek conn_state and close reason that follow from it.
 
-Namespaces and interfaces start with `tc` (lab.Lab's prefix).
+Namespaces and interfaces start with `tc` (netns.Lab's prefix).
 """
 
 import json
 import os
-import sys
 from collections import namedtuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
+from .compare import SHOW, counts_text, differences, pair, rec_counts, record_ports
+from .conntrack import Conntrack
+from .netns import Lab
+from .proc import Failure, LabError, scratch_dir
+from .runs import observe
+from .tcflows import read_jsonl
+from .tshark import TCP_ACK, TCP_SYN, capture_connections, capture_history, capture_rtt, norm_addr
 
 PREFIX = "tc"
 TOLERANCE_NS = 1_000_000  # record times vs capture times
@@ -30,7 +34,6 @@ NO_LOSS = ("ringbuf_full", "flow_full", "flow_error", "split_failed", "malformed
            "untracked_packets")
 TRACKER_STATS = ("events", "events_unmatched", "finals_from_snapshot", "counter_regressions")
 COUNTERS = ("orig_pkts", "orig_bytes", "resp_pkts", "resp_bytes")
-SHOW_PROBLEMS = 12
 
 
 class Expect:
@@ -53,8 +56,8 @@ class Expect:
         self.ct, self.ct_counts = ct, ct_counts
 
     def selects(self, key):
-        return (key.proto == self.proto and key.src == L.norm_addr(self.client)
-                and key.dst == L.norm_addr(self.server)
+        return (key.proto == self.proto and key.src == norm_addr(self.client)
+                and key.dst == norm_addr(self.server)
                 and (self.port is None or key.dport == self.port))
 
     def __str__(self):
@@ -67,8 +70,8 @@ class Expect:
 Timeouts = namedtuple("Timeouts", "tcp udp icmp other linger")
 DEFAULT_TIMEOUTS = Timeouts(tcp=300, udp=60, icmp=60, other=60, linger=5)
 
-# obs: lab.Observation; lines: every JSONL object in order; conns: the
-# capture's connections; conntrack: lab.CtEntry list; dev: the interface.
+# obs: runs.Observation; lines: every JSONL object in order; conns: the
+# capture's connections; conntrack: conntrack.CtEntry list; dev: the interface.
 Run = namedtuple("Run", "obs lines conns conntrack dev timeouts")
 
 
@@ -92,37 +95,26 @@ def observe_records(binary, traffic, timeouts=DEFAULT_TIMEOUTS, extra=(), interv
     """tcflows --jsonl, tcpdump and (optionally) conntrack in namespace a
     while traffic(lab) runs; prepare(lab) first (e.g. firewall rules).
     tcflows is stopped with SIGTERM."""
-    path = os.path.join(L.scratch_dir(), "conns.jsonl")
+    path = os.path.join(scratch_dir(), "conns.jsonl")
     args = ["--jsonl", path, *timeout_args(timeouts), *extra]
-    with L.Lab(prefix=PREFIX) as lab:
+    with Lab(prefix=PREFIX) as lab:
         if prepare:
             prepare(lab)
-        ct = L.Conntrack(lab) if conntrack else None
-        obs = L.observe(binary, lab, traffic, interval=interval, settle_s=settle_s,
-                        tcflows_args=args)
+        ct = Conntrack(lab) if conntrack else None
+        obs = observe(binary, lab, traffic, interval=interval, settle_s=settle_s,
+                      tcflows_args=args)
         entries = ct.finish() if ct else []
         dev = lab.dev["a"]
-    conns = L.capture_connections(obs.frames, idle_ns=idle_of(timeouts))
-    return Run(obs, L.read_jsonl(path), conns, entries, dev, timeouts)
+    conns = capture_connections(obs.frames, idle_ns=idle_of(timeouts))
+    return Run(obs, read_jsonl(path), conns, entries, dev, timeouts)
 
 
 # ---------------------------------------------------------------- describing
 
 
-def record_ports(conn):
-    """The ports a record of the capture connection shows: transport ports;
-    for ICMP Zeek's (type, code) of the originator's message."""
-    k = conn.key
-    if k.proto in ("ICMP", "ICMPv6"):
-        if k.sport == k.dport:  # echo (both "ports" are the identifier)
-            return (8 if k.proto == "ICMP" else 128), 0
-        return k.sport >> 8, k.sport & 0xFF
-    return k.sport, k.dport
-
-
 def describe(conn):
     k = conn.key
-    sport, dport = record_ports(conn)
+    sport, dport = record_ports(conn.key)
     what = f" id {k.sport}" if k.proto.startswith("ICMP") and k.sport == k.dport else ""
     return f"{k.proto} {k.src}:{sport} -> {k.dst}:{dport}{what}"
 
@@ -130,14 +122,6 @@ def describe(conn):
 def frames_text(conn):
     n = [f.number for f in conn.frames]
     return f"capture frames {n[0]}..{n[-1]} ({len(n)} frames)"
-
-
-def counts_text(c):
-    return f"{c.packets}/{c.bytes}"
-
-
-def rec_counts(rec, side):
-    return L.Counts(rec[f"{side}_pkts"], rec[f"{side}_bytes"])
 
 
 def evidence(conn, rec):
@@ -155,11 +139,11 @@ class Problems(list):
         if not self:
             return
         print(f"  {len(self)} problems:")
-        for p in self[:SHOW_PROBLEMS]:
+        for p in self[:SHOW]:
             print(f"    {p}")
-        if len(self) > SHOW_PROBLEMS:
-            print(f"    ... and {len(self) - SHOW_PROBLEMS} more")
-        raise L.Failure(f"{label}: {len(self)} problems, first: {self[0].splitlines()[0]}")
+        if len(self) > SHOW:
+            print(f"    ... and {len(self) - SHOW} more")
+        raise Failure(f"{label}: {len(self)} problems, first: {self[0].splitlines()[0]}")
 
 
 def check_sequences(lines, problems):
@@ -193,26 +177,10 @@ def _check_step(uid, prev, rec, problems):
             problems.add(f"uid {uid}: {name} decreased from {prev[name]} to {rec[name]}")
 
 
-def _match_key(proto, a, b, ports):
-    return proto, frozenset((a, b)), frozenset(ports)
-
-
 def match(conns, finals, problems):
     """Pairs every capture connection with exactly one final record."""
-    groups = {}
-    for conn in conns:
-        key = _match_key(conn.key.proto, conn.key.src, conn.key.dst, record_ports(conn))
-        groups.setdefault(key, ([], []))[0].append(conn)
-    for rec in finals:
-        key = _match_key(rec["proto"], L.norm_addr(rec["src_addr"]), L.norm_addr(rec["dst_addr"]),
-                         (rec["src_port"], rec["dst_port"]))
-        groups.setdefault(key, ([], []))[1].append(rec)
-    pairs = []
-    for caps, recs in groups.values():
-        recs.sort(key=lambda r: r["start_ns"])
-        if len(caps) == len(recs):
-            pairs += zip(caps, recs)
-            continue
+    pairs, unequal = pair(conns, finals)
+    for caps, recs in unequal:
         for conn in caps:
             problems.add(f"{describe(conn)} at {conn.first_ns}: {len(caps)} in the capture, "
                          f"{len(recs)} final records ({frames_text(conn)})")
@@ -222,19 +190,9 @@ def match(conns, finals, problems):
 
 
 def check_pair(conn, rec, dev, problems):
-    """Counts, times, originator and interface of one record."""
-    k = conn.key
-    sport, dport = record_ports(conn)
-    got = (L.norm_addr(rec["src_addr"]), rec["src_port"], L.norm_addr(rec["dst_addr"]),
-           rec["dst_port"])
-    if got != (k.src, sport, k.dst, dport):
-        problems.add(f"{describe(conn)}: originator reversed{evidence(conn, rec)}")
-        return
-    for side, want in (("orig", conn.orig), ("resp", conn.resp)):
-        got = rec_counts(rec, side)
-        if got != want:
-            problems.add(f"{describe(conn)}: {side} packets/bytes {counts_text(got)}, "
-                         f"capture {counts_text(want)}{evidence(conn, rec)}")
+    """Originator, counts, times and interface of one record."""
+    for what in differences(conn, rec):
+        problems.add(f"{describe(conn)}: {what}{evidence(conn, rec)}")
     for name, want in (("start_ns", conn.first_ns), ("end_ns", conn.last_ns)):
         if abs(rec[name] - want) > TOLERANCE_NS:
             problems.add(f"{describe(conn)}: {name} {rec[name]} is {rec[name] - want} ns from "
@@ -264,7 +222,7 @@ def selected(run, exp):
     scenario made, or the capture is no reference for it."""
     conns = [c for c in run.conns if exp.selects(c.key)]
     if len(conns) != exp.count:
-        raise L.LabError(f"{exp}: the scenario made {exp.count} connections, the capture "
+        raise LabError(f"{exp}: the scenario made {exp.count} connections, the capture "
                          f"shows {len(conns)}")
     return conns
 
@@ -275,10 +233,10 @@ def nth(value, i):
 
 def check_zeek(conn, rec, exp, i, degraded, problems):
     """State, close reason, history and RTT of the i-th connection of an Expect."""
-    history = L.capture_history(conn)
+    history = capture_history(conn)
     missing = set(nth(exp.letters, i)) - set(history)
     if missing:
-        raise L.LabError(f"{describe(conn)}: the capture's history {history} lacks "
+        raise LabError(f"{describe(conn)}: the capture's history {history} lacks "
                          f"{''.join(sorted(missing))}: the scenario did not run as planned")
     for name, want in (("state", nth(exp.state, i)), ("close_reason", nth(exp.close, i))):
         if want is not None and rec[name] != want:
@@ -297,12 +255,12 @@ def check_zeek(conn, rec, exp, i, degraded, problems):
 def originator_known(conn):
     """A SYN (without ACK) or an echo request tells who originated."""
     if conn.key.proto == "TCP":
-        return any(f.tcp_flags & (L.TCP_SYN | L.TCP_ACK) == L.TCP_SYN for f in conn.frames)
+        return any(f.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN for f in conn.frames)
     return conn.key.proto in ("ICMP", "ICMPv6") and conn.key.sport == conn.key.dport
 
 
 def check_rtt(conn, rec, degraded, problems):
-    want, got = L.capture_rtt(conn), rec["rtt_ns"]
+    want, got = capture_rtt(conn), rec["rtt_ns"]
     if want is None:
         if got is not None:
             problems.add(f"{describe(conn)}: rtt_ns {got} without a handshake in the capture"
@@ -324,14 +282,14 @@ def check_conntrack(run, exp, conns, records, problems):
     connections pair by 5-tuple (ICMP: identifier), in order of time."""
     entries = [e for e in run.conntrack if exp.selects(e.key)]
     if len(entries) != exp.count:
-        raise L.LabError(f"{exp}: conntrack saw {len(entries)} connections, the scenario "
+        raise LabError(f"{exp}: conntrack saw {len(entries)} connections, the scenario "
                          f"made {exp.count}")
     by_key = {}
     for e in entries:
         by_key.setdefault(e.key, []).append(e)
     for conn in conns:
         if not by_key.get(conn.key):
-            raise L.LabError(f"{describe(conn)}: conntrack has no such connection")
+            raise LabError(f"{describe(conn)}: conntrack has no such connection")
         entry = by_key[conn.key].pop(0)
         status = " ".join(s for s in ("ASSURED", "UNREPLIED") if s in entry.status)
         want = nth(exp.ct, conns.index(conn))
@@ -367,7 +325,7 @@ def check_expects(run, expects, records, problems, degraded=False, show=40):
 
 def summary(conn, rec):
     rtt = "" if rec["rtt_ns"] is None else f" rtt {rec['rtt_ns'] / 1000:.0f} us " \
-        f"(capture {(L.capture_rtt(conn) or 0) / 1000:.0f})"
+        f"(capture {(capture_rtt(conn) or 0) / 1000:.0f})"
     return (f"    {rec['state']:6} {rec['close_reason']:8} {describe(conn):48} "
             f"{counts_text(rec_counts(rec, 'orig')):>11} {counts_text(rec_counts(rec, 'resp')):>11}"
             f" {rec['history']:10}{rtt}")
