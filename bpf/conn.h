@@ -14,10 +14,7 @@
  *   struct tcf_env                      what the functions below pass around
  *   tcf_cfg_of(env)                     the struct tcf_config in force (in BPF a
  *                                       const volatile one: read at every use)
- *   env_flows_lookup(env, digest)       struct tcf_ref * in `flows`, or NULL
- *   env_flows_insert(env, digest, ref)  BPF_NOEXIST insert: 0 or -errno
- *   env_full_lookup(env, key)           the same in `flows_full`, by whole key
- *   env_full_insert(env, key, ref)
+ *   env_index(env, position)            __u64 * of an index entry, or NULL
  *   env_slot(env, index)                struct tcf_conn * of a slot, or NULL
  *   env_pool(env)                       struct tcf_pool *, or NULL
  *   env_pop_slot(env, &index)           0, or -errno when no slot is free
@@ -25,11 +22,12 @@
  *   env_clock(env)                      the precise packet clock, ns
  *   env_count(env, counter, n)          adds n to a per-CPU counter
  *   env_doorbell(env, free)             0 when the doorbell event was sent
- *   tcf_load32/64(p), tcf_cas32(p, old, new) -> old, tcf_xchg32(p, v),
+ *   tcf_load32/64(p), tcf_cas32/64(p, old, new) -> old, tcf_xchg32(p, v),
  *   tcf_or32(p, v) -> old, tcf_or64(p, v), tcf_add64(p, v), tcf_adds64(p, v) -> old
  *
  * Every access to memory another CPU or the agent may write goes through
- * those: they are the points where the tests interleave.
+ * those: they are the points where the tests interleave. TCF_SUBPROG, when
+ * defined, declares the functions the program has verified on their own.
  */
 #ifndef TCFLOWS_CONN_H
 #define TCFLOWS_CONN_H
@@ -41,11 +39,13 @@
 #define TCF_TRIES 4
 
 /* The errno values the protocol tells apart (no libc headers in BPF). */
-#define TCF_E2BIG  7
 #define TCF_EAGAIN 11
-#define TCF_EEXIST 17
 #define TCF_EINVAL 22
 #define TCF_ENOSPC 28
+
+#ifndef TCF_SUBPROG
+#define TCF_SUBPROG TCF_INLINE
+#endif
 
 /* TCP flags as in byte 13 of the header. */
 #define TCF_TCP_FIN 0x01
@@ -60,6 +60,7 @@ struct tcf_packet {
 	__u64 bytes;		 /* wire IP bytes */
 	__u64 tick;		 /* coarse clock: jiffies (offline: the packet clock) */
 	__u64 now;		 /* the precise packet clock once read, else 0 */
+	__u64 tstamp;		 /* the frame's own timestamp (the clock offline) */
 	__u32 tcp_seq;
 	__u8 dir;	/* enum tcf_dir against the canonical key */
 	__u8 egress;	/* seen at TC egress */
@@ -247,8 +248,7 @@ TCF_INLINE void tcf_ring(struct tcf_env *env, struct tcf_pool *pool, __s64 free)
  * Takes a free slot and fills it for the packet's new connection, ACTIVE but
  * not yet reachable: the caller publishes it in a flow map, or gives it back.
  */
-TCF_INLINE struct tcf_conn *tcf_take(struct tcf_env *env, struct tcf_packet *p, __u32 full,
-				     __u32 *index)
+TCF_INLINE struct tcf_conn *tcf_take(struct tcf_env *env, struct tcf_packet *p, __u32 *index)
 {
 	struct tcf_pool *pool = env_pool(env);
 	struct tcf_conn *c;
@@ -278,7 +278,7 @@ TCF_INLINE struct tcf_conn *tcf_take(struct tcf_env *env, struct tcf_packet *p, 
 	c->ack_dt = 0;
 	c->last_tick = (__u32)p->tick;
 	c->syn_seq = 0;
-	c->first = (p->dir & 1) | (p->egress ? TCF_FIRST_EGRESS : 0) | (full ? TCF_FIRST_FULL_KEY : 0);
+	c->first = (p->dir & 1) | (p->egress ? TCF_FIRST_EGRESS : 0);
 	c->icmp_type = p->icmp_type;
 	c->icmp_code = p->icmp_code;
 	/* Published last, and atomically: whoever sees ACTIVE sees the rest. */
@@ -304,61 +304,81 @@ TCF_INLINE void tcf_untracked(struct tcf_env *env, struct tcf_packet *p)
 	env_count(env, TCF_CTR_UNTRACKED_BYTES, p->bytes);
 }
 
-/*
- * A new connection for a key no flow map holds. Returns 0 when the packet is
- * counted, -EEXIST when another CPU mapped the key first (look again), or
- * another -errno when the connection cannot be tracked (counted).
- */
-TCF_INLINE int tcf_create(struct tcf_env *env, struct tcf_packet *p, __u64 digest, __u32 full)
-{
-	struct tcf_pool *pool = env_pool(env);
-	struct tcf_ref ref = {0, 0};
-	struct tcf_conn *c;
-	__u32 index;
-	int err;
+/* Where a key is in the index: the entry naming its slot, or the empty entry ending its probe. */
+struct tcf_place {
+	__u64 value;	  /* the entry as read */
+	__u32 position;	  /* of the entry */
+	__u32 dist;	  /* its distance from the key's home */
+	__u32 slot;	  /* the slot it names */
+	__u32 found;	  /* 1: it names the key's slot; 0: it is the empty entry */
+};
 
-	c = tcf_take(env, p, full, &index);
-	if (!c)
-		return -TCF_ENOSPC;
-	ref.slot = index;
-	err = full ? env_full_insert(env, &p->key, &ref) : env_flows_insert(env, digest, &ref);
-	if (err) {
-		tcf_give_back(env, c, index);
-		if (err != -TCF_EEXIST)
-			env_count(env, err == -TCF_E2BIG ? TCF_CTR_FLOW_FULL : TCF_CTR_FLOW_ERROR, 1);
-		return err;
+/*
+ * Looks the packet's key up: 0, or -TCF_ENOSPC when no entry within reach is
+ * the key's or empty. A function of its own in BPF (TCF_SUBPROG), verified
+ * once: its result holds no pointers, the caller looks them up again.
+ */
+TCF_SUBPROG int tcf_lookup(struct tcf_env *env, struct tcf_packet *p, __u64 digest,
+			   struct tcf_place *at)
+{
+	__u32 mask, home, tag, i, slot;
+	struct tcf_conn *c;
+	__u64 *e, v;
+
+	if (!env || !p || !at)
+		return -TCF_EINVAL;
+	mask = tcf_cfg_of(env)->index_mask;
+	home = (__u32)digest & mask;
+	tag = TCF_DIGEST_TAG(digest);
+	for (i = 0; i < TCF_PROBES; i++) {
+		e = env_index(env, (home + i) & mask);
+		if (!e)
+			return -TCF_EINVAL;
+		v = tcf_load64(e);
+		if (v && (!TCF_INDEX_SLOT(v) || TCF_INDEX_TAG(v) != tag))
+			continue; /* a tombstone, or another key's entry */
+		slot = v ? TCF_INDEX_SLOT(v) - 1 : 0;
+		if (v) {
+			c = env_slot(env, slot);
+			if (!c || !tcf_key_eq(&c->key, &p->key))
+				continue;
+		}
+		if (i)
+			env_count(env, TCF_CTR_PROBES, i);
+		at->value = v;
+		at->position = (home + i) & mask;
+		at->dist = i;
+		at->slot = slot;
+		at->found = v != 0;
+		return 0;
 	}
-	if (full) {
-		env_count(env, TCF_CTR_COLLISIONS, 1);
-		if (pool)
-			tcf_adds64(&pool->full, 1);
-	}
-	env_count(env, TCF_CTR_CONNECTIONS, 1);
-	tcf_add(env, c, p);
-	return 0;
+	return -TCF_ENOSPC;
 }
 
 /*
- * A new connection in place of the one mapped at `ref` (slot `index`, state
- * `state` as read): the old one is over, or belongs to another key whose
- * connection is over. The mapping changes only if it still names `index`;
- * with a `reason`, the old slot (ACTIVE) becomes ENDED with it. Returns 0
- * when the packet is counted, -EAGAIN when the mapping changed meanwhile.
+ * A new connection for the packet at `at`: in the empty entry that ended the
+ * probe, or in place of the slot `old` the entry names (over, so the packet
+ * starts the next one; with a `reason`, that slot, ACTIVE, becomes ENDED with
+ * it). The entry changes only if it still holds what was read. Returns 0 when
+ * the packet is counted, -TCF_EAGAIN when the entry changed meanwhile.
  */
-TCF_INLINE int tcf_renew(struct tcf_env *env, struct tcf_packet *p, struct tcf_ref *ref,
-			 __u32 index, struct tcf_conn *old, __u32 state, __u32 full, __u32 reason)
+TCF_INLINE int tcf_start(struct tcf_env *env, struct tcf_packet *p, __u64 digest, __u64 *entry,
+			 const struct tcf_place *at, struct tcf_conn *old, __u32 state, __u32 reason)
 {
 	struct tcf_conn *c;
 	__u32 fresh;
+	__u64 next;
 
-	c = tcf_take(env, p, full, &fresh);
+	c = tcf_take(env, p, &fresh);
 	if (!c)
 		return -TCF_ENOSPC;
-	if (tcf_cas32(&ref->slot, index, fresh) != index) {
+	next = at->found ? (at->value & ~0xffffffffULL) | (__u64)(fresh + 1)
+			 : TCF_INDEX_ENTRY(TCF_DIGEST_TAG(digest), at->dist, fresh);
+	if (tcf_cas64(entry, at->value, next) != at->value) {
 		tcf_give_back(env, c, fresh);
 		return -TCF_EAGAIN;
 	}
-	if (reason)
+	if (old && reason)
 		tcf_cas32(&old->state, state,
 			  (state & ~0xffu) | TCF_SLOT_ENDED | reason << TCF_REASON_SHIFT);
 	env_count(env, TCF_CTR_CONNECTIONS, 1);
@@ -366,63 +386,80 @@ TCF_INLINE int tcf_renew(struct tcf_env *env, struct tcf_packet *p, struct tcf_r
 	return 0;
 }
 
-/* Whether a key lives in flows_full: only looked up while that map is not empty. */
-TCF_INLINE struct tcf_ref *tcf_full_ref(struct tcf_env *env, struct tcf_packet *p)
+/*
+ * One look for the packet's connection: 0 when counted, else why not yet.
+ * A function of its own in BPF, like tcf_lookup.
+ */
+TCF_SUBPROG int tcf_try(struct tcf_env *env, struct tcf_packet *p, __u64 digest)
 {
-	struct tcf_pool *pool = env_pool(env);
+	struct tcf_place at = {0, 0, 0, 0, 0};
+	struct tcf_conn *c = 0;
+	__u32 state = 0, reason;
+	__u64 *entry;
+	int err;
 
-	if (!pool || tcf_load64((__u64 *)&pool->full) == 0)
-		return NULL;
-	return env_full_lookup(env, &p->key);
-}
-
-/* One look for the packet's connection: 0 when counted, else why not yet. */
-TCF_INLINE int tcf_try(struct tcf_env *env, struct tcf_packet *p, __u64 digest, __u32 *full)
-{
-	struct tcf_ref *ref = *full ? env_full_lookup(env, &p->key) : env_flows_lookup(env, digest);
-	struct tcf_conn *c;
-	__u32 index, state, reason;
-
-	if (!ref && !*full) {
-		ref = tcf_full_ref(env, p);
-		if (ref)
-			*full = 1;
+	if (!env || !p)
+		return -TCF_EINVAL;
+	err = tcf_lookup(env, p, digest, &at);
+	if (err) {
+		env_count(env, TCF_CTR_FLOW_FULL, 1);
+		return err;
 	}
-	if (!ref)
-		return tcf_create(env, p, digest, *full);
-	index = tcf_load32(&ref->slot);
-	c = env_slot(env, index);
-	if (!c)
-		return -TCF_EINVAL; /* cannot happen */
-	state = tcf_load32(&c->state);
-	if (!tcf_key_eq(&c->key, &p->key)) {
-		/* The digest is another key's: while its connection lives, this
-		 * key goes to flows_full; once it is over, this key takes it. */
-		if (!*full && ((state & TCF_STATE_MASK) == TCF_SLOT_ACTIVE || tcf_full_ref(env, p))) {
-			*full = 1;
-			return -TCF_EAGAIN;
-		}
-		return tcf_renew(env, p, ref, index, c, state, *full, TCF_END_NONE);
+	entry = env_index(env, at.position);
+	if (!entry)
+		return -TCF_EINVAL;
+	if (at.found) {
+		c = env_slot(env, at.slot);
+		if (!c)
+			return -TCF_EINVAL;
+		state = tcf_load32(&c->state);
 	}
-	if ((state & TCF_STATE_MASK) != TCF_SLOT_ACTIVE)
-		return tcf_renew(env, p, ref, index, c, state, *full, TCF_END_NONE);
+	if (!c || (state & TCF_STATE_MASK) != TCF_SLOT_ACTIVE)
+		return tcf_start(env, p, digest, entry, &at, c, state, TCF_END_NONE);
 	reason = tcf_starts_connection(env, c, p);
 	if (reason)
-		return tcf_renew(env, p, ref, index, c, state, *full, reason);
+		return tcf_start(env, p, digest, entry, &at, c, state, reason);
 	tcf_add(env, c, p);
 	return 0;
+}
+
+/*
+ * The common case, inline: the key's entry is at its home and its connection
+ * goes on. Returns 1 when the packet is counted, 0 for tcf_try to decide.
+ */
+TCF_INLINE int tcf_fast(struct tcf_env *env, struct tcf_packet *p, __u64 digest)
+{
+	__u32 home = (__u32)digest & tcf_cfg_of(env)->index_mask, state;
+	struct tcf_conn *c;
+	__u64 *e, v;
+
+	e = env_index(env, home);
+	if (!e)
+		return 0;
+	v = tcf_load64(e);
+	if (!TCF_INDEX_SLOT(v) || TCF_INDEX_TAG(v) != TCF_DIGEST_TAG(digest))
+		return 0;
+	c = env_slot(env, TCF_INDEX_SLOT(v) - 1);
+	if (!c || !tcf_key_eq(&c->key, &p->key))
+		return 0;
+	state = tcf_load32(&c->state);
+	if ((state & TCF_STATE_MASK) != TCF_SLOT_ACTIVE || tcf_starts_connection(env, c, p))
+		return 0;
+	tcf_add(env, c, p);
+	return 1;
 }
 
 /* Counts the packet in its connection, starting one when it is the first. */
 TCF_INLINE void tcf_account(struct tcf_env *env, struct tcf_packet *p)
 {
 	__u64 digest = tcf_digest(&p->key, tcf_cfg_of(env)->digest_mask);
-	__u32 full = 0;
 	int i, err = 0;
 
+	if (tcf_fast(env, p, digest))
+		return;
 	for (i = 0; i < TCF_TRIES; i++) {
-		err = tcf_try(env, p, digest, &full);
-		if (err != -TCF_EAGAIN && err != -TCF_EEXIST)
+		err = tcf_try(env, p, digest);
+		if (err != -TCF_EAGAIN)
 			break;
 		env_count(env, TCF_CTR_RETRIES, 1);
 	}

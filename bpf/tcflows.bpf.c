@@ -22,7 +22,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader before load. */
 const volatile struct tcf_config tcf_cfg = {};
 
-/* Sizes of conns, free_slots, flows and events are set by the loader. */
+/* Sizes of conns, free_slots, index and events are set by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -38,21 +38,14 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } free_slots SEC(".maps");
 
-/* Flow digest -> slot of the key's current connection. */
+/* Flow key -> slot: see TCF_INDEX_* in tcflows.h. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct tcf_ref);
-} flows SEC(".maps");
-
-/* Whole flow key -> slot, for keys whose digest another live key holds. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct tcf_flow_key);
-	__type(value, struct tcf_ref);
-} flows_full SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1 << 17);
+	__type(key, __u32);
+	__type(value, __u64);
+} conn_index SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -193,15 +186,17 @@ static __always_inline void track_fragments(struct pkt *p)
  * and the BPF atomics.
  */
 #define TCF_INLINE static __always_inline
+#define TCF_SUBPROG __noinline
 
 struct tcf_env {
-	struct __sk_buff *skb;
+	__u64 tstamp; /* the frame's, for the offline clock */
 };
 
 #define tcf_cfg_of(env)		 (&tcf_cfg)
 #define tcf_load32(p)		 (*(volatile __u32 *)(p))
 #define tcf_load64(p)		 (*(volatile __u64 *)(p))
 #define tcf_cas32(p, old, new)	 __sync_val_compare_and_swap((p), (old), (new))
+#define tcf_cas64(p, old, new)	 __sync_val_compare_and_swap((p), (old), (new))
 #define tcf_xchg32(p, v)	 __sync_lock_test_and_set((p), (v))
 #define tcf_or32(p, v)		 __sync_fetch_and_or((p), (v))
 #define tcf_or64(p, v)		 __sync_fetch_and_or((p), (v))
@@ -209,27 +204,9 @@ struct tcf_env {
 #define tcf_adds64(p, v)	 __sync_fetch_and_add((p), (v))
 #define env_count(env, idx, n)	 ctr_add((idx), (n))
 
-static __always_inline struct tcf_ref *env_flows_lookup(struct tcf_env *env, __u64 digest)
+static __always_inline __u64 *env_index(struct tcf_env *env, __u32 position)
 {
-	return bpf_map_lookup_elem(&flows, &digest);
-}
-
-static __always_inline int env_flows_insert(struct tcf_env *env, __u64 digest,
-					    const struct tcf_ref *ref)
-{
-	return bpf_map_update_elem(&flows, &digest, ref, BPF_NOEXIST);
-}
-
-static __always_inline struct tcf_ref *env_full_lookup(struct tcf_env *env,
-							const struct tcf_flow_key *key)
-{
-	return bpf_map_lookup_elem(&flows_full, key);
-}
-
-static __always_inline int env_full_insert(struct tcf_env *env, const struct tcf_flow_key *key,
-					   const struct tcf_ref *ref)
-{
-	return bpf_map_update_elem(&flows_full, key, ref, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&conn_index, &position);
 }
 
 static __always_inline struct tcf_conn *env_slot(struct tcf_env *env, __u32 index)
@@ -258,16 +235,8 @@ static __always_inline void env_push_slot(struct tcf_env *env, __u32 index)
 static __always_inline __u64 env_clock(struct tcf_env *env)
 {
 	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP)
-		return env->skb->tstamp;
+		return env->tstamp;
 	return bpf_ktime_get_boot_ns();
-}
-
-/* The coarse clock that tells whether the precise one is needed. */
-static __always_inline __u64 coarse_tick(struct tcf_env *env)
-{
-	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP)
-		return env->skb->tstamp;
-	return bpf_jiffies64();
 }
 
 static __always_inline int env_doorbell(struct tcf_env *env, __s64 free)
@@ -279,31 +248,43 @@ static __always_inline int env_doorbell(struct tcf_env *env, __s64 free)
 
 #include "conn.h"
 
-/* The protocol's view of a parsed frame, its key made canonical. */
-static __always_inline void to_packet(struct tcf_env *env, struct pkt *p, __u8 hook,
-				      struct tcf_packet *tp)
+/* The coarse clock that tells whether the precise one is needed. */
+static __always_inline __u64 coarse_tick(__u64 tstamp)
 {
-	struct __sk_buff *skb = env->skb;
+	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP)
+		return tstamp;
+	return bpf_jiffies64();
+}
 
-	tp->dir = canonicalise(&p->key);
-	tp->key = p->key;
-	tp->pkts = wire_packets(skb);
-	tp->bytes = wire_bytes(skb, p);
-	tp->tick = coarse_tick(env);
-	tp->now = 0;
-	tp->tcp_seq = p->tcp_seq;
-	tp->egress = hook == TCF_HOOK_EGRESS;
-	tp->tcp = p->key.proto == IPPROTO_TCP && p->key.kind == TCF_KIND_PORTS;
-	tp->tcp_flags = tp->tcp ? p->tcp_flags : 0;
-	tp->bits = tcf_seen_bits(tp->tcp, tp->tcp_flags, p->has_data);
-	tp->icmp_type = p->icmp_type;
-	tp->icmp_code = p->icmp_code;
+/*
+ * Counts a parsed frame (`pkts` wire packets, `bytes` wire bytes) in its
+ * connection. conn.h's lookup and its use are functions of their own
+ * (TCF_SUBPROG), verified once: inlined, their paths would multiply with
+ * every path of the parser.
+ */
+static __always_inline void account(struct pkt *p, __u64 pkts, __u64 bytes, __u64 tstamp,
+				    __u32 hook)
+{
+	struct tcf_env env = {.tstamp = tstamp};
+	struct tcf_packet tp = {};
+
+	tp.dir = canonicalise(&p->key);
+	tp.key = p->key;
+	tp.pkts = pkts;
+	tp.bytes = bytes;
+	tp.tick = coarse_tick(tstamp);
+	tp.tcp_seq = p->tcp_seq;
+	tp.egress = hook == TCF_HOOK_EGRESS;
+	tp.tcp = p->key.proto == IPPROTO_TCP && p->key.kind == TCF_KIND_PORTS;
+	tp.tcp_flags = tp.tcp ? p->tcp_flags : 0;
+	tp.bits = tcf_seen_bits(tp.tcp, tp.tcp_flags, p->has_data);
+	tp.icmp_type = p->icmp_type;
+	tp.icmp_code = p->icmp_code;
+	tcf_account(&env, &tp);
 }
 
 static __always_inline void handle(struct __sk_buff *skb, __u8 hook)
 {
-	struct tcf_env env = {.skb = skb};
-	struct tcf_packet tp = {};
 	struct pkt p = {};
 	int err;
 
@@ -319,8 +300,7 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 hook)
 	}
 	p.key.ifindex = skb->ifindex;
 	track_fragments(&p);
-	to_packet(&env, &p, hook, &tp);
-	tcf_account(&env, &tp);
+	account(&p, wire_packets(skb), wire_bytes(skb, &p), skb->tstamp, hook);
 }
 
 /*

@@ -70,13 +70,12 @@ enum tcf_seen {
 
 /*
  * One connection: a slot of the `conns` array, which user space maps into its
- * memory. The flow maps (`flows` by flow digest, `flows_full` by whole key
- * for the rare digest collision) say which slot holds the current connection
- * of a flow key; the slot holds everything about it. A slot is taken from
- * the `free_slots` stack by the packet that starts the connection and given
- * back by user space once the connection's final record is written, so a
- * slot never changes meaning while a program or the agent may still look at
- * it (see enum tcf_slot_state).
+ * memory. The `index` (see TCF_INDEX_*) says which slot holds the current
+ * connection of a flow key; the slot holds everything about it. A slot is
+ * taken from the `free_slots` stack by the packet that starts the connection
+ * and given back by user space once the connection's final record is
+ * written, so a slot never changes meaning while a program or the agent may
+ * still look at it (see enum tcf_slot_state).
  *
  * Counters are 64-bit and updated atomically. The history of first
  * occurrences is the seen bits plus their order: `order` holds, for each of
@@ -104,13 +103,12 @@ struct tcf_conn {
 	__u8 pad;
 };
 
-/* tcf_conn.first: the first packet's direction and hook, and where it is mapped. */
+/* tcf_conn.first: the first packet's direction and hook, and its first SYN's. */
 enum tcf_first {
-	TCF_FIRST_DIR = 1 << 0,	     /* enum tcf_dir */
-	TCF_FIRST_EGRESS = 1 << 1,   /* seen at egress (else ingress) */
-	TCF_FIRST_FULL_KEY = 1 << 2, /* mapped in flows_full: the flow digest was taken */
-	TCF_FIRST_SYN_DIR = 1 << 3,  /* enum tcf_dir of the first SYN */
-	TCF_FIRST_SYN = 1 << 4,	     /* a SYN was seen: syn_seq is its ISN */
+	TCF_FIRST_DIR = 1 << 0,	    /* enum tcf_dir */
+	TCF_FIRST_EGRESS = 1 << 1,  /* seen at egress (else ingress) */
+	TCF_FIRST_SYN_DIR = 1 << 3, /* enum tcf_dir of the first SYN */
+	TCF_FIRST_SYN = 1 << 4,	    /* a SYN was seen: syn_seq is its ISN */
 };
 
 /*
@@ -146,16 +144,29 @@ enum tcf_end_reason {
 #define TCF_REASON_SHIFT      4
 #define TCF_INCARNATION_SHIFT 8
 
-/* The value of the flow maps: the slot of the key's current connection. */
-struct tcf_ref {
-	__u32 slot;
-	__u32 pad;
-};
+/*
+ * The index (map conn_index): an open-addressing hash table from flow key to slot, an array of
+ * 2^n 64-bit entries that user space maps too. A key's probe starts at its
+ * digest's low bits (its home) and goes on linearly, at most TCF_PROBES
+ * entries. An entry is empty (0), a tombstone (slot field 0, not empty), or
+ * names a slot: the digest's top 24 bits as a tag, the distance from its home,
+ * and the slot + 1. Programs fill empty entries and swap slots in entries
+ * with a compare-and-swap; only user space turns an entry into a tombstone
+ * (again a compare-and-swap: only if it still names the slot it removes), or
+ * a tombstone back to empty (at the end of a run, so that no probe breaks).
+ */
+#define TCF_PROBES		 16
+#define TCF_INDEX_TOMB		 0xffffffff00000000ULL
+#define TCF_INDEX_SLOT(e)	 ((__u32)(e))
+#define TCF_INDEX_DIST(e)	 ((__u32)((e) >> 32) & 0xff)
+#define TCF_INDEX_TAG(e)	 ((__u32)((e) >> 40))
+#define TCF_INDEX_ENTRY(tag, dist, slot)                                                   \
+	((__u64)(tag) << 40 | (__u64)(dist) << 32 | (__u64)((slot) + 1))
+#define TCF_DIGEST_TAG(digest)	 ((__u32)((digest) >> 40))
 
 /* Shared by the program and user space: the one entry of the `pool` map. */
 struct tcf_pool {
 	__s64 free;	  /* slots on the free stack */
-	__s64 full;	  /* entries of flows_full */
 	__u32 handed;	  /* slots 0 .. handed-1 were given to the stack by user space */
 	__u32 bell_armed; /* 1: the next slot taken below the watermark rings */
 };
@@ -176,14 +187,14 @@ enum tcf_counter {
 	TCF_CTR_MAL_IPV6,	   /* bad IPv6 version or payload length */
 	TCF_CTR_MAL_IPV6_EXT,	   /* truncated or over-long extension header chain */
 	TCF_CTR_MAL_L4,		   /* truncated transport header */
-	TCF_CTR_FLOW_FULL,	   /* no free slot, or a flow map full: not tracked */
-	TCF_CTR_FLOW_ERROR,	   /* a flow map insert failed otherwise */
+	TCF_CTR_FLOW_FULL,	   /* no free slot, or no free index entry: not tracked */
+	TCF_CTR_FLOW_ERROR,	   /* a map lookup failed (cannot happen): not tracked */
 	TCF_CTR_UNTRACKED_PKTS,	   /* wire packets of frames no connection took */
 	TCF_CTR_UNTRACKED_BYTES,   /* their bytes */
 	TCF_CTR_FRAG_UNMATCHED,	   /* non-first fragments counted as fragment flows */
 	TCF_CTR_FRAG_TRACK_FAILED, /* first fragment not remembered */
 	TCF_CTR_CONNECTIONS,	   /* connections started (slots taken) */
-	TCF_CTR_COLLISIONS,	   /* connections mapped by whole key: digest taken */
+	TCF_CTR_PROBES,		   /* index entries passed over to reach a connection */
 	TCF_CTR_RETRIES,	   /* frames whose connection changed while they looked */
 	TCF_CTR_DOORBELLS,	   /* doorbells rung (ring-buffer events) */
 	TCF_CTR_DOORBELLS_LOST,	   /* doorbells the full ring buffer refused: latency only */
@@ -211,8 +222,8 @@ struct tcf_config {
 					tests keep a few bits to force collisions */
 	__u32 flags;		     /* enum tcf_cfg_flags */
 	__u32 slots;		     /* entries of the conns array */
+	__u32 index_mask;	     /* entries of the index, less one (2^n - 1) */
 	__u32 bell_below;	     /* ring the doorbell when fewer slots are free */
-	__u32 pad;
 };
 
 #endif /* TCFLOWS_ABI_H */

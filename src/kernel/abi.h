@@ -22,7 +22,6 @@ static_assert(offsetof(tcf_conn, state) == 104);
 static_assert(offsetof(tcf_conn, marks) == 108);
 static_assert(offsetof(tcf_conn, syn_seq) == 120);
 static_assert(offsetof(tcf_conn, first) == 124);
-static_assert(sizeof(tcf_ref) == 8);
-static_assert(sizeof(tcf_pool) == 24);
+static_assert(sizeof(tcf_pool) == 16);
 static_assert(sizeof(tcf_doorbell) == 8);
 static_assert(sizeof(tcf_config) == 56);

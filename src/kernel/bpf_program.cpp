@@ -6,14 +6,16 @@
 #include "util/log.h"
 
 #include <algorithm>
+#include <bit>
 #include <filesystem>
 
 namespace tcflows {
 
 uint32_t slot_capacity(uint32_t max_flows) { return max_flows + std::max<uint32_t>(8192, max_flows / 2); }
 
-uint32_t flow_map_capacity(uint32_t max_flows) {
-  return max_flows + std::max<uint32_t>(4096, max_flows / 4);
+uint32_t index_capacity(uint32_t max_flows) {
+  // At most half full with live connections: probes stay short.
+  return std::bit_ceil(2 * slot_capacity(max_flows));
 }
 
 namespace {
@@ -42,9 +44,9 @@ bool set_pin_paths(tcflows_bpf *skel, const std::string &dir) {
   std::filesystem::create_directories(dir, error);
   if (error)
     fail(exit_failure, "cannot create {}: {}", dir, error.message());
-  for (bpf_map *map : {skel->maps.conns, skel->maps.free_slots, skel->maps.flows,
-                       skel->maps.flows_full, skel->maps.pool, skel->maps.events,
-                       skel->maps.counters, skel->maps.frags}) {
+  for (bpf_map *map : {skel->maps.conns, skel->maps.free_slots, skel->maps.conn_index,
+                       skel->maps.pool, skel->maps.events, skel->maps.counters,
+                       skel->maps.frags}) {
     std::string path = dir + "/" + bpf_map__name(map);
     if (int err = bpf_map__set_pin_path(map, path.c_str()))
       fail(exit_failure, "cannot pin {}: {}", path, errno_text(err));
@@ -72,7 +74,9 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
   // Configure: .rodata and map sizes.
   tcf_config kernel = config.kernel;
   uint32_t slots = slot_capacity(config.max_flows);
+  uint32_t entries = index_capacity(config.max_flows);
   kernel.slots = slots;
+  kernel.index_mask = entries - 1;
   if (!kernel.digest_mask)
     kernel.digest_mask = ~0ull;
   if (!kernel.bell_below)
@@ -80,7 +84,7 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
   skel->rodata->tcf_cfg = kernel;
   int err = bpf_map__set_max_entries(skel->maps.conns, slots);
   err = err ? err : bpf_map__set_max_entries(skel->maps.free_slots, slots);
-  err = err ? err : bpf_map__set_max_entries(skel->maps.flows, flow_map_capacity(config.max_flows));
+  err = err ? err : bpf_map__set_max_entries(skel->maps.conn_index, entries);
   err = err ? err : bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
   if (err)
     fail(exit_usage, "cannot size the BPF maps: {}", errno_text(err));
@@ -114,8 +118,7 @@ int BpfProgram::ingress_fd() const { return bpf_program__fd(skel_->progs.tcflows
 int BpfProgram::egress_fd() const { return bpf_program__fd(skel_->progs.tcflows_egress); }
 int BpfProgram::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
 int BpfProgram::free_slots_fd() const { return bpf_map__fd(skel_->maps.free_slots); }
-int BpfProgram::flows_fd() const { return bpf_map__fd(skel_->maps.flows); }
-int BpfProgram::flows_full_fd() const { return bpf_map__fd(skel_->maps.flows_full); }
+int BpfProgram::index_fd() const { return bpf_map__fd(skel_->maps.conn_index); }
 int BpfProgram::pool_fd() const { return bpf_map__fd(skel_->maps.pool); }
 int BpfProgram::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int BpfProgram::counters_fd() const { return bpf_map__fd(skel_->maps.counters); }

@@ -23,8 +23,8 @@ struct ProgramConfig {
 // Slots of the conns array for `max_flows` live connections: half as many
 // again hold connections that ended and whose records are being written.
 uint32_t slot_capacity(uint32_t max_flows);
-// Entries of the flows map: live keys, and keys whose connection just ended.
-uint32_t flow_map_capacity(uint32_t max_flows);
+// Entries of the index (a power of two).
+uint32_t index_capacity(uint32_t max_flows);
 
 class BpfProgram {
 public:
@@ -40,8 +40,7 @@ public:
   int egress_fd() const;
   int conns_fd() const;
   int free_slots_fd() const;
-  int flows_fd() const;
-  int flows_full_fd() const;
+  int index_fd() const;
   int pool_fd() const;
   int events_fd() const;
   int counters_fd() const;

@@ -4,9 +4,6 @@
 #include "util/error.h"
 #include "util/fd.h"
 
-extern "C" {
-#include "digest.h"
-}
 
 #include <bpf/bpf.h>
 #include <sys/mman.h>
@@ -70,9 +67,10 @@ class KernelConnTable final : public ConnTable {
 public:
   explicit KernelConnTable(const BpfProgram &program)
       : conns_fd_(program.conns_fd()), free_fd_(program.free_slots_fd()),
-        flows_fd_(program.flows_fd()), full_fd_(program.flows_full_fd()),
         capacity_(program.kernel_config().slots), mask_(program.kernel_config().digest_mask),
-        pool_map_(program.pool_fd(), 0, 4096) {}
+        entries_(size_t(program.kernel_config().index_mask) + 1),
+        pool_map_(program.pool_fd(), 0, 4096),
+        index_map_(program.index_fd(), 0, std::max<size_t>(entries_ * sizeof(uint64_t), 4096)) {}
 
   uint32_t capacity() const override { return capacity_; }
   uint32_t handed() const override {
@@ -99,35 +97,10 @@ public:
 
   void synchronize() override { grace_.wait(); }
 
-  std::optional<uint32_t> unmap(const tcf_flow_key &key, bool full) override {
-    tcf_ref ref{};
-    uint64_t digest = tcf_digest(&key, mask_);
-    int err = full ? bpf_map_lookup_and_delete_elem(full_fd_, &key, &ref)
-                   : bpf_map_lookup_and_delete_elem(flows_fd_, &digest, &ref);
-    if (err)
-      return std::nullopt;
-    if (full)
-      shared(pool().full).fetch_sub(1);
-    return ref.slot;
+  std::span<uint64_t> index() override {
+    return {static_cast<uint64_t *>(index_map_.get()), entries_};
   }
-
-  bool map(const tcf_flow_key &key, bool full, uint32_t slot) override {
-    tcf_ref ref{slot, 0};
-    uint64_t digest = tcf_digest(&key, mask_);
-    int err = full ? bpf_map_update_elem(full_fd_, &key, &ref, BPF_NOEXIST)
-                   : bpf_map_update_elem(flows_fd_, &digest, &ref, BPF_NOEXIST);
-    if (!err && full)
-      shared(pool().full).fetch_add(1);
-    return !err;
-  }
-
-  std::optional<uint32_t> mapped(const tcf_flow_key &key, bool full) override {
-    tcf_ref ref{};
-    uint64_t digest = tcf_digest(&key, mask_);
-    int err = full ? bpf_map_lookup_elem(full_fd_, &key, &ref)
-                   : bpf_map_lookup_elem(flows_fd_, &digest, &ref);
-    return err ? std::nullopt : std::optional<uint32_t>(ref.slot);
-  }
+  uint64_t digest_mask() const override { return mask_; }
 
   void release(std::span<const uint32_t> slots) override {
     int64_t pushed = 0;
@@ -151,10 +124,12 @@ public:
   tcf_pool &pool() override { return *static_cast<tcf_pool *>(pool_map_.get()); }
 
 private:
-  int conns_fd_, free_fd_, flows_fd_, full_fd_;
+  int conns_fd_, free_fd_;
   uint32_t capacity_;
   uint64_t mask_;
+  size_t entries_;
   Mapping pool_map_;
+  Mapping index_map_;
   GracePeriod grace_;
 };
 

@@ -1,6 +1,7 @@
 // The agent's side of the connection table (bpf/conn.h, struct tcf_conn):
-// reading the slots, and what only user space does to them — sealing,
-// waiting for programs in flight, removing mappings, freeing slots.
+// reading the slots and the index, and what only user space does to them —
+// sealing, waiting for programs in flight, removing index entries, freeing
+// slots.
 //
 // An interface, so that the protocol tests can run the tracker against a
 // model of the kernel that interleaves simulated CPUs at every step.
@@ -44,13 +45,10 @@ public:
   // the call has ended: after it, a slot seen ENDED or SEALED no longer changes.
   virtual void synchronize() = 0;
 
-  // The key's mapping (in flows, or in flows_full when `full`): removes it,
-  // returning the slot it named; nullopt when there was none.
-  virtual std::optional<uint32_t> unmap(const tcf_flow_key &key, bool full) = 0;
-  // Maps key -> slot unless the key has a mapping; false then.
-  virtual bool map(const tcf_flow_key &key, bool full, uint32_t slot) = 0;
-  // The slot the key's mapping names now.
-  virtual std::optional<uint32_t> mapped(const tcf_flow_key &key, bool full) = 0;
+  // The index the program probes (see kernel/index.h), in shared memory,
+  // and the mask its flow digests are taken with.
+  virtual std::span<uint64_t> index() = 0;
+  virtual uint64_t digest_mask() const = 0;
 
   // Gives FREE slots back to the program.
   virtual void release(std::span<const uint32_t> slots) = 0;

@@ -13,14 +13,16 @@
 // previous sweep left slots ending, so a single pass reads finals, seals,
 // and reports.
 //
-// Orphans: removing a key's mapping can race with a packet that starts the
-// key's next connection, leaving that connection's first packets in a slot
-// no mapping names. Every key whose mapping was removed is checked at the
-// next sweep; an ACTIVE slot of it that is not mapped is an orphan, joined to
-// the slot that continues it (or recorded alone when none does). Updates of
-// such keys' new slots wait for that check, so a uid is never announced
-// twice.
+// Orphans: pruning the index can race with a packet that is filling an
+// entry past the pruned one, leaving a slot that the program's lookup no
+// longer finds. Each sweep checks that the index reaches every ACTIVE slot;
+// one that it did not reach at two sweeps with a grace period between is an
+// orphan, joined to the slot that continues its connection (or recorded
+// alone when none does). Updates of an unreached slot wait for that check, so
+// a uid is never announced twice.
 #include "track/tracker.h"
+
+#include "kernel/index.h"
 
 #include "track/flow.h"
 #include "track/zeek_state.h"
@@ -32,7 +34,6 @@
 #include <optional>
 #include <queue>
 #include <unordered_map>
-#include <unordered_set>
 
 namespace tcflows {
 namespace {
@@ -47,7 +48,7 @@ struct Tracked {
   Phase phase = Phase::none;
   uint8_t orig = undecided; // fixed by the first update, so that deltas add up
   bool announced = false;   // an update of it was handed out
-  bool hold = false;        // its key's mapping was removed lately: no update yet
+  uint32_t unreached = 0;   // the sweep that first found the index not reaching it
   bool inherited = false;   // in the table before this agent's first sweep
   uint32_t final_seq = 0;   // done: the sweep that handed out its final
   uint64_t reported[4] = {}; // pkts[0], pkts[1], bytes[0], bytes[1] as last reported
@@ -72,7 +73,6 @@ struct FlowKeyEq {
   bool operator()(const tcf_flow_key &a, const tcf_flow_key &b) const { return a == b; }
 };
 template <typename T> using KeyMap = std::unordered_map<tcf_flow_key, T, FlowKeyHash, FlowKeyEq>;
-using KeySet = std::unordered_set<tcf_flow_key, FlowKeyHash, FlowKeyEq>;
 
 struct UidHash {
   size_t operator()(const Uid &uid) const { return std::hash<std::string_view>{}(uid.view()); }
@@ -93,7 +93,6 @@ tcf_conn snapshot(tcf_conn &slot) {
 
 uint64_t packets(const tcf_conn &c) { return c.pkts[0] + c.pkts[1]; }
 uint64_t total_bytes(const tcf_conn &c) { return c.bytes[0] + c.bytes[1]; }
-bool full_key(const tcf_conn &c) { return c.first & TCF_FIRST_FULL_KEY; }
 uint8_t first_dir(const tcf_conn &c) { return c.first & TCF_FIRST_DIR; }
 
 // An open connection the live table may show.
@@ -290,41 +289,42 @@ struct Tracker::Impl {
     }
     if (carry != carries_.end())
       carries_.erase(carry);
-    if (slot_kind(state) == TCF_SLOT_SEALED)
-      unmap(i, c);
+    tombstones_ += index().remove(c.key, i); // none once a packet started the next one
     t.phase = Phase::done;
     t.final_seq = uint32_t(seq_);
   }
 
-  // Removes the mapping of a slot the agent sealed. When it names a newer
-  // slot (a packet started the next connection meanwhile) it is put back;
-  // the key is checked for orphans at the next sweep either way.
-  void unmap(uint32_t i, const tcf_conn &c) {
-    auto removed = table_.unmap(c.key, full_key(c));
-    if (removed && *removed != i)
-      table_.map(c.key, full_key(c), *removed);
-    suspects_.insert(c.key);
+  // Whether slot `index` holds `key` (another slot than the one at hand).
+  bool holds(uint32_t index, const tcf_flow_key &key) {
+    bool same = false;
+    table_.with_slot(index, [&](tcf_conn &c) { same = c.key == key; });
+    return same;
   }
 
-  // An ACTIVE slot of a key whose mapping was removed, and that no mapping
-  // names: join it to the slot that continues it, or record it alone.
-  bool orphan(uint32_t i, tcf_conn &slot, Tracked &t, const UpdateSink &sink) {
-    tcf_conn c = snapshot(slot);
-    auto mapped = table_.mapped(c.key, full_key(c));
-    if (mapped == i)
-      return false;
+  IndexView index() { return IndexView(table_.index(), table_.digest_mask()); }
+
+  bool reached(uint32_t i, const tcf_conn &c) {
+    return index().reaches(c.key, i, [&](uint32_t other) { return holds(other, c.key); });
+  }
+
+  // An ACTIVE slot the index has not reached since before the last grace
+  // period: no program can count into it any more. Its connection goes on in
+  // the slot the index reaches for its key, or ended with it.
+  void orphan(uint32_t i, tcf_conn &slot, Tracked &t, const UpdateSink &sink) {
     shared(slot.state).store((slot.state & ~0xffu) | TCF_SLOT_ENDED);
     uint32_t state = shared(slot.state).load();
-    if (mapped && *mapped < tracked_.size() && continues(c, *mapped)) {
-      carries_[*mapped] = c;
+    tcf_conn c = snapshot(slot);
+    auto next = index().find(c.key, [&](uint32_t other) { return holds(other, c.key); });
+    if (next && *next < tracked_.size() && continues(c, *next)) {
+      carries_[*next] = c;
+      tombstones_ += index().remove(c.key, i);
       stats_.orphans_joined++;
       t.phase = Phase::done;
       t.final_seq = uint32_t(seq_);
-      return true;
+      return;
     }
     stats_.orphans_alone++;
     finish(i, slot, t, state, sink);
-    return true;
   }
 
   // Whether slot `next` continues the connection in `c`, as the program would
@@ -363,14 +363,16 @@ struct Tracker::Impl {
     }
     if (t.phase == Phase::ending)
       return finish(i, slot, t, state, sink);
-    if (kind == TCF_SLOT_ACTIVE && (suspects_now_.count(slot.key) || suspects_.count(slot.key))) {
-      if (suspects_now_.count(slot.key) && orphan(i, slot, t, sink))
-        return;
-      t.hold = !t.announced;
-    } else {
-      t.hold = false;
-    }
     if (kind == TCF_SLOT_ACTIVE) {
+      if (!reached(i, slot)) {
+        if (t.unreached && t.unreached < seq_ && synced_)
+          return orphan(i, slot, t, sink);
+        if (!t.unreached)
+          t.unreached = uint32_t(seq_);
+        unreached_++;
+      } else {
+        t.unreached = 0;
+      }
       tcf_conn c = snapshot(slot);
       if (uint32_t end = over(c, now_)) {
         uint32_t sealed = (state & ~0xffu) | TCF_SLOT_SEALED | end << TCF_REASON_SHIFT;
@@ -384,7 +386,7 @@ struct Tracker::Impl {
       auto carry = carries_.find(i);
       View v = view_of(c, carry != carries_.end() ? &carry->second : nullptr);
       consider_for_live(c, v);
-      if (checkpoint && !t.hold && packets(c) && changed(t, v))
+      if (checkpoint && !t.unreached && packets(c) && changed(t, v))
         emit(update_of(t, v, CloseReason::open, now_epoch_), sink);
       return;
     }
@@ -404,11 +406,10 @@ struct Tracker::Impl {
     stats_.sweeps++;
     now_ = now;
     now_epoch_ = epoch(now);
-    if (ending_ || !suspects_.empty())
+    synced_ = ending_ || unreached_;
+    if (synced_)
       table_.synchronize();
-    suspects_now_ = std::move(suspects_);
-    suspects_.clear();
-    ending_ = open_ = finals_ = 0;
+    ending_ = open_ = finals_ = unreached_ = 0;
     live_ = {};
     tracked_.resize(std::max<size_t>(tracked_.size(), table_.handed()));
     table_.scan([&](uint32_t first, std::span<tcf_conn> slots) {
@@ -418,6 +419,10 @@ struct Tracker::Impl {
     flush(sink);
     table_.release(release_);
     release_.clear();
+    if (tombstones_) {
+      index().prune();
+      tombstones_ = 0;
+    }
     grow();
     adopting_ = false;
     updates_done_ = true;
@@ -562,8 +567,9 @@ struct Tracker::Impl {
   ConnTable &table_;
   std::vector<Tracked> tracked_;         // by slot
   std::unordered_map<uint32_t, tcf_conn> carries_; // slot -> the orphan it continues
-  KeySet suspects_;                      // keys whose mapping this sweep removed
-  KeySet suspects_now_;                  // ... the previous sweep removed: checked now
+  size_t tombstones_ = 0;                // index entries removed since the last prune
+  size_t unreached_ = 0;                 // ACTIVE slots the index did not reach
+  bool synced_ = false;                  // this sweep began with a grace period
   std::vector<uint32_t> release_;
   std::vector<ConnUpdate> chunk_;
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> live_;

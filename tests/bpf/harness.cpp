@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include "kernel/index.h"
 #include "track/flow.h"
 
 #include <bpf/bpf.h>
@@ -68,14 +69,14 @@ std::vector<SlotEntry> Harness::flows() const { return slots_in(TCF_SLOT_ACTIVE)
 std::vector<SlotEntry> Harness::ended() const { return slots_in(TCF_SLOT_ENDED); }
 
 std::optional<tcf_conn> Harness::flow(const tcf_flow_key &key) const {
-  auto slot = table_->mapped(key, false);
+  auto holds = [&](uint32_t slot) {
+    bool same = false;
+    table_->with_slot(slot, [&](tcf_conn &c) { same = c.key == key; });
+    return same;
+  };
+  auto slot = IndexView(table_->index(), table_->digest_mask()).find(key, holds);
   std::optional<tcf_conn> out;
   if (slot)
-    table_->with_slot(*slot, [&](tcf_conn &c) {
-      if (c.key == key)
-        out = c;
-    });
-  if (!out && (slot = table_->mapped(key, true)))
     table_->with_slot(*slot, [&](tcf_conn &c) { out = c; });
   return out;
 }
@@ -94,9 +95,9 @@ void empty_map(int fd) {
 } // namespace
 
 void Harness::reset(uint32_t slots) {
-  empty_map(program_.flows_fd());
-  empty_map(program_.flows_full_fd());
   empty_map(program_.frags_fd());
+  auto index = table_->index();
+  std::fill(index.begin(), index.end(), 0);
   uint32_t taken;
   while (bpf_map_lookup_and_delete_elem(program_.free_slots_fd(), nullptr, &taken) == 0) {
   }

@@ -1,5 +1,7 @@
 #include "kernel_model.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace model {
@@ -39,6 +41,13 @@ static inline __u32 tcf_cas32(__u32 *p, __u32 expected, __u32 desired) {
     *p = desired;
   return old;
 }
+static inline __u64 tcf_cas64(__u64 *p, __u64 expected, __u64 desired) {
+  model::step_point("cas64");
+  __u64 old = *p;
+  if (old == expected)
+    *p = desired;
+  return old;
+}
 static inline __u32 tcf_xchg32(__u32 *p, __u32 v) {
   model::step_point("xchg32");
   __u32 old = *p;
@@ -66,36 +75,9 @@ static inline __s64 tcf_adds64(__s64 *p, __s64 v) {
   return old;
 }
 
-static inline tcf_ref *env_flows_lookup(tcf_env *env, __u64 digest) {
-  model::step_point("flows_lookup");
-  auto it = env->k->flows.find(digest);
-  return it == env->k->flows.end() ? nullptr : it->second;
-}
-static inline int env_flows_insert(tcf_env *env, __u64 digest, const tcf_ref *ref) {
-  model::step_point("flows_insert");
-  auto &k = *env->k;
-  if (k.flows.count(digest))
-    return -17; // EEXIST
-  if (k.flows.size() >= k.flows_max)
-    return -7; // E2BIG
-  k.flows[digest] = k.insert(*ref);
-  return 0;
-}
-static inline tcf_ref *env_full_lookup(tcf_env *env, const tcf_flow_key *key) {
-  model::step_point("full_lookup");
-  auto it = env->k->full.find(model::key_bytes(*key));
-  return it == env->k->full.end() ? nullptr : it->second;
-}
-static inline int env_full_insert(tcf_env *env, const tcf_flow_key *key, const tcf_ref *ref) {
-  model::step_point("full_insert");
-  auto &k = *env->k;
-  auto bytes = model::key_bytes(*key);
-  if (k.full.count(bytes))
-    return -17; // EEXIST
-  if (k.full.size() >= k.full_max)
-    return -7; // E2BIG
-  k.full[bytes] = k.insert(*ref);
-  return 0;
+static inline __u64 *env_index(tcf_env *env, __u32 position) {
+  auto &index = env->k->index;
+  return position < index.size() ? reinterpret_cast<__u64 *>(&index[position]) : nullptr;
 }
 static inline tcf_conn *env_slot(tcf_env *env, __u32 index) {
   return index < env->k->conns.size() ? &env->k->conns[index] : nullptr;
@@ -204,38 +186,24 @@ std::string Cpu::next() const {
   return next_;
 }
 
-std::vector<uint8_t> key_bytes(const tcf_flow_key &key) {
-  const auto *p = reinterpret_cast<const uint8_t *>(&key);
-  return {p, p + sizeof(key)};
-}
-
-Kernel::Kernel(uint32_t slots, size_t cpu_count) : conns(slots) {
+Kernel::Kernel(uint32_t slots, size_t cpu_count)
+    : conns(slots), index(std::bit_ceil(2 * size_t(slots))) {
   cfg.idle_ns[TCF_IDLE_TCP] = 300 * sec;
   cfg.idle_ns[TCF_IDLE_UDP] = 60 * sec;
   cfg.idle_ns[TCF_IDLE_ICMP] = 60 * sec;
   cfg.idle_ns[TCF_IDLE_OTHER] = 60 * sec;
   cfg.digest_mask = ~0ull;
   cfg.slots = slots;
+  cfg.index_mask = uint32_t(index.size() - 1);
   cfg.bell_below = 2;
   pool.bell_armed = 1;
   for (size_t i = 0; i < cpu_count; i++)
     cpus.push_back(std::make_unique<Cpu>());
 }
 
-tcf_ref *Kernel::insert(tcf_ref value) {
-  tcf_ref *element;
-  if (!unused.empty()) {
-    element = unused.back();
-    unused.pop_back();
-  } else {
-    elements.push_back(std::make_unique<tcf_ref>());
-    element = elements.back().get();
-  }
-  *element = value;
-  return element;
+size_t Kernel::mapped() const {
+  return std::count_if(index.begin(), index.end(), [](uint64_t e) { return TCF_INDEX_SLOT(e); });
 }
-
-void Kernel::remove(tcf_ref *element) { unused.push_back(element); }
 
 void Kernel::advance(uint64_t ns) {
   clock_ns += ns;
@@ -297,58 +265,6 @@ void Table::with_slot(uint32_t index, const std::function<void(tcf_conn &)> &vis
 void Table::synchronize() {
   k_.finish_all();
   synchronized++;
-}
-
-std::optional<uint32_t> Table::unmap(const tcf_flow_key &key, bool full) {
-  if (before_unmap)
-    before_unmap();
-  std::optional<uint32_t> slot;
-  if (full) {
-    auto it = k_.full.find(key_bytes(key));
-    if (it != k_.full.end()) {
-      slot = it->second->slot;
-      k_.remove(it->second);
-      k_.full.erase(it);
-      k_.pool.full--;
-    }
-  } else {
-    auto it = k_.flows.find(tcf_digest(&key, k_.cfg.digest_mask));
-    if (it != k_.flows.end()) {
-      slot = it->second->slot;
-      k_.remove(it->second);
-      k_.flows.erase(it);
-    }
-  }
-  if (after_unmap)
-    after_unmap();
-  return slot;
-}
-
-bool Table::map(const tcf_flow_key &key, bool full, uint32_t slot) {
-  if (before_map)
-    before_map();
-  if (full) {
-    auto bytes = key_bytes(key);
-    if (k_.full.count(bytes))
-      return false;
-    k_.full[bytes] = k_.insert({slot, 0});
-    k_.pool.full++;
-    return true;
-  }
-  uint64_t digest = tcf_digest(&key, k_.cfg.digest_mask);
-  if (k_.flows.count(digest))
-    return false;
-  k_.flows[digest] = k_.insert({slot, 0});
-  return true;
-}
-
-std::optional<uint32_t> Table::mapped(const tcf_flow_key &key, bool full) {
-  if (full) {
-    auto it = k_.full.find(key_bytes(key));
-    return it == k_.full.end() ? std::nullopt : std::optional<uint32_t>(it->second->slot);
-  }
-  auto it = k_.flows.find(tcf_digest(&key, k_.cfg.digest_mask));
-  return it == k_.flows.end() ? std::nullopt : std::optional<uint32_t>(it->second->slot);
 }
 
 void Table::release(std::span<const uint32_t> slots) {

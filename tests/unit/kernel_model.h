@@ -6,10 +6,6 @@
 // steps in the middle of the agent's work. ConnTable::synchronize runs every
 // CPU to the end of its packet, as an RCU grace period does.
 //
-// The flow maps behave as the kernel's hash maps do where it matters: a
-// lookup returns a pointer into an element, a deleted element stays readable
-// and writable through such pointers, and its memory is reused by a later
-// insert (the worst case of a preallocated map).
 #pragma once
 
 #include "kernel/conn_table.h"
@@ -87,15 +83,9 @@ struct Kernel {
 
   tcf_config cfg{};
   std::vector<tcf_conn> conns;
+  std::vector<uint64_t> index;      // 2^n entries, as conn_index
   std::vector<uint32_t> free_stack; // back = top
   tcf_pool pool{};
-  // Elements are owned by `elements` and never freed: a deleted one goes to
-  // `unused` and is the next insert's.
-  std::vector<std::unique_ptr<tcf_ref>> elements;
-  std::vector<tcf_ref *> unused;
-  std::map<uint64_t, tcf_ref *> flows;
-  std::map<std::vector<uint8_t>, tcf_ref *> full;
-  size_t flows_max = 1024, full_max = 64;
   tcflows::Counters counters{};
   uint64_t clock_ns = 1000 * sec;
   uint64_t jiffies = 1;
@@ -103,8 +93,8 @@ struct Kernel {
   int doorbells = 0;
   std::vector<std::unique_ptr<Cpu>> cpus;
 
-  tcf_ref *insert(tcf_ref value);
-  void remove(tcf_ref *element);
+  // Index entries that name a slot.
+  size_t mapped() const;
 
   // Moves both clocks on (a tick is 4 ms, as at CONFIG_HZ=250).
   void advance(uint64_t ns);
@@ -121,8 +111,8 @@ class Table final : public tcflows::ConnTable {
 public:
   explicit Table(Kernel &k) : k_(k) {}
 
-  // Called around the operations of the same name: scripts run CPU steps there.
-  std::function<void()> before_unmap, after_unmap, before_map, before_scan;
+  // Called before the scan: scripts run CPU steps there.
+  std::function<void()> before_scan;
   int synchronized = 0;
 
   uint32_t capacity() const override { return uint32_t(k_.conns.size()); }
@@ -130,9 +120,8 @@ public:
   void scan(const Visit &visit) override;
   void with_slot(uint32_t index, const std::function<void(tcf_conn &)> &visit) override;
   void synchronize() override;
-  std::optional<uint32_t> unmap(const tcf_flow_key &key, bool full) override;
-  bool map(const tcf_flow_key &key, bool full, uint32_t slot) override;
-  std::optional<uint32_t> mapped(const tcf_flow_key &key, bool full) override;
+  std::span<uint64_t> index() override { return k_.index; }
+  uint64_t digest_mask() const override { return k_.cfg.digest_mask; }
   void release(std::span<const uint32_t> slots) override;
   uint32_t grow(uint32_t count) override;
   tcf_pool &pool() override { return k_.pool; }
@@ -140,8 +129,5 @@ public:
 private:
   Kernel &k_;
 };
-
-// Key bytes, for the flows_full model.
-std::vector<uint8_t> key_bytes(const tcf_flow_key &key);
 
 } // namespace model
