@@ -1,40 +1,89 @@
 // One connection as tcflows reports it: what the tracker produces and the
-// JSONL writer, the SQLite store and the IPFIX exporter consume.
+// JSONL writer, the SQLite store, the IPFIX exporter and the live table
+// consume. Binary until a sink prints it: the flow key, protocol numbers and
+// enums; text is made only where a sink writes text.
 #pragma once
 
+#include "kernel/abi.h"
+
+#include <array>
 #include <cstdint>
 #include <optional>
-#include <string>
+#include <string_view>
 
 namespace tcflows {
+
+// Zeek's conn_state.
+enum class ConnState : uint8_t { S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH };
+
+// Why a connection's record is final; `open` while it is not.
+enum class CloseReason : uint8_t {
+  open,
+  fin,      // FIN both ways
+  rst,      // a RST either way
+  idle,     // no packet for its protocol's idle timeout
+  shutdown, // the agent stopped while it was open
+  eof,      // the end of a capture read offline
+};
+
+std::string_view state_name(ConnState state);
+std::optional<ConnState> parse_state(std::string_view text);
+// "fin", "rst", "idle", "shutdown", "eof"; "" for open.
+std::string_view close_reason_name(CloseReason reason);
+std::optional<CloseReason> parse_close_reason(std::string_view text);
+
+// A connection's uid: "C" and 17 base62 characters (see conn_uid()).
+struct Uid {
+  std::array<char, 18> chars{};
+  std::string_view view() const { return {chars.data(), chars.size()}; }
+  bool operator==(const Uid &) const = default;
+};
+
+// Zeek history letters: at most 31, kept inline (no allocation per record).
+class History {
+public:
+  static constexpr size_t capacity = 31;
+  void push_back(char letter) {
+    if (size_ < capacity)
+      chars_[size_++] = letter;
+  }
+  std::string_view view() const { return {chars_.data(), size_}; }
+  size_t size() const { return size_; }
+  bool operator==(const History &o) const { return view() == o.view(); }
+
+private:
+  std::array<char, capacity> chars_{};
+  uint8_t size_ = 0;
+};
 
 // The record of one connection, in the shape of Zeek's conn.log. The
 // originator (src_*) is who sent the SYN (or the echo request); for flows
 // first seen mid-stream it is guessed from the ports and `orig_guessed` says so.
 struct ConnRecord {
-  std::string uid;      // stable id of this connection, also across agent restarts
-  std::string iface;    // interface name
-  uint32_t ifindex = 0; // its index when the connection was seen
-  std::string proto;    // "TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "47", "ARP", ...
-  std::string src_addr;
-  uint16_t src_port = 0; // for ICMP: the originator's ICMP type (Zeek's convention)
-  std::string dst_addr;
-  uint16_t dst_port = 0; // for ICMP: the ICMP code
-  uint16_t vlan = 0;     // outer VLAN id, 0 when untagged
-  uint64_t start_ns = 0; // Unix epoch nanoseconds, UTC
-  uint64_t end_ns = 0;   // time of the last packet so far
-  uint64_t orig_pkts = 0;
-  uint64_t orig_bytes = 0; // IP-level bytes (frame bytes for link-layer flows)
+  Uid uid;                   // stable id of this connection, also across agent restarts
+  tcf_flow_key key{};        // canonical key: addresses, ports, protocol, ifindex, VLANs
+  uint8_t orig = 0;          // the key side (0 or 1) of the originator
+  uint16_t src_port = 0;     // Zeek's: the originator's port, or its ICMP type
+  uint16_t dst_port = 0;     // the responder's port, or the ICMP code
+  uint64_t start_ns = 0;     // Unix epoch nanoseconds, UTC
+  uint64_t end_ns = 0;       // time of the last packet so far
+  uint64_t orig_pkts = 0;    // wire packets
+  uint64_t orig_bytes = 0;   // IP-level bytes (frame bytes for link-layer flows)
   uint64_t resp_pkts = 0;
   uint64_t resp_bytes = 0;
-  std::string state;   // Zeek conn_state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH
-  std::string history; // Zeek history letters: upper case originator, lower case responder
-  std::optional<std::string> close_reason; // "fin", "rst", "idle", "shutdown"; none while open
-  std::optional<uint64_t> rtt_ns;          // SYN to the ACK completing the handshake
-  uint8_t orig_tcp_flags = 0;              // OR of the TCP flags the originator sent
-  uint8_t resp_tcp_flags = 0;              // and the responder
-  bool orig_guessed = false;               // originator from the port heuristic
+  ConnState state = ConnState::OTH;
+  History history;           // upper case originator, lower case responder
+  CloseReason close_reason = CloseReason::open;
+  std::optional<uint64_t> rtt_ns; // SYN to the ACK completing the handshake
+  uint8_t orig_tcp_flags = 0;     // OR of the TCP flags the originator sent
+  uint8_t resp_tcp_flags = 0;     // and the responder
+  bool orig_guessed = false;      // originator from the port heuristic
   bool orig_ingress = false; // the originator's packets arrive at TC ingress (else leave at egress)
+
+  uint32_t ifindex() const { return key.ifindex; }
+  uint16_t vlan() const { return key.vlan[0]; } // outer VLAN id, 0 when untagged
+  int resp() const { return 1 - orig; }
+  bool final() const { return close_reason != CloseReason::open; }
 };
 
 // Traffic of one connection in one interval [from_ns, to_ns).
@@ -53,14 +102,14 @@ struct TrafficDelta {
 struct ConnUpdate {
   ConnRecord record;
   TrafficDelta delta;
-  bool final() const { return record.close_reason.has_value(); }
+  bool final() const { return record.final(); }
 };
 
 // A connection a database holds as open: the counters an earlier agent last
 // wrote for it. A restarted agent counts on from them, so that a connection
 // it adopts is neither recorded twice nor its traffic counted twice.
 struct StoredOpenConn {
-  std::string uid;
+  Uid uid;
   uint64_t orig_pkts = 0;
   uint64_t orig_bytes = 0;
   uint64_t resp_pkts = 0;
