@@ -2,11 +2,10 @@
 #pragma once
 
 #include "kernel/abi.h"
+#include "kernel/counters.h"
 
-#include <array>
 #include <cstdint>
 #include <optional>
-#include <string_view>
 #include <vector>
 
 namespace tcflows {
@@ -33,12 +32,7 @@ std::optional<tcf_flow_val> take_ended(int map_fd, const tcf_ended_key &key);
 // Deletes a flow entry and returns its last value; nullopt when it was gone.
 std::optional<tcf_flow_val> remove_flow(int map_fd, const tcf_flow_key &key);
 
-using Counters = std::array<uint64_t, TCF_CTR_MAX>;
-
 // The per-CPU counters, summed over all CPUs.
 Counters read_counters(int map_fd);
-
-// The user-facing name of a counter ("malformed", "flow_full", ...).
-std::string_view counter_name(int index);
 
 } // namespace tcflows

@@ -396,13 +396,6 @@ struct Tracker::Impl {
 
   // --- records ---
 
-  const std::string &iface(uint32_t ifindex) const {
-    auto [it, fresh] = iface_names_.try_emplace(ifindex);
-    if (fresh)
-      it->second = config_.iface_name ? config_.iface_name(ifindex) : std::to_string(ifindex);
-    return it->second;
-  }
-
   Orientation orientation_of(const Conn &c) const {
     if (c.orientation)
       return *c.orientation;
@@ -413,17 +406,13 @@ struct Tracker::Impl {
     ConnRecord r;
     int orig = o.orig, resp = 1 - o.orig;
     r.uid = conn_uid(c.key, c.val.first_ns, c.gen, config_.uid_salt);
-    r.iface = iface(c.key.ifindex);
-    r.ifindex = c.key.ifindex;
+    r.key = c.key;
+    r.orig = uint8_t(orig);
     // Packets of one direction pass one hook: the first packet's tells which.
     r.orig_ingress = (c.val.first_dir == orig) == (c.val.first_hook == TCF_HOOK_INGRESS);
-    r.proto = proto_name(c.key);
-    r.src_addr = addr_text(c.key, orig);
-    r.dst_addr = addr_text(c.key, resp);
     Ports ports = zeek_ports(c.key, c.val, orig);
     r.src_port = ports.src;
     r.dst_port = ports.dst;
-    r.vlan = c.key.vlan[0];
     r.start_ns = boot_to_epoch(c.val.first_ns, config_.boot_to_epoch_ns);
     r.end_ns = boot_to_epoch(c.val.last_ns, config_.boot_to_epoch_ns);
     r.orig_pkts = c.val.pkts[orig];
@@ -433,13 +422,14 @@ struct Tracker::Impl {
     r.orig_tcp_flags = uint8_t(c.val.tcp_flags >> (8 * orig));
     r.resp_tcp_flags = uint8_t(c.val.tcp_flags >> (8 * resp));
     ZeekView view = zeek_view(c.key, c.val.seen | event_seen(c.events), c.events, o);
-    r.state = std::move(view.state);
-    r.history = std::move(view.history);
+    r.state = view.state;
+    r.history = view.history;
     r.rtt_ns = view.rtt_ns;
     r.orig_guessed = o.guessed;
     if (c.end != End::open)
-      r.close_reason =
-          view.closed_by ? *view.closed_by : (c.end == End::shutdown ? "shutdown" : "idle");
+      r.close_reason = view.closed_by
+                           ? *view.closed_by
+                           : (c.end == End::shutdown ? CloseReason::shutdown : CloseReason::idle);
     return r;
   }
 
@@ -461,7 +451,7 @@ struct Tracker::Impl {
   }
 
   // An earlier agent wrote this connection up to these counters.
-  void take_up(Conn &c, const std::string &uid, int orig) {
+  void take_up(Conn &c, const Uid &uid, int orig) {
     auto it = resumed_.find(uid);
     if (it == resumed_.end())
       return;
@@ -496,16 +486,14 @@ struct Tracker::Impl {
   }
 
   void resume(std::vector<StoredOpenConn> conns) {
-    for (auto &conn : conns) {
-      std::string uid = conn.uid;
-      resumed_.emplace(std::move(uid), std::move(conn));
-    }
+    for (auto &conn : conns)
+      resumed_.emplace(conn.uid, conn);
   }
 
-  std::vector<std::string> take_unresumed() {
+  std::vector<Uid> take_unresumed() {
     if (!updates_taken_)
       return {};
-    std::vector<std::string> uids;
+    std::vector<Uid> uids;
     for (auto &[uid, conn] : resumed_)
       uids.push_back(uid);
     resumed_.clear();
@@ -523,7 +511,6 @@ struct Tracker::Impl {
 
   std::vector<ConnUpdate> take_updates(uint64_t now) {
     updates_taken_ = true;
-    iface_names_.clear();
     uint64_t now_epoch = boot_to_epoch(now, config_.boot_to_epoch_ns);
     std::vector<ConnUpdate> out;
     out.reserve(count_updates()); // no growth: a batch can hold every connection
@@ -586,7 +573,6 @@ struct Tracker::Impl {
   }
 
   std::vector<ConnRecord> open_connections() const {
-    iface_names_.clear();
     std::vector<ConnRecord> out;
     for (const auto &[key, f] : flows_)
       if (f.current && f.current->has_value)
@@ -597,15 +583,14 @@ struct Tracker::Impl {
 private:
   TrackerConfig config_;
   KeyMap<Flow> flows_;
-  KeyMap<Traffic> retired_;                                 // totals of keys no longer in the map
-  std::unordered_map<std::string, StoredOpenConn> resumed_; // by uid
+  KeyMap<Traffic> retired_; // totals of keys no longer in the map
+  std::unordered_map<Uid, StoredOpenConn, UidHash> resumed_;
   bool updates_taken_ = false;
   std::unordered_map<GenKey, Conn, GenKeyHash> parked_;
   std::vector<Conn> finished_;
   uint64_t sweep_ = 0;
   uint64_t finished_count_ = 0;
   TrackerStats stats_;
-  mutable std::unordered_map<uint32_t, std::string> iface_names_; // per call
 };
 
 Tracker::Tracker(TrackerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -638,7 +623,7 @@ std::vector<ConnUpdate> Tracker::shutdown(uint64_t now_boot_ns) {
 std::vector<FlowTotals> Tracker::flow_totals() const { return impl_->flow_totals(); }
 size_t Tracker::open_count() const { return impl_->open_count(); }
 void Tracker::resume(std::vector<StoredOpenConn> conns) { impl_->resume(std::move(conns)); }
-std::vector<std::string> Tracker::take_unresumed() { return impl_->take_unresumed(); }
+std::vector<Uid> Tracker::take_unresumed() { return impl_->take_unresumed(); }
 
 std::vector<ConnRecord> Tracker::open_connections() const { return impl_->open_connections(); }
 

@@ -36,8 +36,6 @@ struct TrackerConfig {
   uint64_t uid_salt = 0;
   // Flow keys gone from the map whose totals the live table still shows.
   size_t max_retired = 65536;
-  // Interface names for records; the agent passes if_indextoname.
-  std::function<std::string(uint32_t ifindex)> iface_name;
 };
 
 // Cumulative traffic of one flow key since the tracker started: every
@@ -107,7 +105,7 @@ public:
   void resume(std::vector<StoredOpenConn> conns);
   // Resumed connections that no update matched (they ended while no agent
   // ran): handed out once, after the first take_updates, for the store to close.
-  std::vector<std::string> take_unresumed();
+  std::vector<Uid> take_unresumed();
 
   // For the live tables.
   std::vector<FlowTotals> flow_totals() const;

@@ -1,5 +1,7 @@
 #include "track/zeek_state.h"
 
+#include "util/hash.h"
+
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -189,29 +191,29 @@ bool syn_then_reset(const std::string &history) {
 bool inactive(Ep s) { return s == Ep::inactive || s == Ep::partial; }
 
 // Zeek's conn_state() for TCP (base/protocols/conn/main.zeek).
-std::string tcp_state_name(const Endpoint &o, const Endpoint &r, const std::string &history) {
+ConnState tcp_state_name(const Endpoint &o, const Endpoint &r, const std::string &history) {
   if (r.state == Ep::reset) {
     if (o.state == Ep::syn_sent || o.state == Ep::syn_ack_sent ||
         (o.state == Ep::reset && !o.data && !r.data))
-      return "REJ";
-    return inactive(o.state) ? "RSTRH" : "RSTR";
+      return ConnState::REJ;
+    return inactive(o.state) ? ConnState::RSTRH : ConnState::RSTR;
   }
   if (o.state == Ep::reset) {
     if (inactive(r.state))
-      return syn_then_reset(history) ? "RSTOS0" : "OTH";
-    return "RSTO";
+      return syn_then_reset(history) ? ConnState::RSTOS0 : ConnState::OTH;
+    return ConnState::RSTO;
   }
   if (o.state == Ep::closed && r.state == Ep::closed)
-    return "SF";
+    return ConnState::SF;
   if (o.state == Ep::closed)
-    return inactive(r.state) ? "SH" : "S2";
+    return inactive(r.state) ? ConnState::SH : ConnState::S2;
   if (r.state == Ep::closed)
-    return inactive(o.state) ? "SHR" : "S3";
+    return inactive(o.state) ? ConnState::SHR : ConnState::S3;
   if (o.state == Ep::syn_sent && r.state == Ep::inactive)
-    return "S0";
+    return ConnState::S0;
   if (o.state == Ep::established && r.state == Ep::established)
-    return "S1";
-  return "OTH";
+    return ConnState::S1;
+  return ConnState::OTH;
 }
 
 const SeenStep *first_timed(std::span<const SeenStep> steps, int dir, uint8_t bit) {
@@ -260,10 +262,8 @@ bool is_echo_reply(const tcf_flow_key &key, uint8_t type) {
   return type == (key.proto == IPPROTO_ICMPV6 ? icmpv6_echo_reply : icmp_echo_reply);
 }
 
-// FNV-1a, then the splitmix64 finalizer for well-mixed high bits.
-uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t hash) {
-  for (size_t i = 0; i < n; i++)
-    hash = (hash ^ p[i]) * 1099511628211ull;
+// The splitmix64 finalizer: well-mixed high bits from an FNV-1a hash.
+uint64_t mix(uint64_t hash) {
   hash ^= hash >> 30;
   hash *= 0xbf58476d1ce4e5b9ull;
   hash ^= hash >> 27;
@@ -273,15 +273,13 @@ uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t hash) {
 
 // Most significant digit first: the alphabet is in ASCII order, so uids sort
 // as their numbers do.
-void append_base62(std::string &out, uint64_t value, int digits) {
+void put_base62(char *out, uint64_t value, int digits) {
   static constexpr char alphabet[] =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  std::string text(digits, '0');
   for (int i = digits - 1; i >= 0; i--) {
-    text[i] = alphabet[value % 62];
+    out[i] = alphabet[value % 62];
     value /= 62;
   }
-  out += text;
 }
 
 } // namespace
@@ -370,7 +368,7 @@ std::string zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bo
   return history;
 }
 
-std::string tcp_conn_state(std::span<const SeenStep> steps, int orig) {
+ConnState tcp_conn_state(std::span<const SeenStep> steps, int orig) {
   Endpoint ep[2];
   for (const auto &step : steps) {
     int dir = step.dir & 1;
@@ -383,12 +381,12 @@ std::string tcp_conn_state(std::span<const SeenStep> steps, int orig) {
   return tcp_state_name(ep[orig], ep[1 - orig], zeek_history(steps, orig, true, false));
 }
 
-std::string udp_conn_state(uint32_t seen, int orig) {
+ConnState udp_conn_state(uint32_t seen, int orig) {
   bool o = dir_bits(seen, orig) & TCF_SEEN_PKT;
   bool r = dir_bits(seen, 1 - orig) & TCF_SEEN_PKT;
   if (o)
-    return r ? "SF" : "S0";
-  return r ? "SHR" : "OTH";
+    return r ? ConnState::SF : ConnState::S0;
+  return r ? ConnState::SHR : ConnState::OTH;
 }
 
 std::optional<uint64_t> handshake_rtt(std::span<const SeenStep> steps, int orig) {
@@ -402,14 +400,14 @@ std::optional<uint64_t> handshake_rtt(std::span<const SeenStep> steps, int orig)
   return ack->ts_ns - syn->ts_ns;
 }
 
-std::optional<std::string> closed_by(std::span<const SeenStep> steps) {
+std::optional<CloseReason> closed_by(std::span<const SeenStep> steps) {
   bool fin[2] = {false, false};
   for (const auto &step : steps) {
     if (step.bits & TCF_SEEN_RST)
-      return "rst";
+      return CloseReason::rst;
     fin[step.dir & 1] |= bool(step.bits & TCF_SEEN_FIN);
     if (fin[0] && fin[1])
-      return "fin";
+      return CloseReason::fin;
   }
   return std::nullopt;
 }
@@ -426,7 +424,7 @@ ZeekView zeek_view(const tcf_flow_key &key, uint32_t seen, std::span<const SeenS
   bool tcp = is_tcp(key);
   auto steps = order_steps(events, seen, orig);
   ZeekView view;
-  view.history = zeek_history(steps, orig, tcp, orientation.flipped);
+  view.history = History(zeek_history(steps, orig, tcp, orientation.flipped));
   if (tcp) {
     view.state = tcp_conn_state(steps, orig);
     view.rtt_ns = handshake_rtt(steps, orig);
@@ -434,7 +432,7 @@ ZeekView zeek_view(const tcf_flow_key &key, uint32_t seen, std::span<const SeenS
   } else if (key.proto == IPPROTO_UDP || key.proto == IPPROTO_UDPLITE) {
     view.state = udp_conn_state(seen, orig);
   } else {
-    view.state = "OTH"; // Zeek's conn_state for ICMP and everything else
+    view.state = ConnState::OTH; // Zeek's conn_state for ICMP and everything else
   }
   return view;
 }
@@ -454,20 +452,15 @@ Ports zeek_ports(const tcf_flow_key &key, const tcf_flow_val &val, int orig) {
   }
 }
 
-std::string conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen, uint64_t salt) {
-  uint8_t bytes[sizeof(key) + sizeof(first_ns) + sizeof(gen) + sizeof(salt)];
-  uint8_t *at = bytes;
-  for (auto [data, size] : {std::pair<const void *, size_t>{&key, sizeof(key)},
-                            {&first_ns, sizeof(first_ns)},
-                            {&gen, sizeof(gen)},
-                            {&salt, sizeof(salt)}}) {
-    std::memcpy(at, data, size);
-    at += size;
-  }
-  std::string uid = "C";
-  append_base62(uid, first_ns / 1000, 9);            // µs: 62^9 µs is over 400 years
+Uid conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen, uint64_t salt) {
+  uint64_t hash = fnv1a(bytes_of(key));
+  for (auto part : {bytes_of(first_ns), bytes_of(gen), bytes_of(salt)})
+    hash = fnv1a(part, hash);
+  Uid uid;
+  uid.chars[0] = 'C';
+  put_base62(&uid.chars[1], first_ns / 1000, 9);     // µs: 62^9 µs is over 400 years
   constexpr uint64_t base62_8 = 218'340'105'584'896; // 62^8
-  append_base62(uid, hash_bytes(bytes, sizeof(bytes), 14695981039346656037ull) % base62_8, 8);
+  put_base62(&uid.chars[10], mix(hash) % base62_8, 8);
   return uid;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "kernel/abi.h"
+#include "track/conn.h"
 
 #include <cstdint>
 #include <optional>
@@ -61,28 +62,28 @@ std::vector<SeenStep> order_steps(std::span<const SeenStep> events, uint32_t see
 std::string zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bool flipped);
 
 // Zeek's conn_state of a TCP connection, from its ordered steps.
-std::string tcp_conn_state(std::span<const SeenStep> steps, int orig);
+ConnState tcp_conn_state(std::span<const SeenStep> steps, int orig);
 
 // Zeek's conn_state of a UDP flow: S0, SF, SHR (only the responder sent) or OTH.
-std::string udp_conn_state(uint32_t seen, int orig);
+ConnState udp_conn_state(uint32_t seen, int orig);
 
 // Handshake RTT at the observation point: the originator's first ACK minus
 // its first SYN, when both, and the SYN/ACK between them, were timed.
 std::optional<uint64_t> handshake_rtt(std::span<const SeenStep> steps, int orig);
 
-// Whether the TCP connection closed, and how: "fin" once both sides sent a
-// FIN, "rst" once either sent a RST, whichever came first; none when open.
-std::optional<std::string> closed_by(std::span<const SeenStep> steps);
+// Whether the TCP connection closed, and how: fin once both sides sent a
+// FIN, rst once either sent a RST, whichever came first; none when open.
+std::optional<CloseReason> closed_by(std::span<const SeenStep> steps);
 
 // Whether the seen bits say closed (FIN both ways, or a RST): what the TC
 // program checks before it starts a new connection on a SYN.
 bool seen_closed(uint32_t seen);
 
 struct ZeekView {
-  std::string state;
-  std::string history;
+  ConnState state = ConnState::OTH;
+  History history;
   std::optional<uint64_t> rtt_ns;
-  std::optional<std::string> closed_by;
+  std::optional<CloseReason> closed_by;
 };
 
 // Everything above for one connection.
@@ -104,6 +105,6 @@ Ports zeek_ports(const tcf_flow_key &key, const tcf_flow_val &val, int orig);
 // then a hash of the flow key, that time, the generation on the key and a
 // salt that tells boots apart (the boot clock restarts). The same connection
 // gets the same uid from any agent that reads the same maps.
-std::string conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen, uint64_t salt);
+Uid conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint32_t gen, uint64_t salt);
 
 } // namespace tcflows

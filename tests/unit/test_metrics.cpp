@@ -25,8 +25,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-MetricsSnapshot sample_snapshot() {
-  MetricsSnapshot s;
+Stats sample_snapshot() {
+  Stats s;
   s.interfaces["veth0"] = {{10, 20, 0}, {1000, 2000, 0}};
   s.interfaces["we\"ird\\if\n"] = {{1, 2, 3}, {4, 5, 6}};
   s.flows = 3;
@@ -34,9 +34,9 @@ MetricsSnapshot sample_snapshot() {
   for (int i = 0; i < TCF_CTR_MAX; i++)
     s.counters[i] = 100 + i;
   s.events = 77;
-  s.open_by_state = {{"S1", 2}, {"OTH", 1}};
-  s.closed = {{{"SF", "fin"}, 5}, {{"REJ", "rst"}, 1}};
-  s.store = StoreMetrics{4, 1};
+  s.open_by_state = {{ConnState::S1, 2}, {ConnState::OTH, 1}};
+  s.closed = {{{ConnState::SF, CloseReason::fin}, 5}, {{ConnState::REJ, CloseReason::rst}, 1}};
+  s.store = StoreStats{.queued = 4, .write_errors = 1};
   s.jsonl_errors = 0;
   CollectorStatus up{"udp://127.0.0.1:4739", true, {}};
   up.counters.records_sent = 12;
@@ -134,7 +134,7 @@ TEST_CASE("exposition text: families, types, _total counters, escaped labels") {
   CHECK(value_of(samples, "process_cpu_seconds_total") == "1.25");
   CHECK(value_of(samples, "process_resident_memory_bytes") == "1048576");
 
-  MetricsSnapshot bare;
+  Stats bare;
   types.clear();
   auto few = parse_exposition(format_metrics(bare), types);
   CHECK(types.count("tcflows_ipfix_records_sent_total") == 0);
