@@ -8,6 +8,7 @@
 //   uint64_t n = outputs.end(counters); // the store writes the interval now
 //
 // and learns from durable() (or on_durable) when interval n is committed.
+// Everything but the store's own thread runs on the agent's loop.
 #pragma once
 
 #include "kernel/counters.h"

@@ -49,7 +49,7 @@ public:
   void close_stale(std::vector<Uid> uids);
 
   // As of the last write, with `queued` counting also the updates handed
-  // over and not yet taken by the writer.
+  // over and not yet taken by the writer. On the loop's thread, like add().
   StoreStats stats() const;
   std::string last_error() const;
 
