@@ -32,7 +32,7 @@
 #ifndef TCFLOWS_CONN_H
 #define TCFLOWS_CONN_H
 
-#include "digest.h"
+#include "key.h"
 #include "tcflows.h"
 
 /* Times a packet looks for its connection before it is counted as untracked. */
@@ -115,17 +115,7 @@ TCF_INLINE __u32 tcf_popcount16(__u32 v)
 
 TCF_INLINE __u64 tcf_idle_ns(struct tcf_env *env, const struct tcf_flow_key *k)
 {
-	switch (k->proto) {
-	case 6: /* TCP */
-		return tcf_cfg_of(env)->idle_ns[TCF_IDLE_TCP];
-	case 17:  /* UDP */
-	case 136: /* UDP-Lite */
-		return tcf_cfg_of(env)->idle_ns[TCF_IDLE_UDP];
-	case 1:	 /* ICMP */
-	case 58: /* ICMPv6 */
-		return tcf_cfg_of(env)->idle_ns[TCF_IDLE_ICMP];
-	}
-	return tcf_cfg_of(env)->idle_ns[TCF_IDLE_OTHER];
+	return tcf_cfg_of(env)->idle_ns[tcf_idle_class(k->proto) & (TCF_IDLE_MAX - 1)];
 }
 
 /* Seen bits of one direction, and the closing ones of both. */

@@ -12,8 +12,12 @@
 // into an unindexed table through the same SQLite).
 #include "report/report.h"
 #include "sinks/store.h"
+#include "track/flow.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -52,31 +56,44 @@ double seconds_since(Clock::time_point start) {
 
 bool ordered_uids = false;
 
+const InterfacesSnapshot bench_interfaces = std::make_shared<const InterfaceNames>(
+    std::vector<InterfaceNames::Entry>{{2, "eth0", false}, {3, "eth1", false}});
+
 // A Zeek-like uid: 'C' and 17 base62 characters, random-looking; with
 // --ordered-uids the first 8 grow with n (with time, as if they were the
 // connection's start time), so the uid index appends.
-std::string uid_of(uint64_t n) {
+Uid uid_of(uint64_t n) {
   static constexpr char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   uint64_t x = n * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
   x ^= x >> 31;
   x *= 0xbf58476d1ce4e5b9ull;
-  std::string uid = "C";
-  for (int i = 0; i < 17; i++) {
-    uid += digits[x % 62];
+  Uid uid;
+  uid.chars[0] = 'C';
+  for (size_t i = 1; i < Uid::capacity; i++) {
+    uid.chars[i] = digits[x % 62];
     x = x / 62 ^ (x << 7) ^ n;
   }
   if (ordered_uids)
     for (int i = 8, m = static_cast<int>(n); i >= 1; i--, m /= 62)
-      uid[static_cast<size_t>(i)] = digits[m % 62];
+      uid.chars[static_cast<size_t>(i)] = digits[m % 62];
   return uid;
 }
 
-std::string internal_host(uint32_t i) {
-  return fmt::format("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
-}
-std::string external_host(uint32_t i) {
-  return i % 4 ? fmt::format("198.{}.{}.{}", 18 + i % 2, i >> 8 & 255, i & 255)
-               : fmt::format("2001:db8:{:x}::{:x}", i >> 16, i & 0xffff);
+// Internal host i talks to external host j: 10.x.y.z to 198.18-19.y.z, or
+// for one external host in four, fd00::i to 2001:db8:...:j over IPv6.
+void set_hosts(tcf_flow_key &key, uint32_t i, uint32_t j) {
+  if (j % 4) {
+    key.ethertype = ETH_P_IP;
+    key.addr[0][0] = htonl(10u << 24 | (i & 0xffffff));
+    key.addr[1][0] = htonl(198u << 24 | (18 + j % 2) << 16 | (j & 0xffff));
+    return;
+  }
+  key.ethertype = ETH_P_IPV6;
+  key.addr[0][0] = htonl(0xfd000000);
+  key.addr[0][3] = htonl(i);
+  key.addr[1][0] = htonl(0x20010db8);
+  key.addr[1][1] = htonl(j >> 16);
+  key.addr[1][3] = htonl(j & 0xffff);
 }
 
 // Connection n of `total`, spread evenly over a week: 5000 internal hosts
@@ -86,17 +103,22 @@ ConnUpdate connection(uint64_t n, uint64_t total, std::mt19937_64 &rng) {
   ConnUpdate u;
   auto &r = u.record;
   r.uid = uid_of(n);
-  r.iface = n % 8 ? "eth0" : "eth1";
-  r.proto = n % 10 < 7 ? "TCP" : n % 10 < 9 ? "UDP" : "ICMP";
-  r.src_addr = internal_host(static_cast<uint32_t>(rng() % 5000));
-  r.dst_addr = external_host(static_cast<uint32_t>(rng() % 100'000));
-  if (r.proto == "ICMP") {
+  auto &key = r.key;
+  key.ifindex = n % 8 ? 2 : 3;
+  key.proto = n % 10 < 7 ? IPPROTO_TCP : n % 10 < 9 ? IPPROTO_UDP : IPPROTO_ICMP;
+  uint32_t internal = static_cast<uint32_t>(rng() % 5000);
+  uint32_t external = static_cast<uint32_t>(rng() % 100'000);
+  if (key.proto == IPPROTO_ICMP) {
+    set_hosts(key, internal, external % 4 ? external : 1); // ICMP over IPv4
+    key.kind = TCF_KIND_ICMP;
     r.src_port = 8;
-    r.dst_addr = r.dst_addr.find(':') == std::string::npos ? r.dst_addr : "198.18.0.1";
   } else {
-    r.src_port = static_cast<uint16_t>(32768 + rng() % 28000);
-    r.dst_port = services[rng() % std::size(services)];
+    set_hosts(key, internal, external);
+    key.kind = TCF_KIND_PORTS;
+    r.src_port = key.port[0] = static_cast<uint16_t>(32768 + rng() % 28000);
+    r.dst_port = key.port[1] = services[rng() % std::size(services)];
   }
+  r.orig = canonicalise(key) == TCF_DIR_FWD ? 0 : 1;
   int64_t start = t_start + static_cast<int64_t>(n * (week / total));
   int64_t to = (start / interval + 1) * interval;
   r.start_ns = start;
@@ -105,8 +127,8 @@ ConnUpdate connection(uint64_t n, uint64_t total, std::mt19937_64 &rng) {
   r.orig_bytes = r.orig_pkts * (52 + rng() % 1400);
   r.resp_pkts = rng() % 60;
   r.resp_bytes = r.resp_pkts * (52 + rng() % 1400);
-  r.state = "S1";
-  r.history = "ShADad"; // open: close_reason NULL
+  r.state = ConnState::S1;
+  r.history = History("ShADad"); // open: close_reason NULL
   r.rtt_ns = 100'000 + rng() % 50'000'000;
   u.delta = {static_cast<uint64_t>(start),
              static_cast<uint64_t>(to),
@@ -119,9 +141,9 @@ ConnUpdate connection(uint64_t n, uint64_t total, std::mt19937_64 &rng) {
 
 // The connection closed: its final record.
 ConnUpdate closed(ConnUpdate u) {
-  u.record.state = "SF";
-  u.record.history = "ShADadFf";
-  u.record.close_reason = "fin";
+  u.record.state = ConnState::SF;
+  u.record.history = History("ShADadFf");
+  u.record.close_reason = CloseReason::fin;
   return u;
 }
 
@@ -141,6 +163,7 @@ ConnUpdate checkpoint(const ConnUpdate &u, bool last) {
 
 // The same rows, bare: one unindexed table, prepared INSERTs, one transaction.
 double baseline_rows_per_second(const std::string &path, const std::vector<ConnUpdate> &batch) {
+  const InterfaceNames &names = *bench_interfaces;
   sqlite3 *db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(
@@ -158,15 +181,18 @@ double baseline_rows_per_second(const std::string &path, const std::vector<ConnU
   for (const auto &u : batch) {
     const auto &r = u.record;
     int i = 1;
-    for (const auto *s : {&r.uid, &r.iface, &r.proto, &r.src_addr})
-      sqlite3_bind_text(c, i++, s->c_str(), -1, SQLITE_TRANSIENT);
+    // The text the store makes too: the records are binary until written.
+    for (const std::string &s : {std::string(r.uid.view()), names.name_of(r.ifindex()),
+                                 proto_name(r.key), addr_text(r.key, r.orig)})
+      sqlite3_bind_text(c, i++, s.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(c, i++, r.src_port);
-    sqlite3_bind_text(c, i++, r.dst_addr.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(c, i++, addr_text(r.key, r.resp()).c_str(), -1, SQLITE_TRANSIENT);
     for (uint64_t v : {uint64_t{r.dst_port}, r.start_ns, r.end_ns, r.orig_pkts, r.orig_bytes,
                        r.resp_pkts, r.resp_bytes})
       sqlite3_bind_int64(c, i++, static_cast<int64_t>(v));
-    for (const auto *s : {&r.state, &r.history, &*r.close_reason})
-      sqlite3_bind_text(c, i++, s->c_str(), -1, SQLITE_TRANSIENT);
+    for (std::string_view s :
+         {state_name(r.state), r.history.view(), close_reason_name(r.close_reason)})
+      sqlite3_bind_text(c, i++, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
     sqlite3_bind_int64(c, i++, static_cast<int64_t>(*r.rtt_ns));
     sqlite3_step(c);
     sqlite3_reset(c);
@@ -191,6 +217,7 @@ std::unique_ptr<Store> open_store(const Args &args, const std::string &path) {
   StoreConfig config;
   config.path = path;
   auto store = std::make_unique<Store>(config);
+  store->set_interfaces(bench_interfaces);
   if (!args.sql.empty()) {
     sqlite3 *db = nullptr;
     sqlite3_open(path.c_str(), &db);
@@ -328,7 +355,7 @@ void bench_reports(const std::string &path) {
   }
   auto conn = hour;
   conn.by = ReportBy::conn;
-  conn.host = internal_host(1234);
+  conn.host = "10.0.4.210"; // internal host 1234
   time_report(path, "report --since 1h --by conn --host X", conn);
   conn.port = 443;
   time_report(path, "  ... --port 443", conn);

@@ -1,78 +1,71 @@
-// The recording agent: one Asio loop that drives the tracker from the ring
-// buffer and periodic sweeps of the maps, and hands records to the sinks.
+// The recording agent: one Asio loop that sweeps the program's connection
+// table (on a timer, and when the program rings its doorbell), hands the
+// records to the outputs, and gives the slots of written records back.
 #pragma once
 
 #include "agent/options.h"
 #include "kernel/bpf_program.h"
-#include "kernel/event_source.h"
-#include "sinks/ipfix_export.h"
-#include "sinks/jsonl.h"
+#include "kernel/conn_table.h"
+#include "kernel/doorbell.h"
+#include "sinks/interfaces.h"
 #include "sinks/live_table.h"
 #include "sinks/metrics.h"
+#include "sinks/outputs.h"
+#include "sinks/stats.h"
 #include "track/tracker.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
+#include <deque>
 #include <functional>
-#include <map>
 #include <optional>
-#include <unordered_map>
 
 namespace tcflows {
 
 class Attachments;
-class StoreWriter;
-
-// TrackerConfig and kernel idle timeouts from the command line.
-TrackerConfig tracker_config(const RecordOptions &options, const Attachments &attachments);
-tcf_config kernel_config(const RecordOptions &options);
 
 class Agent {
 public:
-  // `store` may be null (--no-db).
   Agent(boost::asio::io_context &io, boost::asio::signal_set &signals, const BpfProgram &program,
-        const RecordOptions &options, Attachments &attachments, StoreWriter *store);
+        ConnTable &table, const RecordOptions &options, Attachments &attachments, Outputs &outputs);
 
-  // Arms the event reader, the timers and the signal handler. On a stop
-  // signal, `detach` runs first, so that the final records hold everything
-  // counted.
+  // Arms the doorbell, the timer and the signal handler. On a stop signal,
+  // `detach` runs first, so that the final records hold everything counted.
   void start(std::function<void()> detach);
 
 private:
-  void on_event(const tcf_event &event);
   void tick();
-  void sweep();
+  void sweep(bool checkpoint);
+  void on_durable(uint64_t sequence);
   void show();
   void stop(int signal);
   void arm_timer();
-  void deliver(std::vector<ConnUpdate> updates);
-  Status status() const;
-  void count_interface_traffic(const ConnUpdate &update);
-  std::map<std::string, InterfaceTraffic> interface_traffic() const;
-  MetricsSnapshot metrics() const;
+  // The statistics snapshot; `for_metrics` adds what only the metrics show
+  // (open connections by state, the process's CPU and memory).
+  Stats stats(bool for_metrics = false) const;
+  InterfacesSnapshot interfaces() const;
 
   const BpfProgram &program_;
   const RecordOptions &options_;
   Attachments &attachments_;
-  StoreWriter *store_;
-  bool show_iface_;
-  bool tty_;
+  Outputs &outputs_;
   Tracker tracker_;
-  EventSource events_;
-  std::optional<JsonlWriter> jsonl_;
-  std::optional<IpfixExporter> ipfix_;
+  Doorbell doorbell_;
+  LiveTable live_;
   std::optional<MetricsServer> metrics_;
-  // Traffic per interface index, in and out, from the records' deltas.
-  std::map<uint32_t, InterfaceTraffic> interface_traffic_;
-  // Final records delivered, by (state, close_reason).
-  std::map<std::pair<std::string, std::string>, uint64_t> closed_;
   boost::asio::steady_timer timer_;
-  std::chrono::steady_clock::time_point next_flush_;
+  std::chrono::steady_clock::time_point next_checkpoint_;
+  std::chrono::steady_clock::time_point last_sweep_;
   boost::asio::signal_set &signals_;
   std::function<void()> detach_;
-  size_t flows_in_map_ = 0;
+  // Sweeps whose records the outputs have not made durable yet: (the
+  // outputs' interval, the sweep).
+  std::deque<std::pair<uint64_t, uint64_t>> pending_;
+  SweepResult last_;
+  uint64_t sweep_us_ = 0;
 };
 
 } // namespace tcflows

@@ -1,6 +1,8 @@
 // What `tcflows record` is asked to do: the options the agent runs with.
 #pragma once
 
+#include "sinks/live_table.h"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -9,9 +11,6 @@
 #include <vector>
 
 namespace tcflows {
-
-enum class LiveFormat { table, json };
-enum class LiveBy { flow, conn };
 
 struct RecordOptions {
   std::vector<std::string> ifaces; // empty: the default-route interface

@@ -36,6 +36,8 @@ public:
 
   // The name of an interface recorded on, also after it is gone.
   std::string name_of(uint32_t ifindex) const;
+  // Every interface recorded on so far, by index (also those that are gone).
+  const std::map<uint32_t, std::string> &names() const { return names_; }
   bool is_loopback(uint32_t ifindex) const { return loopbacks_.count(ifindex) != 0; }
   size_t configured() const { return slots_.size(); }
 

@@ -1,6 +1,7 @@
 #include "cmd/cli.h"
 
 #include "track/flow.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/net_address.h"
 #include "util/timestamp.h"
@@ -46,7 +47,7 @@ template <typename Parse> CLI::Validator accepted_by(Parse parse, const std::str
       "");
 }
 
-// --ipfix, --ipfix-active, --metrics (issue 7).
+// Exports: IPFIX collectors and their active timeout, the Prometheus endpoint.
 void add_export(CLI::App *record, RecordOptions &o) {
   record
       ->add_option("--ipfix", o.ipfix,
@@ -208,12 +209,7 @@ void check_report(const ReportOptions &o) {
     fail(exit_usage, "--sort start and --sort duration go with --by conn");
 }
 
-int64_t realtime_ns() {
-  using namespace std::chrono;
-  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-// --db, --retention, --no-db (issue 4).
+// The database: where, how long records are kept, or none.
 void add_record_store(CLI::App *record, RecordOptions &o) {
   auto *db = record->add_option("--db", o.db, "the database to write (default ./tcflows.db)")
                  ->type_name("PATH");
@@ -233,7 +229,7 @@ void add_record_store(CLI::App *record, RecordOptions &o) {
   record->add_flag("--no-db", o.no_db, "write no database")->excludes(db)->excludes(retention);
 }
 
-// Connection records: JSON lines, timeouts (issue 3).
+// Connection records: JSON lines, and when a connection ends (timeouts, linger).
 void add_record_lifecycle(CLI::App *record, RecordOptions &o) {
   record
       ->add_option("--jsonl", o.jsonl,
@@ -309,7 +305,7 @@ Command parse_command_line(int argc, char **argv) {
   add_record(app, record);
   DetachOptions detach;
   add_detach(app, detach);
-  int64_t now_ns = realtime_ns();
+  auto now_ns = static_cast<int64_t>(epoch_now_ns());
   ReportOptions report;
   auto *since = add_report(app, report, now_ns);
   try {

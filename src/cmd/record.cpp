@@ -1,6 +1,7 @@
 #include "cmd/record.h"
 
 #include "agent/agent.h"
+#include "agent/config.h"
 #include "attach/attachments.h"
 #include "attach/iface_lock.h"
 #include "attach/link_monitor.h"
@@ -8,15 +9,15 @@
 #include "attach/privileges.h"
 #include "attach/tc_attach.h"
 #include "kernel/bpf_program.h"
+#include "kernel/conn_table.h"
 #include "kernel/pins.h"
-#include "sinks/store_writer.h"
+#include "sinks/outputs.h"
 #include "util/log.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <filesystem>
-#include <optional>
 
 namespace tcflows {
 namespace {
@@ -95,24 +96,27 @@ int run_record(const RecordOptions &options) {
   if (program.adopted())
     log::info("adopting the counts kept in {} since the last agent stopped", pin_dir);
 
+  // The table's shared memory, and the map that waits for running programs
+  // (creating a map needs CAP_BPF).
+  auto table = kernel_conn_table(program);
+
   // Everything that needs more than CAP_NET_ADMIN is done: drop the rest.
   give_to_user(pin_dir, options.user);
   for (const auto &iface : ifaces)
     give_to_user(std::string(run_dir) + "/" + iface.name + ".lock", options.user);
   drop_privileges(options.user);
 
-  // The database opens with the rights records are written with, and
-  // before attaching: a database that cannot be used stops us here.
-  std::optional<StoreWriter> store;
-  if (!options.no_db)
-    store.emplace(StoreConfig{.path = options.db, .retention = options.retention});
+  // The outputs open with the rights records are written with, and before
+  // attaching: a database, a --jsonl file or a collector that cannot be used
+  // stops us here.
+  Outputs outputs(io, outputs_config(options));
 
   Attachments attachments(
       {program.ingress_fd(), program.egress_fd(), TcOptions{.priority = options.tc_priority}},
       ifaces, locks, adoption);
   clean_exit.attached();
   LinkMonitor links(io, [&attachments](const LinkChange &c) { attachments.on_link(c); });
-  Agent agent(io, signals, program, options, attachments, store ? &*store : nullptr);
+  Agent agent(io, signals, program, *table, options, attachments, outputs);
   links.start();
   agent.start([&] {
     links.stop();

@@ -11,7 +11,9 @@
 
 namespace tcflows {
 
-uint32_t slot_capacity(uint32_t max_flows) { return max_flows + std::max<uint32_t>(8192, max_flows / 2); }
+uint32_t slot_capacity(uint32_t max_flows) {
+  return max_flows + std::max<uint32_t>(8192, max_flows / 2);
+}
 
 uint32_t index_capacity(uint32_t max_flows) {
   // At most half full with live connections: probes stay short.
@@ -45,8 +47,7 @@ bool set_pin_paths(tcflows_bpf *skel, const std::string &dir) {
   if (error)
     fail(exit_failure, "cannot create {}: {}", dir, error.message());
   for (bpf_map *map : {skel->maps.conns, skel->maps.free_slots, skel->maps.conn_index,
-                       skel->maps.pool, skel->maps.events, skel->maps.counters,
-                       skel->maps.frags}) {
+                       skel->maps.pool, skel->maps.events, skel->maps.counters, skel->maps.frags}) {
     std::string path = dir + "/" + bpf_map__name(map);
     if (int err = bpf_map__set_pin_path(map, path.c_str()))
       fail(exit_failure, "cannot pin {}: {}", path, errno_text(err));

@@ -4,7 +4,6 @@
 #include "util/error.h"
 #include "util/fd.h"
 
-
 #include <bpf/bpf.h>
 #include <sys/mman.h>
 #include <unistd.h>

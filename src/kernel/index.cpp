@@ -3,7 +3,7 @@
 #include "kernel/conn_table.h"
 
 extern "C" {
-#include "digest.h"
+#include "key.h"
 }
 
 namespace tcflows {

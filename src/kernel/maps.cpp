@@ -22,15 +22,4 @@ Counters read_counters(int map_fd) {
   return totals;
 }
 
-std::string_view counter_name(int index) {
-  static constexpr std::string_view names[TCF_CTR_MAX] = {
-      "frames",          "gso_frames",     "malformed",         "malformed_bytes",
-      "malformed_l2",    "malformed_ipv4", "malformed_ipv6",    "malformed_ipv6_ext",
-      "malformed_l4",    "flow_full",      "flow_error",        "untracked_packets",
-      "untracked_bytes", "frag_unmatched", "frag_track_failed", "connections",
-      "collisions",      "retries",        "doorbells",         "doorbells_lost",
-  };
-  return index >= 0 && index < TCF_CTR_MAX ? names[index] : "unknown";
-}
-
 } // namespace tcflows

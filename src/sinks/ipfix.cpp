@@ -1,8 +1,6 @@
 #include "sinks/ipfix.h"
 
-#include "track/flow.h"
-
-#include <arpa/inet.h>
+#include <linux/if_ether.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -173,35 +171,34 @@ void put_template(std::vector<uint8_t> &out, uint16_t id, std::span<const Field>
   }
 }
 
-bool parse_address(const std::string &text, FlowRecord &r, uint8_t *out) {
-  if (inet_pton(AF_INET, text.c_str(), out) == 1)
-    return !r.ipv6;
-  return inet_pton(AF_INET6, text.c_str(), out) == 1 && r.ipv6;
-}
-
 } // namespace
 
-EndReason end_reason(const std::optional<std::string> &close_reason) {
-  if (!close_reason)
+EndReason end_reason(CloseReason close_reason) {
+  switch (close_reason) {
+  case CloseReason::open:
     return EndReason::active_timeout;
-  if (*close_reason == "idle")
+  case CloseReason::idle:
     return EndReason::idle_timeout;
-  if (*close_reason == "fin" || *close_reason == "rst")
+  case CloseReason::fin:
+  case CloseReason::rst:
     return EndReason::end_of_flow;
+  case CloseReason::shutdown:
+  case CloseReason::eof:
+    break;
+  }
   return EndReason::forced_end;
 }
 
 std::optional<FlowRecord> flow_record(const ConnRecord &record, const TrafficDelta &traffic,
-                                      EndReason reason, uint32_t ifindex) {
-  auto proto = ip_protocol_number(record.proto);
-  if (!proto)
+                                      EndReason reason, std::string iface) {
+  const tcf_flow_key &key = record.key;
+  if (key.kind == TCF_KIND_LINK)
     return std::nullopt;
   FlowRecord r;
-  r.ipv6 = record.src_addr.find(':') != std::string::npos;
-  if (!parse_address(record.src_addr, r, r.src_addr) ||
-      !parse_address(record.dst_addr, r, r.dst_addr))
-    return std::nullopt;
-  r.proto = *proto;
+  r.ipv6 = key.ethertype == ETH_P_IPV6;
+  std::memcpy(r.src_addr, key.addr[record.orig], sizeof(r.src_addr));
+  std::memcpy(r.dst_addr, key.addr[record.resp()], sizeof(r.dst_addr));
+  r.proto = key.proto;
   r.src_port = record.src_port;
   r.dst_port = record.dst_port;
   if (r.proto == IPPROTO_ICMP || r.proto == IPPROTO_ICMPV6) {
@@ -226,9 +223,9 @@ std::optional<FlowRecord> flow_record(const ConnRecord &record, const TrafficDel
   r.rev_bytes = traffic.resp_bytes;
   r.end_reason = reason;
   r.biflow_direction = record.orig_guessed ? 0 : 1;
-  r.vlan = record.vlan;
-  r.ifindex = ifindex;
-  r.iface = record.iface;
+  r.vlan = record.vlan();
+  r.ifindex = record.ifindex();
+  r.iface = std::move(iface);
   return r;
 }
 

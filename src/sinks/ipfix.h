@@ -40,9 +40,9 @@ enum class EndReason : uint8_t {
   lack_of_resources = 5,
 };
 
-// close_reason → flowEndReason: idle→1, none (a checkpoint)→2, fin/rst→3,
-// shutdown→4; any other reason is a forced end.
-EndReason end_reason(const std::optional<std::string> &close_reason);
+// close_reason → flowEndReason: idle→1, open (a checkpoint)→2, fin/rst→3,
+// shutdown and eof→4 (a forced end).
+EndReason end_reason(CloseReason close_reason);
 
 // One biflow record: forward = originator to responder.
 struct FlowRecord {
@@ -70,9 +70,10 @@ struct FlowRecord {
 
 // The record of a connection for the traffic in `traffic` (a delta: the
 // whole connection or the part since its last export), with the times of
-// that traffic. nullopt for records that are not IP (link-layer flows).
+// that traffic; `iface` names the record's interface. nullopt for records
+// that are not IP (link-layer flows).
 std::optional<FlowRecord> flow_record(const ConnRecord &record, const TrafficDelta &traffic,
-                                      EndReason reason, uint32_t ifindex);
+                                      EndReason reason, std::string iface);
 
 // A data record in its template's wire layout, without a set header.
 struct EncodedRecord {

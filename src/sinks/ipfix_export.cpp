@@ -1,9 +1,8 @@
 #include "sinks/ipfix_export.h"
 
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
-
-#include <net/if.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -31,7 +30,7 @@ constexpr size_t max_queued_bytes = 8u << 20;
 constexpr std::chrono::seconds min_backoff = 1s;
 constexpr std::chrono::seconds max_backoff = 30s;
 
-void add(TrafficDelta &sum, const TrafficDelta &delta) {
+void sum_into(TrafficDelta &sum, const TrafficDelta &delta) {
   if (delta.from_ns && (!sum.from_ns || delta.from_ns < sum.from_ns))
     sum.from_ns = delta.from_ns;
   sum.to_ns = std::max(sum.to_ns, delta.to_ns);
@@ -60,8 +59,7 @@ asio::ip::address resolve(asio::io_context &io, const CollectorUrl &url) {
 
 } // namespace
 
-std::vector<ActiveTimeout::Due> ActiveTimeout::take(const std::vector<ConnUpdate> &updates,
-                                                    uint64_t now_ns) {
+std::vector<ActiveTimeout::Due> ActiveTimeout::add(std::span<const ConnUpdate> updates) {
   std::vector<Due> due;
   for (const auto &update : updates) {
     auto [it, added] = open_.try_emplace(update.record.uid);
@@ -69,13 +67,26 @@ std::vector<ActiveTimeout::Due> ActiveTimeout::take(const std::vector<ConnUpdate
     if (added)
       pending.since_ns = update.record.start_ns;
     pending.record = update.record;
-    add(pending.traffic, update.delta);
+    sum_into(pending.traffic, update.delta);
     if (update.final()) {
-      due.push_back({std::move(pending.record), pending.traffic,
-                     ipfix::end_reason(update.record.close_reason)});
+      due.push_back(
+          {pending.record, pending.traffic, ipfix::end_reason(update.record.close_reason)});
       open_.erase(it);
     }
   }
+  return due;
+}
+
+std::vector<ActiveTimeout::Due> ActiveTimeout::take(std::span<const ConnUpdate> updates,
+                                                    uint64_t now_ns) {
+  auto due = add(updates);
+  auto more = expire(now_ns);
+  due.insert(due.end(), more.begin(), more.end());
+  return due;
+}
+
+std::vector<ActiveTimeout::Due> ActiveTimeout::expire(uint64_t now_ns) {
+  std::vector<Due> due;
   for (auto &[uid, pending] : open_) {
     if (now_ns < pending.since_ns + period_ns_ || !has_traffic(pending.traffic))
       continue;
@@ -165,10 +176,7 @@ private:
       counters_.connects++;
       session_.restart(); // a new transport session
       went_up();
-      auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-      enqueue(session_.templates_only(now_ns / 1'000'000'000));
+      enqueue(session_.templates_only(epoch_now_ns() / 1'000'000'000));
       write_next();
       watch_for_close();
     });
@@ -329,18 +337,27 @@ void IpfixExporter::start() {
     collector->start();
 }
 
-uint32_t IpfixExporter::ifindex(const std::string &name) {
-  auto [it, added] = ifindexes_.try_emplace(name, 0);
-  if (added)
-    it->second = ::if_nametoindex(name.c_str());
-  return it->second;
+void IpfixExporter::add(std::span<const ConnUpdate> updates, const InterfaceNames &names,
+                        uint64_t now_ns) {
+  send(active_.add(updates), names, now_ns);
 }
 
-void IpfixExporter::export_updates(const std::vector<ConnUpdate> &updates, uint64_t now_ns) {
-  ifindexes_.clear(); // interfaces come and go; look each up once per export
+void IpfixExporter::end(const InterfaceNames &names, uint64_t now_ns) {
+  send(active_.expire(now_ns), names, now_ns);
+}
+
+void IpfixExporter::export_updates(std::span<const ConnUpdate> updates, const InterfaceNames &names,
+                                   uint64_t now_ns) {
+  add(updates, names, now_ns);
+  end(names, now_ns);
+}
+
+void IpfixExporter::send(std::vector<ActiveTimeout::Due> due, const InterfaceNames &names,
+                         uint64_t now_ns) {
   std::vector<ipfix::EncodedRecord> records;
-  for (const auto &due : active_.take(updates, now_ns)) {
-    auto flow = ipfix::flow_record(due.record, due.traffic, due.reason, ifindex(due.record.iface));
+  for (const auto &d : due) {
+    auto flow =
+        ipfix::flow_record(d.record, d.traffic, d.reason, names.name_of(d.record.ifindex()));
     if (!flow) {
       skipped_++;
       continue;
@@ -363,10 +380,12 @@ std::vector<CollectorStatus> IpfixExporter::collectors() const {
   return list;
 }
 
-ExportCounters IpfixExporter::totals() const {
+ExportCounters IpfixExporter::totals() const { return tcflows::totals(collectors()); }
+
+ExportCounters totals(const std::vector<CollectorStatus> &collectors) {
   ExportCounters sum;
-  for (const auto &collector : collectors_) {
-    auto c = collector->status().counters;
+  for (const auto &collector : collectors) {
+    const auto &c = collector.counters;
     sum.records_sent += c.records_sent;
     sum.records_failed += c.records_failed;
     sum.messages_sent += c.messages_sent;

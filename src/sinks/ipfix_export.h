@@ -4,6 +4,7 @@
 // collector; recording goes on and TCP reconnects with backoff.
 #pragma once
 
+#include "sinks/interfaces.h"
 #include "sinks/ipfix.h"
 #include "track/conn.h"
 #include "util/net_address.h"
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -36,6 +38,9 @@ struct CollectorStatus {
   ExportCounters counters;
 };
 
+// The counters of all collectors summed.
+ExportCounters totals(const std::vector<CollectorStatus> &collectors);
+
 // Which traffic of the connections goes out when (pure, no sockets). A
 // final update goes out at once with all of its traffic not yet exported;
 // the traffic of an open connection accumulates and goes out as a delta
@@ -51,8 +56,12 @@ public:
 
   explicit ActiveTimeout(std::chrono::nanoseconds period) : period_ns_(period.count()) {}
 
-  // `now_ns`: Unix epoch ns.
-  std::vector<Due> take(const std::vector<ConnUpdate> &updates, uint64_t now_ns);
+  // Takes updates in; returns the final ones, due at once.
+  std::vector<Due> add(std::span<const ConnUpdate> updates);
+  // The open connections whose period is over at `now_ns` (Unix epoch ns).
+  std::vector<Due> expire(uint64_t now_ns);
+  // add() and expire() at once: one interval's updates.
+  std::vector<Due> take(std::span<const ConnUpdate> updates, uint64_t now_ns);
   size_t open() const { return open_.size(); }
 
 private:
@@ -62,7 +71,7 @@ private:
     uint64_t since_ns = 0;
   };
   uint64_t period_ns_;
-  std::unordered_map<std::string, Pending> open_; // by uid
+  std::unordered_map<Uid, Pending, UidHash> open_;
 };
 
 class Collector;
@@ -80,8 +89,14 @@ public:
   // Opens the sockets; TCP collectors connect in the background.
   void start();
 
-  // Every interval: the tracker's updates. `now_ns`: Unix epoch ns.
-  void export_updates(const std::vector<ConnUpdate> &updates, uint64_t now_ns);
+  // An interval's updates, in any number of chunks: the final ones go out at
+  // once. `names` name the records' interfaces; `now_ns`: Unix epoch ns.
+  void add(std::span<const ConnUpdate> updates, const InterfaceNames &names, uint64_t now_ns);
+  // The interval's end: what the active timeout makes due goes out.
+  void end(const InterfaceNames &names, uint64_t now_ns);
+  // Both for one interval's updates.
+  void export_updates(std::span<const ConnUpdate> updates, const InterfaceNames &names,
+                      uint64_t now_ns);
 
   // At shutdown, after the last export: sends what is queued (at most
   // `grace`), then closes, so that the loop can end.
@@ -93,11 +108,10 @@ public:
   uint64_t records_skipped() const { return skipped_; }
 
 private:
-  uint32_t ifindex(const std::string &name);
+  void send(std::vector<ActiveTimeout::Due> due, const InterfaceNames &names, uint64_t now_ns);
 
   ActiveTimeout active_;
   std::vector<std::unique_ptr<Collector>> collectors_;
-  std::unordered_map<std::string, uint32_t> ifindexes_;
   uint64_t skipped_ = 0;
 };
 

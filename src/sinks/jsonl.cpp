@@ -1,5 +1,6 @@
 #include "sinks/jsonl.h"
 
+#include "track/flow.h"
 #include "util/error.h"
 
 #include <fcntl.h>
@@ -7,26 +8,27 @@
 
 namespace tcflows {
 
-std::string conn_json(const ConnUpdate &update) {
+std::string conn_json(const ConnUpdate &update, const InterfaceNames &names) {
   const ConnRecord &r = update.record;
   nlohmann::json json = {
-      {"uid", r.uid},
-      {"iface", r.iface},
-      {"proto", r.proto},
-      {"src_addr", r.src_addr},
+      {"uid", r.uid.view()},
+      {"iface", names.name_of(r.ifindex())},
+      {"proto", proto_name(r.key)},
+      {"src_addr", addr_text(r.key, r.orig)},
       {"src_port", r.src_port},
-      {"dst_addr", r.dst_addr},
+      {"dst_addr", addr_text(r.key, r.resp())},
       {"dst_port", r.dst_port},
-      {"vlan", r.vlan},
+      {"vlan", r.vlan()},
       {"start_ns", r.start_ns},
       {"end_ns", r.end_ns},
       {"orig_pkts", r.orig_pkts},
       {"orig_bytes", r.orig_bytes},
       {"resp_pkts", r.resp_pkts},
       {"resp_bytes", r.resp_bytes},
-      {"state", r.state},
-      {"history", r.history},
-      {"close_reason", r.close_reason ? nlohmann::json(*r.close_reason) : nlohmann::json()},
+      {"state", state_name(r.state)},
+      {"history", r.history.view()},
+      {"close_reason",
+       r.final() ? nlohmann::json(close_reason_name(r.close_reason)) : nlohmann::json()},
       {"rtt_ns", r.rtt_ns ? nlohmann::json(*r.rtt_ns) : nlohmann::json()},
       {"orig_guessed", r.orig_guessed},
       {"checkpoint", !update.final()},
@@ -51,11 +53,11 @@ JsonlWriter::JsonlWriter(const std::string &path) {
   file_.reset(file);
 }
 
-bool JsonlWriter::write(const std::vector<ConnUpdate> &updates) {
+bool JsonlWriter::write(std::span<const ConnUpdate> updates, const InterfaceNames &names) {
   std::FILE *out = is_stdout_ ? stdout : file_.get();
   bool ok = true;
   for (const auto &update : updates) {
-    std::string line = conn_json(update);
+    std::string line = conn_json(update, names);
     line += '\n';
     ok = std::fwrite(line.data(), 1, line.size(), out) == line.size() && ok;
   }

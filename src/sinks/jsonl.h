@@ -2,10 +2,12 @@
 // shippers: one object per final record, and per checkpoint of an open one.
 #pragma once
 
+#include "sinks/interfaces.h"
 #include "track/conn.h"
 
 #include <cstdio>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,7 +15,7 @@ namespace tcflows {
 
 // One record as a JSON object (no newline). Checkpoints carry
 // "checkpoint": true and "close_reason": null.
-std::string conn_json(const ConnUpdate &update);
+std::string conn_json(const ConnUpdate &update, const InterfaceNames &names);
 
 class JsonlWriter {
 public:
@@ -22,7 +24,7 @@ public:
   explicit JsonlWriter(const std::string &path);
 
   // Writes and flushes; returns false (and counts) when the write failed.
-  bool write(const std::vector<ConnUpdate> &updates);
+  bool write(std::span<const ConnUpdate> updates, const InterfaceNames &names);
   uint64_t errors() const { return errors_; }
 
 private:

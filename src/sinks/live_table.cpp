@@ -4,10 +4,14 @@
 #include "util/units.h"
 
 #include <fmt/format.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <limits>
 
 namespace tcflows {
 namespace {
@@ -31,27 +35,22 @@ std::string align(const std::vector<std::array<std::string, N>> &cells, size_t c
   return out;
 }
 
-nlohmann::json counters_json(const Status &status) {
+nlohmann::json counters_json(const Stats &stats) {
   nlohmann::json counters = nlohmann::json::object();
-  for (int i = 0; i < TCF_CTR_MAX; i++)
-    counters[std::string(counter_name(i))] = status.counters[i];
-  counters["flows"] = status.flows;
-  counters["max_flows"] = status.max_flows;
-  counters["open_connections"] = status.open_connections;
-  counters["finished_connections"] = status.finished_connections;
-  counters["events"] = status.events;
-  counters["finals_from_snapshot"] = status.finals_from_snapshot;
-  counters["counter_regressions"] = status.counter_regressions;
-  counters["events_unmatched"] = status.events_unmatched;
-  if (status.store) {
-    counters["store_written"] = status.store->written;
-    counters["store_queued"] = status.store->queued;
-    counters["store_write_errors"] = status.store->write_errors;
-    counters["store_dropped"] = status.store->dropped;
-  }
-  if (status.ipfix) {
-    counters["ipfix_sent"] = status.ipfix_sent;
-    counters["ipfix_failed"] = status.ipfix_failed;
+  for (const auto &counter : kernel_counters)
+    counters[std::string(counter.name)] = stats.counters[counter.id];
+  for (const auto &counter : agent_counters)
+    counters[std::string(counter.name)] = counter.value(stats);
+  counters["open_connections"] = stats.open_connections;
+  counters["finished_connections"] = stats.finished_connections;
+  counters["sweep_us"] = stats.sweep_us;
+  if (stats.store)
+    for (const auto &counter : store_counters)
+      counters[std::string(counter.name)] = (*stats.store).*counter.value;
+  if (stats.ipfix) {
+    auto sum = totals(*stats.ipfix);
+    counters["ipfix_sent"] = sum.records_sent;
+    counters["ipfix_failed"] = sum.records_failed;
   }
   return counters;
 }
@@ -66,17 +65,22 @@ void keep_top(std::vector<ConnRecord> &conns, size_t top) {
     conns.resize(top);
 }
 
-std::string conn_endpoint(const std::string &addr, uint16_t port, const std::string &proto) {
+// The address of key side `side` with the record's port, for protocols
+// that have ports.
+std::string conn_endpoint(const ConnRecord &c, int side, uint16_t port) {
+  std::string addr = addr_text(c.key, side);
+  uint8_t p = c.key.proto;
   bool ports =
-      proto == "TCP" || proto == "UDP" || proto == "SCTP" || proto == "DCCP" || proto == "UDPLite";
+      c.key.kind != TCF_KIND_LINK && (p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP ||
+                                      p == IPPROTO_DCCP || p == IPPROTO_UDPLITE);
   if (!ports)
     return addr;
-  return addr.find(':') != std::string::npos ? fmt::format("[{}]:{}", addr, port)
-                                             : fmt::format("{}:{}", addr, port);
+  return c.key.ethertype == ETH_P_IPV6 ? fmt::format("[{}]:{}", addr, port)
+                                       : fmt::format("{}:{}", addr, port);
 }
 
 std::vector<std::array<std::string, 6>> text_cells(const std::vector<DirectionRow> &rows,
-                                                   size_t top, const IfaceNames &names) {
+                                                   size_t top, const InterfaceNames &names) {
   std::vector<std::array<std::string, 6>> cells;
   cells.push_back({"PROTOCOL", "SOURCE", "DESTINATION", "PACKETS", "BYTES", "IFACE"});
   for (size_t i = 0; i < rows.size() && i < top; i++) {
@@ -84,52 +88,67 @@ std::vector<std::array<std::string, 6>> text_cells(const std::vector<DirectionRo
     int src = src_side(row);
     cells.push_back({proto_name(row.key), endpoint_text(row.key, src),
                      endpoint_text(row.key, 1 - src), std::to_string(row.packets),
-                     human_bytes(row.bytes), names(row.key.ifindex)});
+                     human_bytes(row.bytes), names.name_of(row.key.ifindex)});
   }
   return cells;
 }
 
 } // namespace
 
-std::vector<DirectionRow> direction_rows(const std::vector<FlowEntry> &flows) {
+std::vector<DirectionRow> direction_rows(std::span<const FlowTotals> flows) {
   std::vector<DirectionRow> rows;
   rows.reserve(flows.size() * 2);
   for (const auto &flow : flows)
     for (int dir : {TCF_DIR_FWD, TCF_DIR_REV})
-      if (flow.val.pkts[dir])
-        rows.push_back({flow.key, dir, flow.val.pkts[dir], flow.val.bytes[dir]});
+      if (flow.pkts[dir])
+        rows.push_back({flow.key, dir, flow.pkts[dir], flow.bytes[dir]});
   std::sort(rows.begin(), rows.end(), [](const DirectionRow &a, const DirectionRow &b) {
     return a.bytes != b.bytes ? a.bytes > b.bytes : a.packets > b.packets;
   });
   return rows;
 }
 
-std::string status_line(const Status &status) {
-  const auto &c = status.counters;
-  std::string line = fmt::format(
-      "flows {}/{}  conns {} open {} done  malformed {}  failed inserts {}  "
-      "untracked {} pkts  lost events {}",
-      status.flows, status.max_flows, status.open_connections, status.finished_connections,
-      c[TCF_CTR_MALFORMED], c[TCF_CTR_FLOW_FULL] + c[TCF_CTR_FLOW_ERROR], c[TCF_CTR_UNTRACKED_PKTS],
-      c[TCF_CTR_RINGBUF_FULL]);
-  if (status.finals_from_snapshot)
-    line += fmt::format("  finals from snapshot {}", status.finals_from_snapshot);
-  if (status.counter_regressions)
-    line += fmt::format("  torn reads {}", status.counter_regressions);
-  if (status.store)
-    line += "  " + status_text(*status.store);
-  if (status.ipfix)
-    line += fmt::format("  ipfix {} sent {} failed", status.ipfix_sent, status.ipfix_failed);
+// The kernel counters that have a place in the status line, each format
+// once, summed over the counters that share it.
+std::string kernel_status(const Counters &counters) {
+  std::string text;
+  for (size_t i = 0; i < kernel_counters.size(); i++) {
+    std::string_view format = kernel_counters[i].status;
+    bool first = std::none_of(kernel_counters.begin(), kernel_counters.begin() + i,
+                              [&](const KernelCounter &c) { return c.status == format; });
+    if (format.empty() || !first)
+      continue;
+    uint64_t sum = 0;
+    for (const auto &counter : kernel_counters)
+      sum += counter.status == format ? counters[counter.id] : 0;
+    text += "  " + fmt::format(fmt::runtime(format), sum);
+  }
+  return text;
+}
+
+std::string status_line(const Stats &stats) {
+  std::string line = fmt::format("flows {}/{}  conns {} open {} done", stats.flows, stats.max_flows,
+                                 stats.open_connections, stats.finished_connections);
+  line += kernel_status(stats.counters);
+  for (const auto &counter : agent_counters)
+    if (uint64_t value = counter.value(stats); value && !counter.status.empty())
+      line += "  " + fmt::format(fmt::runtime(counter.status), value);
+  if (stats.store)
+    line += "  " + status_text(*stats.store);
+  if (stats.ipfix) {
+    auto sum = totals(*stats.ipfix);
+    line += fmt::format("  ipfix {} sent {} failed", sum.records_sent, sum.records_failed);
+  }
   return line;
 }
 
 std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,
-                         const Status &status, const IfaceNames &names) {
-  return align(text_cells(rows, top, names), show_iface ? 6 : 5) + status_line(status) + '\n';
+                         const Stats &stats, const InterfaceNames &names) {
+  return align(text_cells(rows, top, names), show_iface ? 6 : 5) + status_line(stats) + '\n';
 }
 
 std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, size_t top,
-                        const Status &status, const IfaceNames &names) {
+                        const Stats &stats, const InterfaceNames &names) {
   nlohmann::json flows = nlohmann::json::array();
   for (size_t i = 0; i < rows.size() && i < top; i++) {
     const auto &row = rows[i];
@@ -139,17 +158,17 @@ std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, s
                      {"src_port", row.key.port[src]},
                      {"dst_addr", addr_text(row.key, 1 - src)},
                      {"dst_port", row.key.port[1 - src]},
-                     {"iface", names(row.key.ifindex)},
+                     {"iface", names.name_of(row.key.ifindex)},
                      {"vlan", row.key.vlan[0]},
                      {"packets", row.packets},
                      {"bytes", row.bytes}});
   }
   nlohmann::json snapshot = {
-      {"ts_ns", ts_ns}, {"flows", flows}, {"counters", counters_json(status)}};
+      {"ts_ns", ts_ns}, {"flows", flows}, {"counters", counters_json(stats)}};
   return snapshot.dump();
 }
 
-std::string format_conn_table(std::vector<ConnRecord> conns, size_t top, const Status &status) {
+std::string format_conn_table(std::vector<ConnRecord> conns, size_t top, const Stats &stats) {
   keep_top(conns, top);
   std::vector<std::array<std::string, 10>> cells;
   cells.push_back({"PROTOCOL", "ORIGINATOR", "RESPONDER", "START", "DURATION", "STATE", "ORIG PKTS",
@@ -158,39 +177,75 @@ std::string format_conn_table(std::vector<ConnRecord> conns, size_t top, const S
     time_t start = static_cast<time_t>(c.start_ns / 1'000'000'000);
     tm utc{};
     gmtime_r(&start, &utc);
-    cells.push_back({c.proto, conn_endpoint(c.src_addr, c.src_port, c.proto),
-                     conn_endpoint(c.dst_addr, c.dst_port, c.proto),
+    cells.push_back({proto_name(c.key), conn_endpoint(c, c.orig, c.src_port),
+                     conn_endpoint(c, c.resp(), c.dst_port),
                      fmt::format("{:02}:{:02}:{:02}", utc.tm_hour, utc.tm_min, utc.tm_sec),
-                     human_duration(std::chrono::nanoseconds(c.end_ns - c.start_ns)), c.state,
-                     std::to_string(c.orig_pkts), human_bytes(c.orig_bytes),
-                     std::to_string(c.resp_pkts), human_bytes(c.resp_bytes)});
+                     human_duration(std::chrono::nanoseconds(c.end_ns - c.start_ns)),
+                     std::string(state_name(c.state)), std::to_string(c.orig_pkts),
+                     human_bytes(c.orig_bytes), std::to_string(c.resp_pkts),
+                     human_bytes(c.resp_bytes)});
   }
-  return align(cells, 10) + status_line(status) + '\n';
+  return align(cells, 10) + status_line(stats) + '\n';
 }
 
 std::string format_conn_json(uint64_t ts_ns, std::vector<ConnRecord> conns, size_t top,
-                             const Status &status) {
+                             const Stats &stats, const InterfaceNames &names) {
   keep_top(conns, top);
   nlohmann::json list = nlohmann::json::array();
   for (const auto &c : conns)
-    list.push_back({{"uid", c.uid},
-                    {"proto", c.proto},
-                    {"src_addr", c.src_addr},
+    list.push_back({{"uid", c.uid.view()},
+                    {"proto", proto_name(c.key)},
+                    {"src_addr", addr_text(c.key, c.orig)},
                     {"src_port", c.src_port},
-                    {"dst_addr", c.dst_addr},
+                    {"dst_addr", addr_text(c.key, c.resp())},
                     {"dst_port", c.dst_port},
-                    {"iface", c.iface},
+                    {"iface", names.name_of(c.ifindex())},
                     {"start_ns", c.start_ns},
                     {"end_ns", c.end_ns},
-                    {"state", c.state},
-                    {"history", c.history},
+                    {"state", state_name(c.state)},
+                    {"history", c.history.view()},
                     {"orig_pkts", c.orig_pkts},
                     {"orig_bytes", c.orig_bytes},
                     {"resp_pkts", c.resp_pkts},
                     {"resp_bytes", c.resp_bytes}});
   nlohmann::json snapshot = {
-      {"ts_ns", ts_ns}, {"connections", list}, {"counters", counters_json(status)}};
+      {"ts_ns", ts_ns}, {"connections", list}, {"counters", counters_json(stats)}};
   return snapshot.dump();
+}
+
+LiveTable::LiveTable(LiveTableConfig config, std::FILE *out)
+    : config_(config), out_(out), tty_(::isatty(::fileno(out))) {}
+
+size_t LiveTable::rows() const {
+  if (config_.format == LiveFormat::json && !config_.top_given)
+    return std::numeric_limits<size_t>::max();
+  return config_.top;
+}
+
+void LiveTable::draw_flows(std::span<const FlowTotals> flows, const Stats &stats,
+                           const InterfaceNames &names, uint64_t now_ns) {
+  auto directions = direction_rows(flows);
+  put(config_.format == LiveFormat::json
+          ? format_json(now_ns, directions, rows(), stats, names)
+          : format_table(directions, rows(), config_.show_iface, stats, names));
+}
+
+void LiveTable::draw_connections(std::vector<ConnRecord> conns, const Stats &stats,
+                                 const InterfaceNames &names, uint64_t now_ns) {
+  put(config_.format == LiveFormat::json
+          ? format_conn_json(now_ns, std::move(conns), rows(), stats, names)
+          : format_conn_table(std::move(conns), rows(), stats));
+}
+
+// A JSON snapshot is a line; a table starts on a cleared terminal, or after
+// an empty line when the output is not one.
+void LiveTable::put(std::string frame) {
+  if (config_.format == LiveFormat::json)
+    frame += '\n';
+  else
+    frame.insert(0, tty_ ? "\x1b[H\x1b[2J" : "\n");
+  std::fputs(frame.c_str(), out_);
+  std::fflush(out_);
 }
 
 } // namespace tcflows

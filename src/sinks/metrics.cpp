@@ -27,27 +27,6 @@ constexpr size_t max_request = 8192;
 constexpr size_t max_connections = 16;
 constexpr auto request_timeout = 5s;
 
-// What each kernel counter (enum tcf_counter, named by counter_name) counts.
-constexpr std::array<std::string_view, TCF_CTR_MAX> kernel_help = {
-    "Frames the TC program saw.",
-    "Frames that were GSO/GRO super-packets.",
-    "Frames not attributed to a flow: malformed or truncated.",
-    "Frame bytes of the malformed frames.",
-    "Malformed frames: truncated Ethernet or VLAN header.",
-    "Malformed frames: bad IPv4 version, IHL or total length.",
-    "Malformed frames: bad IPv6 version or payload length.",
-    "Malformed frames: truncated or over-long IPv6 extension header chain.",
-    "Malformed frames: truncated transport header.",
-    "Flow inserts that failed because the flow map was full.",
-    "Flow inserts that failed for another reason.",
-    "Wire packets of frames no flow took.",
-    "Bytes of frames no flow took.",
-    "Non-first fragments counted as fragment flows.",
-    "First fragments the program could not remember.",
-    "Ring-buffer events lost because the ring buffer was full.",
-    "Connections merged instead of split because the ended map was full.",
-};
-
 std::string escape_label(std::string_view value) {
   std::string out;
   for (char c : value) {
@@ -95,7 +74,7 @@ private:
   std::string name_;
 };
 
-void interface_metrics(Exposition &e, const MetricsSnapshot &s) {
+void interface_metrics(Exposition &e, const Stats &s) {
   static constexpr std::string_view directions[3] = {"in", "out", "unknown"};
   auto samples = [&](auto member) {
     for (const auto &[iface, traffic] : s.interfaces)
@@ -113,46 +92,37 @@ void interface_metrics(Exposition &e, const MetricsSnapshot &s) {
   samples(&InterfaceTraffic::bytes);
 }
 
-void kernel_metrics(Exposition &e, const MetricsSnapshot &s) {
-  e.single("tcflows_flows", "gauge", "Entries in the kernel flow map.", s.flows);
-  e.single("tcflows_flows_max", "gauge", "Capacity of the kernel flow map (--max-flows).",
-           s.max_flows);
-  for (int i = 0; i < TCF_CTR_MAX; i++)
-    e.single(fmt::format("tcflows_kernel_{}_total", counter_name(i)), "counter", kernel_help[i],
-             s.counters[i]);
-  e.single("tcflows_ringbuf_events_total", "counter", "Ring-buffer events the agent consumed.",
-           s.events);
+void counter_metrics(Exposition &e, const Stats &s) {
+  for (const auto &counter : agent_counters)
+    e.single(counter.metric, counter.type, counter.help, counter.value(s));
+  for (const auto &counter : kernel_counters)
+    e.single(fmt::format("tcflows_kernel_{}_total", counter.name), "counter", counter.help,
+             s.counters[counter.id]);
 }
 
-void connection_metrics(Exposition &e, const MetricsSnapshot &s) {
+void connection_metrics(Exposition &e, const Stats &s) {
   uint64_t open = 0, closed = 0;
   e.family("tcflows_connections_open", "gauge", "Open connections by Zeek conn_state.");
   for (const auto &[state, count] : s.open_by_state) {
-    e.sample({{"state", state}}, count);
+    e.sample({{"state", std::string(state_name(state))}}, count);
     open += count;
   }
   e.family("tcflows_connections_closed_total", "counter",
            "Connections whose final record was produced, by conn_state and close_reason.");
   for (const auto &[key, count] : s.closed) {
-    e.sample({{"state", key.first}, {"reason", key.second}}, count);
+    e.sample({{"state", std::string(state_name(key.first))},
+              {"reason", std::string(close_reason_name(key.second))}},
+             count);
     closed += count;
   }
   e.single("tcflows_connections_opened_total", "counter",
            "Connections seen since the agent started (open and closed).", open + closed);
 }
 
-void sink_metrics(Exposition &e, const MetricsSnapshot &s) {
-  if (s.store) {
-    e.single("tcflows_store_queue_depth", "gauge", "Records waiting to be written to SQLite.",
-             s.store->queue_depth);
-    e.single("tcflows_store_write_errors_total", "counter",
-             "SQLite writes that failed (their records stay queued and are retried).",
-             s.store->write_errors);
-    e.single("tcflows_store_written_total", "counter", "Connection updates committed to SQLite.",
-             s.store->written);
-    e.single("tcflows_store_dropped_total", "counter",
-             "Connection updates lost because the write queue was full.", s.store->dropped);
-  }
+void sink_metrics(Exposition &e, const Stats &s) {
+  if (s.store)
+    for (const auto &counter : store_counters)
+      e.single(counter.metric, counter.type, counter.help, (*s.store).*counter.value);
   if (s.jsonl_errors)
     e.single("tcflows_jsonl_write_errors_total", "counter", "--jsonl writes that failed.",
              *s.jsonl_errors);
@@ -191,12 +161,14 @@ void sink_metrics(Exposition &e, const MetricsSnapshot &s) {
 
 } // namespace
 
-std::string format_metrics(const MetricsSnapshot &s) {
+std::string format_metrics(const Stats &s) {
   Exposition e;
   interface_metrics(e, s);
-  kernel_metrics(e, s);
+  counter_metrics(e, s);
   connection_metrics(e, s);
   sink_metrics(e, s);
+  e.single("tcflows_sweep_duration_seconds", "gauge",
+           "How long the last sweep of the connection table took.", s.sweep_us / 1e6);
   e.single("process_cpu_seconds_total", "counter", "User and system CPU time of the agent.",
            s.process.cpu_seconds);
   e.single("process_resident_memory_bytes", "gauge", "Resident memory of the agent.",

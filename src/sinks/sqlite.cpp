@@ -111,7 +111,7 @@ Statement &Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
-Statement &Statement::bind_ref(int index, const std::string &value) {
+Statement &Statement::bind_ref(int index, std::string_view value) {
   int rc = sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(), SQLITE_STATIC,
                                SQLITE_UTF8);
   if (rc != SQLITE_OK)

@@ -70,10 +70,7 @@ public:
   Statement &bind(int index, int64_t value);
   Statement &bind(int index, std::string_view value);
   // Binds without a copy: `value` must stay unchanged until reset().
-  Statement &bind_ref(int index, const std::string &value);
-  Statement &bind_ref(int index, const std::optional<std::string> &value) {
-    return value ? bind_ref(index, *value) : bind_null(index);
-  }
+  Statement &bind_ref(int index, std::string_view value);
   Statement &bind_null(int index);
   template <typename T> Statement &bind(int index, const std::optional<T> &value) {
     return value ? bind(index, *value) : bind_null(index);

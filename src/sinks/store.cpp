@@ -1,6 +1,7 @@
 #include "sinks/store.h"
 
 #include "sinks/schema.h"
+#include "track/flow.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -222,9 +223,16 @@ void merge(TrafficDelta &into, const TrafficDelta &next) {
 
 } // namespace
 
-std::string status_text(const StoreStats &s) {
-  return fmt::format("db written {}  queued {}  write errors {}  dropped {}", s.written, s.queued,
-                     s.write_errors, s.dropped);
+std::string status_text(const StoreStats &stats) {
+  std::string text = "db";
+  const char *separator = " ";
+  for (const auto &counter : store_counters) {
+    if (counter.status.empty())
+      continue;
+    text += separator + fmt::format(fmt::runtime(counter.status), stats.*counter.value);
+    separator = "  ";
+  }
+  return text;
 }
 
 struct Store::Connection {
@@ -247,12 +255,12 @@ struct Store::Connection {
       throw std::runtime_error(db.path() + " was deleted or replaced; opening it afresh");
   }
 
-  using IdCache = std::unordered_map<std::string, int64_t>; // uid -> id of open connections
+  using IdCache = std::unordered_map<Uid, int64_t, UidHash>; // ids of open connections
 
-  int64_t upsert_record(const ConnRecord &r);
+  int64_t upsert_record(const ConnRecord &r, const InterfaceNames &names);
   void remember_id(const ConnRecord &r, IdCache::iterator cached, int64_t id);
-  bool update_record(const ConnRecord &r, int64_t id);
-  std::optional<int64_t> find_id(const std::string &uid);
+  bool update_record(const ConnRecord &r, const InterfaceNames &names, int64_t id);
+  std::optional<int64_t> find_id(const Uid &uid);
   void insert_traffic(int64_t conn_id, const TrafficDelta &d);
   void insert_counter(uint64_t ts_ns, std::string_view name, uint64_t value);
   size_t delete_batch(sql::Statement &statement, uint64_t cutoff_ns, size_t max_rows);
@@ -264,41 +272,46 @@ struct Store::Connection {
   IdCache ids;
 };
 
-// The record's strings are bound without copies: it outlives the statement's
-// use, which a ResetGuard ends.
-void bind_record(sql::Statement &s, const ConnRecord &r) {
-  s.bind_ref(1, r.uid).bind_ref(2, r.iface).bind_ref(3, r.proto).bind_ref(4, r.src_addr);
-  s.bind(5, int64_t{r.src_port}).bind_ref(6, r.dst_addr).bind(7, int64_t{r.dst_port});
-  s.bind(8, int64_t{r.vlan}).bind(9, as_sql(r.start_ns)).bind(10, as_sql(r.end_ns));
+// The record's text is made here. What the record or a table of constants
+// holds is bound without a copy: both outlive the statement's use, which a
+// ResetGuard ends; the text made here is copied.
+void bind_record(sql::Statement &s, const ConnRecord &r, const InterfaceNames &names) {
+  s.bind_ref(1, r.uid.view()).bind(2, names.name_of(r.ifindex())).bind(3, proto_name(r.key));
+  s.bind(4, addr_text(r.key, r.orig)).bind(5, int64_t{r.src_port});
+  s.bind(6, addr_text(r.key, r.resp())).bind(7, int64_t{r.dst_port});
+  s.bind(8, int64_t{r.vlan()}).bind(9, as_sql(r.start_ns)).bind(10, as_sql(r.end_ns));
   s.bind(11, as_sql(r.orig_pkts)).bind(12, as_sql(r.orig_bytes));
   s.bind(13, as_sql(r.resp_pkts)).bind(14, as_sql(r.resp_bytes));
-  s.bind_ref(15, r.state).bind_ref(16, r.history).bind_ref(17, r.close_reason);
+  s.bind_ref(15, state_name(r.state)).bind_ref(16, r.history.view());
+  if (r.final())
+    s.bind_ref(17, close_reason_name(r.close_reason));
   if (r.rtt_ns)
     s.bind(18, as_sql(*r.rtt_ns));
   s.bind(19, int64_t{r.orig_guessed});
 }
 
-bool Store::Connection::update_record(const ConnRecord &r, int64_t id) {
+bool Store::Connection::update_record(const ConnRecord &r, const InterfaceNames &names,
+                                      int64_t id) {
   sql::ResetGuard guard(update);
-  bind_record(update, r);
+  bind_record(update, r, names);
   update.bind(20, id).run();
   return sqlite3_changes(db.get()) == 1;
 }
 
-std::optional<int64_t> Store::Connection::find_id(const std::string &uid) {
+std::optional<int64_t> Store::Connection::find_id(const Uid &uid) {
   sql::ResetGuard guard(select_id);
-  select_id.bind(1, uid);
+  select_id.bind_ref(1, uid.view());
   if (!select_id.step())
     return std::nullopt;
   return select_id.int64(0);
 }
 
 // The row of the record's uid, inserted or brought up to date. Returns its id.
-int64_t Store::Connection::upsert_record(const ConnRecord &r) {
+int64_t Store::Connection::upsert_record(const ConnRecord &r, const InterfaceNames &names) {
   std::optional<int64_t> id;
   auto cached = ids.find(r.uid);
   if (cached != ids.end()) {
-    if (update_record(r, cached->second)) {
+    if (update_record(r, names, cached->second)) {
       id = cached->second;
     } else {
       ids.erase(cached); // deleted meanwhile (retention)
@@ -307,15 +320,16 @@ int64_t Store::Connection::upsert_record(const ConnRecord &r) {
   }
   if (!id) {
     sql::ResetGuard guard(insert);
-    bind_record(insert, r);
+    bind_record(insert, r, names);
     insert.run();
     if (sqlite3_changes(db.get()) == 1)
       id = sqlite3_last_insert_rowid(db.get());
   }
   if (!id) { // written before, by an earlier run or before the cache emptied
     id = find_id(r.uid);
-    if (!id || !update_record(r, *id))
-      throw sql::Error(SQLITE_ERROR, "the row of connection " + r.uid + " vanished");
+    if (!id || !update_record(r, names, *id))
+      throw sql::Error(SQLITE_ERROR,
+                       fmt::format("the row of connection {} vanished", r.uid.view()));
   }
   remember_id(r, cached, *id);
   return *id;
@@ -325,9 +339,9 @@ int64_t Store::Connection::upsert_record(const ConnRecord &r) {
 // is the record's entry, found once, or end().)
 void Store::Connection::remember_id(const ConnRecord &r, IdCache::iterator cached, int64_t id) {
   if (cached != ids.end()) {
-    if (r.close_reason)
+    if (r.final())
       ids.erase(cached);
-  } else if (!r.close_reason) {
+  } else if (!r.final()) {
     if (ids.size() >= max_cached_ids)
       ids.clear();
     ids.emplace(r.uid, id);
@@ -366,36 +380,35 @@ Store::Connection &Store::connection() {
   return *connection_;
 }
 
-void Store::commit(const std::vector<ConnUpdate> &updates) {
+void Store::commit(const Chunks &chunks) {
   auto &c = connection();
   c.check_file();
+  static const InterfaceNames no_names;
+  const InterfaceNames &names = interfaces_ ? *interfaces_ : no_names;
   sql::Transaction transaction(c.db);
   for (const auto &uid : stale_) {
-    c.close_stale.bind_ref(1, uid);
-    c.close_stale.step();
-    c.close_stale.reset();
+    sql::ResetGuard guard(c.close_stale);
+    c.close_stale.bind_ref(1, uid.view()).run();
   }
-  for (const auto &update : updates) {
-    int64_t id = c.upsert_record(update.record);
-    if (carries_traffic(update.delta))
-      c.insert_traffic(id, update.delta);
+  for (const auto &chunk : chunks) {
+    for (const auto &update : chunk) {
+      int64_t id = c.upsert_record(update.record, names);
+      if (carries_traffic(update.delta))
+        c.insert_traffic(id, update.delta);
+    }
   }
   for (const auto &snapshot : snapshots_) {
-    for (int i = 0; i < TCF_CTR_MAX; i++)
-      c.insert_counter(snapshot.ts_ns, counter_name(i), snapshot.counters[i]);
-    const auto &s = snapshot.stats;
-    c.insert_counter(snapshot.ts_ns, "store_queued", s.queued);
-    c.insert_counter(snapshot.ts_ns, "store_written", s.written);
-    c.insert_counter(snapshot.ts_ns, "store_write_errors", s.write_errors);
-    c.insert_counter(snapshot.ts_ns, "store_dropped", s.dropped);
-    c.insert_counter(snapshot.ts_ns, "store_expired", s.expired);
+    for (const auto &counter : kernel_counters)
+      c.insert_counter(snapshot.ts_ns, counter.name, snapshot.counters[counter.id]);
+    for (const auto &counter : store_counters)
+      c.insert_counter(snapshot.ts_ns, counter.name, snapshot.stats.*counter.value);
   }
   transaction.commit();
   c.check_file(); // deleted meanwhile: the batch stays queued for the new file
   stale_.clear();
 }
 
-void Store::queue(const std::vector<ConnUpdate> &updates) {
+void Store::queue(std::span<const ConnUpdate> updates) {
   for (const auto &update : updates) {
     auto it = pending_at_.find(update.record.uid);
     if (it != pending_at_.end()) {
@@ -422,24 +435,32 @@ void Store::failed(const std::string &error) {
   connection_.reset(); // the next attempt opens the file afresh
 }
 
-bool Store::write(const std::vector<ConnUpdate> &updates, const Counters &counters,
-                  uint64_t now_ns) {
-  snapshots_.push_back({now_ns, counters, stats_});
-  if (snapshots_.size() > max_snapshots)
-    snapshots_.pop_front();
+bool Store::write(std::span<const StoreBatch> batches) {
+  Chunks given;
+  for (const auto &batch : batches) {
+    if (batch.interfaces)
+      interfaces_ = batch.interfaces;
+    if (batch.counters)
+      snapshots_.push_back({batch.now_ns, *batch.counters, stats_});
+    if (snapshots_.size() > max_snapshots)
+      snapshots_.pop_front();
+    given.insert(given.end(), batch.chunks.begin(), batch.chunks.end());
+  }
   bool direct = pending_.empty();
   if (!direct)
-    queue(updates);
-  const auto &batch = direct ? updates : pending_;
+    for (auto chunk : given)
+      queue(chunk);
   try {
-    commit(batch);
+    commit(direct ? given : Chunks{pending_});
   } catch (const std::exception &e) {
     if (direct)
-      queue(updates);
+      for (auto chunk : given)
+        queue(chunk);
     failed(e.what());
     return false;
   }
-  stats_.written += batch.size();
+  for (auto chunk : direct ? given : Chunks{pending_})
+    stats_.written += chunk.size();
   pending_.clear();
   pending_at_.clear();
   snapshots_.clear();
@@ -451,17 +472,29 @@ bool Store::write(const std::vector<ConnUpdate> &updates, const Counters &counte
   return true;
 }
 
+bool Store::write(std::vector<ConnUpdate> updates, const Counters &counters, uint64_t now_ns) {
+  StoreBatch batch;
+  batch.chunks.push_back(std::move(updates));
+  batch.counters = counters;
+  batch.now_ns = now_ns;
+  return write(std::span(&batch, 1));
+}
+
 std::vector<StoredOpenConn> Store::open_connections() {
   std::vector<StoredOpenConn> open;
   sql::Statement select(connection().db, open_sql);
-  while (select.step())
-    open.push_back({select.text(0), uint64_t(select.int64(1)), uint64_t(select.int64(2)),
+  while (select.step()) {
+    auto uid = Uid::from(select.text(0));
+    if (!uid) // not a uid tcflows makes: no agent will resume it
+      continue;
+    open.push_back({*uid, uint64_t(select.int64(1)), uint64_t(select.int64(2)),
                     uint64_t(select.int64(3)), uint64_t(select.int64(4)),
                     uint64_t(select.int64(5))});
+  }
   return open;
 }
 
-void Store::close_stale(std::vector<std::string> uids) {
+void Store::close_stale(std::vector<Uid> uids) {
   stale_.insert(stale_.end(), std::make_move_iterator(uids.begin()),
                 std::make_move_iterator(uids.end()));
 }

@@ -2,7 +2,8 @@
 // counters, written once per interval in one transaction.
 #pragma once
 
-#include "kernel/maps.h"
+#include "kernel/counters.h"
+#include "sinks/interfaces.h"
 #include "sinks/schema.h"
 #include "sinks/sqlite.h"
 #include "track/conn.h"
@@ -14,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -26,17 +28,52 @@ struct StoreConfig {
   std::chrono::milliseconds busy_timeout{200};
 };
 
-// For the status line and the counters table (store_*).
 struct StoreStats {
-  uint64_t queued = 0;       // connections waiting for a successful write
-  uint64_t written = 0;      // connection updates committed
-  uint64_t write_errors = 0; // failed write attempts
-  uint64_t dropped = 0;      // connection updates lost: the queue was full
-  uint64_t expired = 0;      // rows deleted by retention
+  uint64_t queued = 0; // connections waiting for a successful write
+  uint64_t written = 0;
+  uint64_t write_errors = 0;
+  uint64_t dropped = 0;
+  uint64_t expired = 0;
 };
+
+// What each of the store's numbers is called and means: the rows store_* of
+// the counters table and the JSON snapshot, the Prometheus families, and the
+// status line's "db written ..." part.
+struct StoreCounter {
+  uint64_t StoreStats::*value;
+  std::string_view name;   // counters table and JSON snapshot
+  std::string_view metric; // Prometheus family
+  std::string_view type;   // "counter" or "gauge"
+  std::string_view help;
+  std::string_view status; // in the status line after "db", a format with one {}; "" when not
+};
+
+inline constexpr std::array<StoreCounter, 5> store_counters{{
+    {&StoreStats::written, "store_written", "tcflows_store_written_total", "counter",
+     "Connection updates committed to SQLite.", "written {}"},
+    {&StoreStats::queued, "store_queued", "tcflows_store_queue_depth", "gauge",
+     "Records waiting to be written to SQLite.", "queued {}"},
+    {&StoreStats::write_errors, "store_write_errors", "tcflows_store_write_errors_total", "counter",
+     "SQLite writes that failed (their records stay queued and are retried).", "write errors {}"},
+    {&StoreStats::dropped, "store_dropped", "tcflows_store_dropped_total", "counter",
+     "Connection updates lost because the write queue was full.", "dropped {}"},
+    {&StoreStats::expired, "store_expired", "tcflows_store_expired_total", "counter",
+     "Rows deleted by the retention (--retention).", ""},
+}};
 
 // "db written 1234  queued 0  write errors 0  dropped 0", for the status line.
 std::string status_text(const StoreStats &stats);
+
+// One interval for the store: its updates in the chunks they were handed over
+// in, the counters read at its end and the names of the interfaces its
+// records name.
+struct StoreBatch {
+  std::vector<std::vector<ConnUpdate>> chunks;
+  std::optional<Counters> counters; // none: no counters row for this interval
+  uint64_t now_ns = 0;              // the interval's end, Unix epoch ns
+  uint64_t sequence = 0;            // the interval's number (StoreWriter)
+  InterfacesSnapshot interfaces;
+};
 
 class Store {
 public:
@@ -50,12 +87,18 @@ public:
   Store(const Store &) = delete;
   Store &operator=(const Store &) = delete;
 
-  // One interval: the updates, the counters as read at now_ns and a row of the
-  // store's own. Everything still queued is written with them in one
+  // Intervals: their updates, a counters row for each (the counters as read
+  // at its end and the store's own) and everything still queued, all in one
   // transaction. When it fails (disk full, read-only, locked, file deleted),
   // all of it stays queued, merged per connection, and the next call retries
   // on a fresh connection. Returns true when the write committed.
-  bool write(const std::vector<ConnUpdate> &updates, const Counters &counters, uint64_t now_ns);
+  bool write(std::span<const StoreBatch> batches);
+  // One interval of `updates` with the interface names of set_interfaces().
+  bool write(std::vector<ConnUpdate> updates, const Counters &counters, uint64_t now_ns);
+
+  // Interface names for the records written from now on (the batches of
+  // write() bring their own).
+  void set_interfaces(InterfacesSnapshot interfaces) { interfaces_ = std::move(interfaces); }
 
   // Deletes at most max_rows rows older than now_ns minus the retention, in
   // one short transaction; nothing without a retention. Returns the number
@@ -67,7 +110,7 @@ public:
 
   // Closes, with the next write, connections left open by an agent that
   // stopped without closing them (they ended while no agent ran).
-  void close_stale(std::vector<std::string> uids);
+  void close_stale(std::vector<Uid> uids);
 
   const StoreStats &stats() const { return stats_; }
   // Why the last write failed; empty once a write succeeds again.
@@ -82,17 +125,20 @@ private:
     StoreStats stats;
   };
 
+  using Chunks = std::vector<std::span<const ConnUpdate>>;
+
   Connection &connection();
-  void commit(const std::vector<ConnUpdate> &updates);
-  void queue(const std::vector<ConnUpdate> &updates);
+  void commit(const Chunks &chunks);
+  void queue(std::span<const ConnUpdate> updates);
   void failed(const std::string &error);
 
   StoreConfig config_;
   std::unique_ptr<Connection> connection_;
-  std::vector<ConnUpdate> pending_;                    // merged per uid
-  std::unordered_map<std::string, size_t> pending_at_; // uid -> index in pending_
-  std::deque<Snapshot> snapshots_;                     // counters rows not yet written
-  std::vector<std::string> stale_;                     // uids to close with the next write
+  InterfacesSnapshot interfaces_;
+  std::vector<ConnUpdate> pending_;                     // merged per uid
+  std::unordered_map<Uid, size_t, UidHash> pending_at_; // uid -> index in pending_
+  std::deque<Snapshot> snapshots_;                      // counters rows not yet written
+  std::vector<Uid> stale_;                              // uids to close with the next write
   StoreStats stats_;
   std::string last_error_;
 };

@@ -5,6 +5,9 @@
 #pragma once
 
 #include "kernel/abi.h"
+#include "util/hash.h"
+
+#include <string.h>
 
 #include <array>
 #include <cstdint>
@@ -28,21 +31,38 @@ enum class CloseReason : uint8_t {
 
 std::string_view state_name(ConnState state);
 std::optional<ConnState> parse_state(std::string_view text);
-// "fin", "rst", "idle", "shutdown", "eof"; "" for open.
+// "fin", "rst", "idle", "shutdown", "eof"; "" for open (and parsed back so).
 std::string_view close_reason_name(CloseReason reason);
 std::optional<CloseReason> parse_close_reason(std::string_view text);
 
-// A connection's uid: "C" and 17 base62 characters (see conn_uid()).
+// A connection's uid: "C" and 17 base62 characters (see conn_uid()), kept
+// inline. Shorter uids (records made by hand in tests and tools) are padded
+// with NULs.
 struct Uid {
-  std::array<char, 18> chars{};
-  std::string_view view() const { return {chars.data(), chars.size()}; }
+  static constexpr size_t capacity = 18;
+  std::array<char, capacity> chars{};
+
+  // nullopt when `text` is empty or longer than `capacity`.
+  static std::optional<Uid> from(std::string_view text);
+  std::string_view view() const { return {chars.data(), ::strnlen(chars.data(), capacity)}; }
   bool operator==(const Uid &) const = default;
+  auto operator<=>(const Uid &o) const { return view() <=> o.view(); }
+};
+
+struct UidHash {
+  size_t operator()(const Uid &uid) const { return fnv1a(uid.view()); }
 };
 
 // Zeek history letters: at most 31, kept inline (no allocation per record).
 class History {
 public:
   static constexpr size_t capacity = 31;
+  History() = default;
+  // The first `capacity` letters of `letters`.
+  explicit History(std::string_view letters) {
+    for (char letter : letters)
+      push_back(letter);
+  }
   void push_back(char letter) {
     if (size_ < capacity)
       chars_[size_++] = letter;
@@ -57,22 +77,24 @@ private:
 };
 
 // The record of one connection, in the shape of Zeek's conn.log. The
-// originator (src_*) is who sent the SYN (or the echo request); for flows
-// first seen mid-stream it is guessed from the ports and `orig_guessed` says so.
+// originator (key side `orig`, what sinks print as src_*) is who sent the SYN
+// (or the echo request); for flows first seen mid-stream it is guessed from
+// the ports and `orig_guessed` says so. The interface is key.ifindex: sinks
+// name it from the InterfaceNames handed over with the record.
 struct ConnRecord {
-  Uid uid;                   // stable id of this connection, also across agent restarts
-  tcf_flow_key key{};        // canonical key: addresses, ports, protocol, ifindex, VLANs
-  uint8_t orig = 0;          // the key side (0 or 1) of the originator
-  uint16_t src_port = 0;     // Zeek's: the originator's port, or its ICMP type
-  uint16_t dst_port = 0;     // the responder's port, or the ICMP code
-  uint64_t start_ns = 0;     // Unix epoch nanoseconds, UTC
-  uint64_t end_ns = 0;       // time of the last packet so far
-  uint64_t orig_pkts = 0;    // wire packets
-  uint64_t orig_bytes = 0;   // IP-level bytes (frame bytes for link-layer flows)
+  Uid uid;                 // stable id of this connection, also across agent restarts
+  tcf_flow_key key{};      // canonical key: addresses, ports, protocol, ifindex, VLANs
+  uint8_t orig = 0;        // the key side (0 or 1) of the originator
+  uint16_t src_port = 0;   // Zeek's: the originator's port, or its ICMP type
+  uint16_t dst_port = 0;   // the responder's port, or the ICMP code
+  uint64_t start_ns = 0;   // Unix epoch nanoseconds, UTC
+  uint64_t end_ns = 0;     // time of the last packet so far
+  uint64_t orig_pkts = 0;  // wire packets
+  uint64_t orig_bytes = 0; // IP-level bytes (frame bytes for link-layer flows)
   uint64_t resp_pkts = 0;
   uint64_t resp_bytes = 0;
   ConnState state = ConnState::OTH;
-  History history;           // upper case originator, lower case responder
+  History history; // upper case originator, lower case responder
   CloseReason close_reason = CloseReason::open;
   std::optional<uint64_t> rtt_ns; // SYN to the ACK completing the handshake
   uint8_t orig_tcp_flags = 0;     // OR of the TCP flags the originator sent

@@ -1,5 +1,7 @@
 #include "track/flow.h"
 
+#include "util/hash.h"
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <linux/if_ether.h>
@@ -181,12 +183,7 @@ bool operator==(const tcf_flow_key &a, const tcf_flow_key &b) {
 }
 
 size_t FlowKeyHash::operator()(const tcf_flow_key &key) const {
-  // FNV-1a over the key's bytes; the layout has no padding.
-  const auto *p = reinterpret_cast<const uint8_t *>(&key);
-  uint64_t hash = 1469598103934665603ull;
-  for (size_t i = 0; i < sizeof(key); i++)
-    hash = (hash ^ p[i]) * 1099511628211ull;
-  return hash;
+  return fnv1a(bytes_of(key)); // the layout has no padding
 }
 
 } // namespace tcflows

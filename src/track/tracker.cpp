@@ -24,6 +24,10 @@
 
 #include "kernel/index.h"
 
+extern "C" {
+#include "key.h"
+}
+
 #include "track/flow.h"
 #include "track/zeek_state.h"
 #include "util/clock.h"
@@ -46,11 +50,11 @@ constexpr uint8_t undecided = 2;
 struct Tracked {
   uint32_t incarnation = 0;
   Phase phase = Phase::none;
-  uint8_t orig = undecided; // fixed by the first update, so that deltas add up
-  bool announced = false;   // an update of it was handed out
-  uint32_t unreached = 0;   // the sweep that first found the index not reaching it
-  bool inherited = false;   // in the table before this agent's first sweep
-  uint32_t final_seq = 0;   // done: the sweep that handed out its final
+  uint8_t orig = undecided;  // fixed by the first update, so that deltas add up
+  bool announced = false;    // an update of it was handed out
+  uint32_t unreached = 0;    // the sweep that first found the index not reaching it
+  bool inherited = false;    // in the table before this agent's first sweep
+  uint32_t final_seq = 0;    // done: the sweep that handed out its final
   uint64_t reported[4] = {}; // pkts[0], pkts[1], bytes[0], bytes[1] as last reported
   uint64_t last_update_ns = 0;
 };
@@ -73,10 +77,6 @@ struct FlowKeyEq {
   bool operator()(const tcf_flow_key &a, const tcf_flow_key &b) const { return a == b; }
 };
 template <typename T> using KeyMap = std::unordered_map<tcf_flow_key, T, FlowKeyHash, FlowKeyEq>;
-
-struct UidHash {
-  size_t operator()(const Uid &uid) const { return std::hash<std::string_view>{}(uid.view()); }
-};
 
 // A consistent enough copy of a slot: each field read once, atomically
 // where the program writes it atomically.
@@ -113,21 +113,12 @@ struct Tracker::Impl {
   // --- time and classes ---
 
   uint64_t idle_timeout(const tcf_flow_key &key) const {
-    switch (key.proto) {
-    case IPPROTO_TCP:
-      return config_.tcp_idle.count();
-    case IPPROTO_UDP:
-    case IPPROTO_UDPLITE:
-      return config_.udp_idle.count();
-    case IPPROTO_ICMP:
-    case IPPROTO_ICMPV6:
-      return config_.icmp_idle.count();
-    default:
-      return config_.other_idle.count();
-    }
+    return config_.idle[tcf_idle_class(key.proto)].count();
   }
 
-  uint64_t epoch(uint64_t boot_ns) const { return boot_to_epoch(boot_ns, config_.boot_to_epoch_ns); }
+  uint64_t epoch(uint64_t boot_ns) const {
+    return boot_to_epoch(boot_ns, config_.boot_to_epoch_ns);
+  }
 
   // Why an open connection is over at `now`: closed and lingered, or idle
   // past its timeout (0 = never); TCF_END_NONE while it is not.
@@ -386,6 +377,8 @@ struct Tracker::Impl {
       auto carry = carries_.find(i);
       View v = view_of(c, carry != carries_.end() ? &carry->second : nullptr);
       consider_for_live(c, v);
+      if (config_.count_states && packets(c))
+        stats_.open_by_state[size_t(zeek_view(c.key, v.steps, orientation_of(v)).state)]++;
       if (checkpoint && !t.unreached && packets(c) && changed(t, v))
         emit(update_of(t, v, CloseReason::open, now_epoch_), sink);
       return;
@@ -410,6 +403,7 @@ struct Tracker::Impl {
     if (synced_)
       table_.synchronize();
     ending_ = open_ = finals_ = unreached_ = 0;
+    stats_.open_by_state = {};
     live_ = {};
     tracked_.resize(std::max<size_t>(tracked_.size(), table_.handed()));
     table_.scan([&](uint32_t first, std::span<tcf_conn> slots) {
@@ -565,11 +559,11 @@ struct Tracker::Impl {
 
   TrackerConfig config_;
   ConnTable &table_;
-  std::vector<Tracked> tracked_;         // by slot
+  std::vector<Tracked> tracked_;                   // by slot
   std::unordered_map<uint32_t, tcf_conn> carries_; // slot -> the orphan it continues
-  size_t tombstones_ = 0;                // index entries removed since the last prune
-  size_t unreached_ = 0;                 // ACTIVE slots the index did not reach
-  bool synced_ = false;                  // this sweep began with a grace period
+  size_t tombstones_ = 0;                          // index entries removed since the last prune
+  size_t unreached_ = 0;                           // ACTIVE slots the index did not reach
+  bool synced_ = false;                            // this sweep began with a grace period
   std::vector<uint32_t> release_;
   std::vector<ConnUpdate> chunk_;
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> live_;

@@ -13,6 +13,7 @@
 #include "kernel/conn_table.h"
 #include "track/conn.h"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -23,10 +24,10 @@
 namespace tcflows {
 
 struct TrackerConfig {
-  std::chrono::nanoseconds tcp_idle = std::chrono::minutes(5);
-  std::chrono::nanoseconds udp_idle = std::chrono::seconds(60);
-  std::chrono::nanoseconds icmp_idle = std::chrono::seconds(60);
-  std::chrono::nanoseconds other_idle = std::chrono::seconds(60);
+  // Idle timeouts by enum tcf_idle_class (TCP, UDP, ICMP, other); 0: never.
+  std::array<std::chrono::nanoseconds, TCF_IDLE_MAX> idle = {
+      std::chrono::minutes(5), std::chrono::seconds(60), std::chrono::seconds(60),
+      std::chrono::seconds(60)};
   // After FIN both ways or RST, late ACKs and retransmitted FINs still belong
   // to the closed connection for this long (Zeek's tcp_close_delay).
   std::chrono::nanoseconds linger = std::chrono::seconds(5);
@@ -37,6 +38,8 @@ struct TrackerConfig {
   uint64_t uid_salt = 0;
   // Rows the live tables may show (top_open, flow_totals); 0: no live table.
   size_t live_rows = 0;
+  // Count the open connections by conn_state at each sweep (for the metrics).
+  bool count_states = false;
   // Flow keys whose connections all ended that the live table still shows.
   size_t max_retired = 65536;
   // Updates handed to the sink at a time.
@@ -61,6 +64,9 @@ struct TrackerStats {
   uint64_t orphans_alone = 0;  // such slots that no later slot continued: recorded alone
   uint64_t totals_dropped = 0; // live-table totals of keys gone, dropped past max_retired
   uint64_t sweeps = 0;
+  // With TrackerConfig::count_states: open connections by conn_state, as of
+  // the last sweep.
+  std::array<uint64_t, 13> open_by_state{};
 };
 
 // What one sweep found.

@@ -1,5 +1,7 @@
 #include "track/zeek_state.h"
 
+#include "util/hash.h"
+
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -199,10 +201,8 @@ bool is_echo_reply(const tcf_flow_key &key, uint8_t type) {
   return type == (key.proto == IPPROTO_ICMPV6 ? icmpv6_echo_reply : icmp_echo_reply);
 }
 
-// FNV-1a, then the splitmix64 finalizer for well-mixed high bits.
-uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t hash) {
-  for (size_t i = 0; i < n; i++)
-    hash = (hash ^ p[i]) * 1099511628211ull;
+// The splitmix64 finalizer: well-mixed high bits from an FNV-1a hash.
+uint64_t mix(uint64_t hash) {
   hash ^= hash >> 30;
   hash *= 0xbf58476d1ce4e5b9ull;
   hash ^= hash >> 27;
@@ -407,16 +407,12 @@ Ports zeek_ports(const tcf_flow_key &key, uint8_t icmp_type, uint8_t icmp_code, 
 }
 
 Uid conn_uid(const tcf_flow_key &key, uint64_t first_ns, uint64_t salt) {
-  uint8_t bytes[sizeof(key) + sizeof(first_ns) + sizeof(salt)];
-  std::memcpy(bytes, &key, sizeof(key));
-  std::memcpy(bytes + sizeof(key), &first_ns, sizeof(first_ns));
-  std::memcpy(bytes + sizeof(key) + sizeof(first_ns), &salt, sizeof(salt));
+  uint64_t hash = fnv1a(bytes_of(salt), fnv1a(bytes_of(first_ns), fnv1a(bytes_of(key))));
   Uid uid;
   uid.chars[0] = 'C';
   append_base62(&uid.chars[1], first_ns / 1000, 9);  // µs: 62^9 µs is over 400 years
   constexpr uint64_t base62_8 = 218'340'105'584'896; // 62^8
-  append_base62(&uid.chars[10], hash_bytes(bytes, sizeof(bytes), 14695981039346656037ull) % base62_8,
-                8);
+  append_base62(&uid.chars[10], mix(hash) % base62_8, 8);
   return uid;
 }
 

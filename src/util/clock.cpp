@@ -17,6 +17,8 @@ int64_t read_ns(clockid_t clock) {
 
 uint64_t boot_now_ns() { return static_cast<uint64_t>(read_ns(CLOCK_BOOTTIME)); }
 
+uint64_t epoch_now_ns() { return static_cast<uint64_t>(read_ns(CLOCK_REALTIME)); }
+
 uint64_t boot_to_epoch(uint64_t boot_ns, int64_t boot_to_epoch_ns) {
   if (boot_to_epoch_ns < 0 && boot_ns < uint64_t(-boot_to_epoch_ns))
     return 0;

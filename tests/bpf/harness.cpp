@@ -104,9 +104,8 @@ void Harness::reset(uint32_t slots) {
   tcf_pool &pool = table_->pool();
   pool = tcf_pool{};
   pool.handed = table_->capacity(); // for the scan that empties every slot
-  table_->scan([](uint32_t, std::span<tcf_conn> all) {
-    std::memset(all.data(), 0, all.size_bytes());
-  });
+  table_->scan(
+      [](uint32_t, std::span<tcf_conn> all) { std::memset(all.data(), 0, all.size_bytes()); });
   pool = tcf_pool{};
   pool.bell_armed = 1;
   table_->grow(slots);
@@ -214,8 +213,7 @@ void check_flows(const Harness &h, const std::vector<ExpectedFlow> &expected) {
 // Counters a row checks: all but those that count what every row does, and
 // retries, which depend on how CPUs happen to race (tests that race check them).
 bool checked(int counter) {
-  return counter != TCF_CTR_FRAMES && counter != TCF_CTR_CONNECTIONS &&
-         counter != TCF_CTR_RETRIES;
+  return counter != TCF_CTR_FRAMES && counter != TCF_CTR_CONNECTIONS && counter != TCF_CTR_RETRIES;
 }
 
 void check_counters(const Harness &h, const CounterValues &expected) {

@@ -22,14 +22,14 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-ConnRecord make_record(const std::string &uid, uint64_t start_ns, uint64_t end_ns) {
-  ConnRecord r;
+TextRecord make_record(const std::string &uid, uint64_t start_ns, uint64_t end_ns) {
+  TextRecord r;
   r.uid = uid;
   r.iface = "eth0";
   r.proto = "TCP";
   r.src_addr = "10.0.2.15";
   r.src_port = 41234;
-  r.dst_addr = "2001:db8::1";
+  r.dst_addr = "192.0.2.1";
   r.dst_port = 443;
   r.vlan = 7;
   r.start_ns = start_ns;
@@ -41,13 +41,10 @@ ConnRecord make_record(const std::string &uid, uint64_t start_ns, uint64_t end_n
   return r;
 }
 
-ConnUpdate make_update(const ConnRecord &record, uint64_t from_ns, uint64_t to_ns,
+ConnUpdate make_update(const TextRecord &record, uint64_t from_ns, uint64_t to_ns,
                        uint64_t orig_pkts, uint64_t orig_bytes, uint64_t resp_pkts,
                        uint64_t resp_bytes) {
-  ConnUpdate u;
-  u.record = record;
-  u.delta = {from_ns, to_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes};
-  return u;
+  return update_of(record, {from_ns, to_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes});
 }
 
 Counters counters_with(uint64_t value) {

@@ -2,8 +2,9 @@
 // plain SQLite access that does not go through the code under test.
 #pragma once
 
-#include "kernel/maps.h"
+#include "kernel/counters.h"
 #include "sinks/store.h"
+#include "text_record.h"
 #include "track/conn.h"
 
 #include <sys/stat.h>
@@ -32,12 +33,22 @@ private:
 };
 
 // A TCP connection record with every field set, `uid` and times as given.
-ConnRecord make_record(const std::string &uid, uint64_t start_ns, uint64_t end_ns);
+TextRecord make_record(const std::string &uid, uint64_t start_ns, uint64_t end_ns);
 
 // An update with the record and the delta [from_ns, to_ns).
-ConnUpdate make_update(const ConnRecord &record, uint64_t from_ns, uint64_t to_ns,
+ConnUpdate make_update(const TextRecord &record, uint64_t from_ns, uint64_t to_ns,
                        uint64_t orig_pkts, uint64_t orig_bytes, uint64_t resp_pkts,
                        uint64_t resp_bytes);
+
+// The store, writing with the names of the interfaces the test's records use.
+class TestStore : public Store {
+public:
+  using Store::Store;
+  bool write(std::vector<ConnUpdate> updates, const Counters &counters, uint64_t now_ns) {
+    set_interfaces(interfaces());
+    return Store::write(std::move(updates), counters, now_ns);
+  }
+};
 
 Counters counters_with(uint64_t value);
 

@@ -109,7 +109,7 @@ int64_t count(const std::string &path, const std::string &sql) {
 TEST_CASE("disk full: the interval stays queued, is counted, and is written once there is room") {
   SmallDisk disk("1m");
   auto path = disk.file("flows.db");
-  Store store(store_config(path));
+  TestStore store(store_config(path));
   REQUIRE(store.write(batch(0, 100, t0 + 5 * sec), counters_with(1), t0 + 5 * sec));
   fill(disk.file("filler"));
   // Large enough to need new pages: the disk has none left.
@@ -132,7 +132,7 @@ TEST_CASE("disk full: the interval stays queued, is counted, and is written once
 TEST_CASE("read-only database: updates stay queued until it can be written again") {
   TempDir dir;
   auto path = dir.file("flows.db");
-  Store store(store_config(path));
+  TestStore store(store_config(path));
   REQUIRE(store.write(batch(0, 10, t0 + 5 * sec), {}, t0 + 5 * sec));
   {
     Immutable frozen(path);
@@ -215,7 +215,7 @@ TEST_CASE("report reads with the caller's rights, while the store writes and aft
   const std::string expected = R"([{"proto":"TCP","connections":20,"packets":60,"bytes":30000}])"
                                "\n";
   {
-    Store store(store_config(path));
+    TestStore store(store_config(path));
     REQUIRE(store.write(batch(0, 20, t0 + 5 * sec), {}, t0 + 5 * sec));
     share_with_nogroup(sub, path);
     CHECK(report_as_nobody(path) == expected); // the agent running
@@ -234,7 +234,7 @@ TEST_CASE("report refuses a database the caller may not read: exit 2, one line")
   REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
   auto path = dir.file("private.db");
   {
-    Store store(store_config(path));
+    TestStore store(store_config(path));
     REQUIRE(store.write(batch(0, 3, t0 + 5 * sec), {}, t0 + 5 * sec));
   }
   // root:root 0640, as the store made it: nobody may not read it.

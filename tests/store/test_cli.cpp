@@ -63,10 +63,12 @@ Run run_tcflows(const std::vector<std::string> &args, const std::string &cwd) {
 }
 
 void write_sample(const std::string &path, int connections) {
-  Store store(store_config(path));
+  TestStore store(store_config(path));
   std::vector<ConnUpdate> updates;
   for (int i = 0; i < connections; i++) {
     auto r = make_record("C" + std::to_string(i), t0, t0 + sec);
+    r.src_addr = "2001:db8::15"; // IPv6 both ways, for --host in IPv6 spellings
+    r.dst_addr = "2001:db8::1";
     r.src_port = static_cast<uint16_t>(30000 + i);
     updates.push_back(make_update(r, t0, t0 + 5 * sec, 1 + i, 100 * (i + 1), i, 50 * i));
   }
@@ -238,14 +240,14 @@ TEST_CASE("report: reads, and leaves the database as it was") {
   CHECK(table.status == 0);
   CHECK(table.out.starts_with("PROTOCOL"));
   CHECK(std::count(table.out.begin(), table.out.end(), '\n') == 2); // header, one connection
-  CHECK(table.out.find("10.0.2.15:30005") != std::string::npos);
+  CHECK(table.out.find("[2001:db8::15]:30005") != std::string::npos);
   check_same(fingerprint(path), before);
 }
 
 TEST_CASE("report reads while the store writes") {
   TempDir dir;
   auto path = dir.file("live.db");
-  Store store(store_config(path));
+  TestStore store(store_config(path));
   auto r = make_record("Clive", t0, t0 + sec);
   for (int k = 1; k <= 5; k++) {
     REQUIRE(store.write({make_update(r, t0 + (k - 1) * 5 * sec, t0 + k * 5 * sec, 1, 100, 0, 0)},
@@ -263,7 +265,7 @@ TEST_CASE("report in a loop while the store writes: no error, whole intervals, n
   TempDir dir;
   auto path = dir.file("busy.db");
   constexpr int intervals = 40, per_interval = 2000;
-  Store store(store_config(path));
+  TestStore store(store_config(path));
   std::atomic<int> failed_writes = 0;
   std::atomic<bool> done = false;
   std::thread writer([&] {

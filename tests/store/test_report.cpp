@@ -29,7 +29,7 @@ constexpr int intervals = 12;
 // What the test generated: each connection and the traffic of each
 // interval it was active in.
 struct Model {
-  ConnRecord record;                  // final state
+  TextRecord record;                  // final state
   std::map<int, TrafficDelta> deltas; // by interval number
 };
 
@@ -100,26 +100,26 @@ std::vector<Model> generate(uint32_t seed) {
 // Writes the models interval by interval, as the agent would: a checkpoint
 // of each connection that carried traffic, the final record at its last.
 void write_all(const std::string &path, const std::vector<Model> &models) {
-  Store store(store_config(path));
+  TestStore store(store_config(path));
   for (int k = 0; k < intervals; k++) {
     std::vector<ConnUpdate> updates;
     for (const auto &m : models) {
       auto it = m.deltas.find(k);
       if (it == m.deltas.end())
         continue;
-      ConnUpdate u{m.record, it->second};
+      TextRecord r = m.record;
       if (std::next(it) != m.deltas.end()) { // still open: counts so far
-        u.record.close_reason.reset();
-        u.record.orig_pkts = u.record.orig_bytes = u.record.resp_pkts = u.record.resp_bytes = 0;
+        r.close_reason.reset();
+        r.orig_pkts = r.orig_bytes = r.resp_pkts = r.resp_bytes = 0;
         for (auto j = m.deltas.begin(); j != std::next(it); ++j) {
-          u.record.orig_pkts += j->second.orig_pkts;
-          u.record.orig_bytes += j->second.orig_bytes;
-          u.record.resp_pkts += j->second.resp_pkts;
-          u.record.resp_bytes += j->second.resp_bytes;
+          r.orig_pkts += j->second.orig_pkts;
+          r.orig_bytes += j->second.orig_bytes;
+          r.resp_pkts += j->second.resp_pkts;
+          r.resp_bytes += j->second.resp_bytes;
         }
-        u.record.end_ns = it->second.to_ns - 1;
+        r.end_ns = it->second.to_ns - 1;
       }
-      updates.push_back(u);
+      updates.push_back(update_of(r, it->second));
     }
     REQUIRE(store.write(updates, {}, static_cast<uint64_t>(t0 + (k + 1) * interval)));
   }
@@ -134,7 +134,7 @@ struct Window {
 struct Filter {
   std::optional<std::string> proto{}, host{}, iface{};
   std::optional<uint16_t> port{};
-  bool admits(const ConnRecord &r) const {
+  bool admits(const TextRecord &r) const {
     if (proto && r.proto != *proto)
       return false;
     if (host && r.src_addr != *host && r.dst_addr != *host)
@@ -582,8 +582,8 @@ TEST_CASE("window accuracy: a large burst, a pause, a small burst") {
   TempDir dir;
   auto path = dir.file("burst.db");
   {
-    Store store(store_config(path));
-    ConnRecord r = make_record("Cburst", t0 + sec, t0 + 4 * sec);
+    TestStore store(store_config(path));
+    TextRecord r = make_record("Cburst", t0 + sec, t0 + 4 * sec);
     r.dst_addr = "10.0.2.2";
     r.orig_pkts = 10'000;
     r.orig_bytes = 14'000'000;
@@ -591,7 +591,7 @@ TEST_CASE("window accuracy: a large burst, a pause, a small burst") {
     r.resp_bytes = 260'000;
     // The large burst in the first interval; nothing for a minute (the
     // tracker hands on no update for a connection that did not change).
-    REQUIRE(store.write({{r, {t0, t0 + interval, 10'000, 14'000'000, 5'000, 260'000}}}, {},
+    REQUIRE(store.write({update_of(r, {t0, t0 + interval, 10'000, 14'000'000, 5'000, 260'000})}, {},
                         t0 + interval));
     for (int k = 2; k <= 13; k++)
       REQUIRE(store.write({}, {}, t0 + k * interval));
@@ -601,7 +601,7 @@ TEST_CASE("window accuracy: a large burst, a pause, a small burst") {
     r.orig_bytes += 180;
     r.resp_pkts += 2;
     r.resp_bytes += 120;
-    REQUIRE(store.write({{r, {t0 + interval, t0 + 14 * interval, 3, 180, 2, 120}}}, {},
+    REQUIRE(store.write({update_of(r, {t0 + interval, t0 + 14 * interval, 3, 180, 2, 120})}, {},
                         t0 + 14 * interval));
   }
   auto flows = [&](int64_t since, std::optional<int64_t> until) {
@@ -633,7 +633,7 @@ TEST_CASE("json and csv carry odd text exactly") {
   TempDir dir;
   auto path = dir.file("odd.db");
   {
-    Store store(store_config(path));
+    TestStore store(store_config(path));
     auto r = make_record("Codd", t0, t0 + sec);
     r.iface = "we\"ird,\\\x01";
     r.history = "S\nh";

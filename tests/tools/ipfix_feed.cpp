@@ -9,6 +9,7 @@
 // totals). After each call the loop runs for sleep_ms (default 20). At the
 // end the exporter finishes and the counters are printed as one JSON line.
 #include "sinks/ipfix_export.h"
+#include "text_record.h"
 #include "util/error.h"
 #include "util/units.h"
 
@@ -25,8 +26,7 @@ using nlohmann::json;
 namespace {
 
 ConnUpdate parse_update(const json &j) {
-  ConnUpdate u;
-  ConnRecord &r = u.record;
+  test::TextRecord r;
   r.uid = j.at("uid");
   r.iface = j.value("iface", "lo");
   r.proto = j.at("proto");
@@ -49,13 +49,10 @@ ConnUpdate parse_update(const json &j) {
     r.close_reason = j["close_reason"].get<std::string>();
   r.orig_guessed = j.value("orig_guessed", false);
   const json delta = j.value("delta", json::object());
-  u.delta.from_ns = delta.value("from_ns", r.start_ns);
-  u.delta.to_ns = delta.value("to_ns", r.end_ns);
-  u.delta.orig_pkts = delta.value("orig_pkts", r.orig_pkts);
-  u.delta.orig_bytes = delta.value("orig_bytes", r.orig_bytes);
-  u.delta.resp_pkts = delta.value("resp_pkts", r.resp_pkts);
-  u.delta.resp_bytes = delta.value("resp_bytes", r.resp_bytes);
-  return u;
+  return test::update_of(
+      r, {delta.value("from_ns", r.start_ns), delta.value("to_ns", r.end_ns),
+          delta.value("orig_pkts", r.orig_pkts), delta.value("orig_bytes", r.orig_bytes),
+          delta.value("resp_pkts", r.resp_pkts), delta.value("resp_bytes", r.resp_bytes)});
 }
 
 json counters_json(const ExportCounters &c) {
@@ -98,7 +95,7 @@ int run(int argc, char **argv) {
     std::vector<ConnUpdate> updates;
     for (const auto &u : batch.at("updates"))
       updates.push_back(parse_update(u));
-    exporter.export_updates(updates, batch.at("now_ns").get<uint64_t>());
+    exporter.export_updates(updates, *test::interfaces(), batch.at("now_ns").get<uint64_t>());
     run_for(batch.value("sleep_ms", 20));
   }
   exporter.finish();

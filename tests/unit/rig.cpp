@@ -27,9 +27,9 @@ Packet Conversation::server(uint8_t flags, uint32_t bytes, bool data, uint32_t s
 }
 
 void Conversation::short_tcp(Kernel &k, uint64_t gap) {
-  for (Packet p : {client(SYN), server(SYN | ACK), client(ACK), client(ACK | PSH, 140, true),
-                   server(ACK | PSH, 1040, true), client(ACK | FIN), server(ACK | FIN),
-                   client(ACK)}) {
+  for (Packet p :
+       {client(SYN), server(SYN | ACK), client(ACK), client(ACK | PSH, 140, true),
+        server(ACK | PSH, 1040, true), client(ACK | FIN), server(ACK | FIN), client(ACK)}) {
     k.send(p);
     k.advance(gap);
   }

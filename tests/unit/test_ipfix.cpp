@@ -2,6 +2,7 @@
 // RFC 5103, and the same messages decoded by an independent decoder (tshark).
 #include "sinks/ipfix.h"
 #include "sinks/ipfix_export.h"
+#include "text_record.h"
 #include "util/net_address.h"
 
 #include <doctest/doctest.h>
@@ -17,6 +18,9 @@
 
 using namespace tcflows;
 using namespace tcflows::ipfix;
+using tcflows::test::binary;
+using tcflows::test::TextRecord;
+using tcflows::test::update_of;
 
 namespace {
 
@@ -28,8 +32,8 @@ uint64_t get64(const std::vector<uint8_t> &b, size_t at) {
   return uint64_t{get32(b, at)} << 32 | get32(b, at + 4);
 }
 
-ConnRecord tcp_record() {
-  ConnRecord r;
+TextRecord tcp_record() {
+  TextRecord r;
   r.uid = "C1";
   r.iface = "veth0";
   r.proto = "TCP";
@@ -52,12 +56,12 @@ ConnRecord tcp_record() {
   return r;
 }
 
-TrafficDelta whole(const ConnRecord &r) {
+TrafficDelta whole(const TextRecord &r) {
   return {r.start_ns, r.end_ns, r.orig_pkts, r.orig_bytes, r.resp_pkts, r.resp_bytes};
 }
 
-ConnRecord icmp6_record() {
-  ConnRecord r = tcp_record();
+TextRecord icmp6_record() {
+  TextRecord r = tcp_record();
   r.uid = "C2";
   r.proto = "ICMPv6";
   r.src_addr = "2001:db8::1";
@@ -71,8 +75,16 @@ ConnRecord icmp6_record() {
   return r;
 }
 
-EncodedRecord encoded(const ConnRecord &r, uint32_t ifindex = 7) {
-  auto flow = flow_record(r, whole(r), end_reason(r.close_reason), ifindex);
+// The record seen on interface `ifindex`, named as the text record says.
+ConnRecord on(const TextRecord &text, uint32_t ifindex) {
+  ConnRecord r = binary(text);
+  r.key.ifindex = ifindex;
+  return r;
+}
+
+EncodedRecord encoded(const TextRecord &text, uint32_t ifindex = 7) {
+  ConnRecord r = on(text, ifindex);
+  auto flow = flow_record(r, whole(text), end_reason(r.close_reason), text.iface);
   REQUIRE(flow);
   return encode(*flow);
 }
@@ -168,42 +180,43 @@ TEST_CASE("IPv6 records use template 257 with 16-byte addresses and ICMPv6 type/
 }
 
 TEST_CASE("flowEndReason from close_reason") {
-  CHECK(end_reason(std::nullopt) == EndReason::active_timeout);
-  CHECK(end_reason("idle") == EndReason::idle_timeout);
-  CHECK(end_reason("fin") == EndReason::end_of_flow);
-  CHECK(end_reason("rst") == EndReason::end_of_flow);
-  CHECK(end_reason("shutdown") == EndReason::forced_end);
+  CHECK(end_reason(CloseReason::open) == EndReason::active_timeout);
+  CHECK(end_reason(CloseReason::idle) == EndReason::idle_timeout);
+  CHECK(end_reason(CloseReason::fin) == EndReason::end_of_flow);
+  CHECK(end_reason(CloseReason::rst) == EndReason::end_of_flow);
+  CHECK(end_reason(CloseReason::shutdown) == EndReason::forced_end);
+  CHECK(end_reason(CloseReason::eof) == EndReason::forced_end);
 }
 
 TEST_CASE("tcpControlBits: the originator's flags forward, the responder's reverse") {
-  ConnRecord r = tcp_record();
+  TextRecord r = tcp_record();
   r.orig_tcp_flags = 0x1b; // SYN, FIN, PSH, ACK
   r.resp_tcp_flags = 0x16; // SYN, RST, ACK
-  auto flow = flow_record(r, whole(r), EndReason::end_of_flow, 1);
+  auto flow = flow_record(on(r, 1), whole(r), EndReason::end_of_flow, r.iface);
   REQUIRE(flow);
   CHECK(flow->tcp_flags == 0x1b);
   CHECK(flow->rev_tcp_flags == 0x16);
 }
 
 TEST_CASE("records that are not IP have no template") {
-  ConnRecord arp = tcp_record();
+  TextRecord arp = tcp_record();
   arp.proto = "ARP";
   arp.src_addr = "02:00:00:00:00:01";
   arp.dst_addr = "ff:ff:ff:ff:ff:ff";
-  CHECK_FALSE(flow_record(arp, whole(arp), EndReason::idle_timeout, 1));
-  ConnRecord gre = tcp_record();
+  CHECK_FALSE(flow_record(on(arp, 1), whole(arp), EndReason::idle_timeout, arp.iface));
+  TextRecord gre = tcp_record();
   gre.proto = "47";
-  auto flow = flow_record(gre, whole(gre), EndReason::idle_timeout, 1);
+  auto flow = flow_record(on(gre, 1), whole(gre), EndReason::idle_timeout, gre.iface);
   REQUIRE(flow);
   CHECK(flow->proto == 47);
   CHECK(flow->tcp_flags == 0);
 }
 
 TEST_CASE("a delta record carries its window, narrowed to the connection's packets") {
-  ConnRecord r = tcp_record();
+  TextRecord r = tcp_record();
   TrafficDelta window{r.start_ns + 5'000'000'000, r.start_ns + 10'000'000'000, 1, 2, 3, 4};
   r.end_ns = r.start_ns + 7'500'000'000;
-  auto flow = flow_record(r, window, EndReason::active_timeout, 1);
+  auto flow = flow_record(on(r, 1), window, EndReason::active_timeout, r.iface);
   REQUIRE(flow);
   CHECK(flow->start_ms == (r.start_ns + 5'000'000'000) / 1'000'000);
   CHECK(flow->end_ms == r.end_ns / 1'000'000);
@@ -242,15 +255,14 @@ TEST_CASE("packing: messages stay under the size, sequence numbers count data re
 
 TEST_CASE("active timeout: open connections as deltas, the final one with the rest") {
   ActiveTimeout active(std::chrono::seconds(60));
-  ConnRecord r = tcp_record();
+  TextRecord r = tcp_record();
   r.close_reason.reset();
   uint64_t t0 = r.start_ns;
   auto update = [&](uint64_t pkts, uint64_t at) {
-    ConnUpdate u{r, {at - 10'000'000'000, at, pkts, pkts * 100, pkts, pkts * 1000}};
-    return u;
+    return update_of(r, {at - 10'000'000'000, at, pkts, pkts * 100, pkts, pkts * 1000});
   };
-  CHECK(active.take({update(5, t0 + 10'000'000'000)}, t0 + 10'000'000'000).empty());
-  CHECK(active.take({update(7, t0 + 20'000'000'000)}, t0 + 20'000'000'000).empty());
+  CHECK(active.take(std::vector{update(5, t0 + 10'000'000'000)}, t0 + 10'000'000'000).empty());
+  CHECK(active.take(std::vector{update(7, t0 + 20'000'000'000)}, t0 + 20'000'000'000).empty());
   // 60 s after the start: the 12 packets so far go out as one delta record.
   auto due = active.take({}, t0 + 60'000'000'000);
   REQUIRE(due.size() == 1);
@@ -261,7 +273,7 @@ TEST_CASE("active timeout: open connections as deltas, the final one with the re
   CHECK(due[0].traffic.to_ns == t0 + 20'000'000'000);
   CHECK(active.take({}, t0 + 130'000'000'000).empty()); // nothing new: nothing due
   r.close_reason = "fin";
-  due = active.take({update(3, t0 + 140'000'000'000)}, t0 + 140'000'000'000);
+  due = active.take(std::vector{update(3, t0 + 140'000'000'000)}, t0 + 140'000'000'000);
   REQUIRE(due.size() == 1);
   CHECK(due[0].reason == EndReason::end_of_flow);
   CHECK(due[0].traffic.orig_pkts == 3);
@@ -358,8 +370,8 @@ TEST_CASE("tshark decodes the messages: header, templates, v4 and v6 biflows") {
   std::filesystem::create_directories(dir);
   std::string pcap = (dir / "export.pcap").string();
 
-  ConnRecord v4 = tcp_record();
-  ConnRecord v6 = icmp6_record();
+  TextRecord v4 = tcp_record();
+  TextRecord v6 = icmp6_record();
   v6.orig_pkts = 3, v6.orig_bytes = 312, v6.resp_pkts = 2, v6.resp_bytes = 208;
   Session session(42, 1400);
   std::vector<EncodedRecord> records = {encoded(v4), encoded(v6, 9)};
@@ -406,7 +418,7 @@ TEST_CASE("tshark: many messages, their lengths and sequence numbers") {
   Session session(1, 1400);
   std::vector<EncodedRecord> records;
   for (int i = 0; i < 200; i++) {
-    ConnRecord r = i % 2 ? tcp_record() : icmp6_record();
+    TextRecord r = i % 2 ? tcp_record() : icmp6_record();
     r.orig_pkts = i + 1;
     records.push_back(encoded(r));
   }

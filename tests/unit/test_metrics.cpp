@@ -25,18 +25,18 @@ namespace asio = boost::asio;
 
 namespace {
 
-MetricsSnapshot sample_snapshot() {
-  MetricsSnapshot s;
+Stats sample_snapshot() {
+  Stats s;
   s.interfaces["veth0"] = {{10, 20, 0}, {1000, 2000, 0}};
   s.interfaces["we\"ird\\if\n"] = {{1, 2, 3}, {4, 5, 6}};
   s.flows = 3;
   s.max_flows = 65536;
   for (int i = 0; i < TCF_CTR_MAX; i++)
     s.counters[i] = 100 + i;
-  s.events = 77;
-  s.open_by_state = {{"S1", 2}, {"OTH", 1}};
-  s.closed = {{{"SF", "fin"}, 5}, {{"REJ", "rst"}, 1}};
-  s.store = StoreMetrics{4, 1};
+  s.doorbells = 77;
+  s.open_by_state = {{ConnState::S1, 2}, {ConnState::OTH, 1}};
+  s.closed = {{{ConnState::SF, CloseReason::fin}, 5}, {{ConnState::REJ, CloseReason::rst}, 1}};
+  s.store = StoreStats{.queued = 4, .write_errors = 1};
   s.jsonl_errors = 0;
   CollectorStatus up{"udp://127.0.0.1:4739", true, {}};
   up.counters.records_sent = 12;
@@ -118,8 +118,8 @@ TEST_CASE("exposition text: families, types, _total counters, escaped labels") {
   CHECK(value_of(samples, "tcflows_flows_max") == "65536");
   CHECK(value_of(samples, "tcflows_kernel_malformed_total") ==
         std::to_string(100 + TCF_CTR_MALFORMED));
-  CHECK(value_of(samples, "tcflows_kernel_ringbuf_full_total") ==
-        std::to_string(100 + TCF_CTR_RINGBUF_FULL));
+  CHECK(value_of(samples, "tcflows_kernel_doorbells_lost_total") ==
+        std::to_string(100 + TCF_CTR_DOORBELLS_LOST));
   CHECK(value_of(samples, "tcflows_connections_open", {{"state", "S1"}}) == "2");
   CHECK(value_of(samples, "tcflows_connections_closed_total",
                  {{"state", "SF"}, {"reason", "fin"}}) == "5");
@@ -134,7 +134,7 @@ TEST_CASE("exposition text: families, types, _total counters, escaped labels") {
   CHECK(value_of(samples, "process_cpu_seconds_total") == "1.25");
   CHECK(value_of(samples, "process_resident_memory_bytes") == "1048576");
 
-  MetricsSnapshot bare;
+  Stats bare;
   types.clear();
   auto few = parse_exposition(format_metrics(bare), types);
   CHECK(types.count("tcflows_ipfix_records_sent_total") == 0);

@@ -359,8 +359,8 @@ TEST_CASE("protocol: a slot goes back only once its record is durable") {
   c.short_tcp(rig.k);
   rig.k.advance(6 * sec);
   auto sweep = [&] { return rig.tracker->sweep(rig.k.clock_ns, true, [](auto) {}); };
-  sweep();                // sealed
-  auto finals = sweep();  // final handed out, not durable
+  sweep();               // sealed
+  auto finals = sweep(); // final handed out, not durable
   CHECK(finals.finals == 1);
   int64_t free = rig.k.pool.free;
   sweep();
@@ -392,8 +392,8 @@ TEST_CASE("protocol: a restarted agent on the same table: nothing twice, nothing
     if (u.record.key == open_key)
       last = u.record;
   REQUIRE(!last.final());
-  StoredOpenConn stored{last.uid, last.orig_pkts, last.orig_bytes, last.resp_pkts,
-                        last.resp_bytes, last.end_ns};
+  StoredOpenConn stored{last.uid,       last.orig_pkts,  last.orig_bytes,
+                        last.resp_pkts, last.resp_bytes, last.end_ns};
   Uid ended_uid = rig.finals_of(ended)[0].uid;
 
   rig.k.send(open.server(ACK | PSH, 700, true)); // while no agent runs

@@ -93,7 +93,7 @@ TEST_CASE("tracker: late ACKs and a retransmitted FIN within the linger count to
 
 TEST_CASE("tracker: idle timeouts per protocol, configurable") {
   auto config = Rig::default_config();
-  config.udp_idle = std::chrono::seconds(10);
+  config.idle[TCF_IDLE_UDP] = std::chrono::seconds(10);
   Rig rig(64, config);
   rig.k.cfg.idle_ns[TCF_IDLE_UDP] = 10 * sec;
   Conversation udp("10.0.0.1", 5000, "10.0.0.2", 53, 17);

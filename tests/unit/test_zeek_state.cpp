@@ -112,8 +112,8 @@ TEST_CASE("every TCP conn_state from the seen bits of each direction") {
 }
 
 TEST_CASE("the steps a slot's marks and order replay") {
-  Steps steps = steps_of({{0, P | S}, {1, P | H}, {0, K | A}, {0, D}, {1, K | A | D}, {1, F},
-                          {0, F}, {0, R}});
+  Steps steps = steps_of(
+      {{0, P | S}, {1, P | H}, {0, K | A}, {0, D}, {1, K | A | D}, {1, F}, {0, F}, {0, R}});
   auto [marks, order] = encode(steps);
   Steps back = conn_steps(marks, order);
   REQUIRE(back.size() == steps.size());
@@ -300,11 +300,28 @@ TEST_CASE("uid: Zeek-like, stable, distinct per connection") {
   CHECK(!(conn_uid(other, 123456789, 7) == uid));
 }
 
+TEST_CASE("uid: the same value on every build, so that restarts and upgrades resume by it") {
+  // Computed apart from this code (FNV-1a 64 over the key, first_ns and the
+  // salt in memory order, the splitmix64 finalizer, base62), from the
+  // algorithm conn_uid() documents.
+  tcf_flow_key key{};
+  key.addr[0][0] = htonl(0x0a000001);
+  key.addr[1][0] = htonl(0x0a000002);
+  key.port[0] = 40000;
+  key.port[1] = 80;
+  key.ifindex = 3;
+  key.ethertype = ETH_P_IP;
+  key.proto = IPPROTO_TCP;
+  CHECK(conn_uid(key, 1'700'000'000'123'456'789, 0x1234).view() == "C7mjS6bYyui7goTz0x");
+}
+
 TEST_CASE("uids sort by start time, to the microsecond") {
   auto a = key_of(IPPROTO_TCP, 40000, 80), b = key_of(IPPROTO_UDP, 53, 9999);
   uint64_t second = 1'000'000'000;
   std::vector<std::string> uids;
-  for (auto [key, t] : {std::pair{b, 5 * second}, {a, 5 * second + 1000}, {b, 86400 * second},
+  for (auto [key, t] : {std::pair{b, 5 * second},
+                        {a, 5 * second + 1000},
+                        {b, 86400 * second},
                         {a, 3 * 365 * 86400 * second}})
     uids.emplace_back(conn_uid(key, t, 1).view());
   CHECK(std::is_sorted(uids.begin(), uids.end()));

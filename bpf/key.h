@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The flow digest: a 64-bit hash of a canonical flow key, the key of the
- * `flows` map. The TC program computes it per packet; user space computes
- * the same to remove a mapping. Cheaper to look up than the 48-byte key.
+ * What the TC program and user space both compute from a flow key: its
+ * digest (where the index probe starts, and the entry's tag), equality, and
+ * its idle timeout class. One copy, compiled into both.
  */
-#ifndef TCFLOWS_DIGEST_H
-#define TCFLOWS_DIGEST_H
+#ifndef TCFLOWS_KEY_H
+#define TCFLOWS_KEY_H
 
 #include "tcflows.h"
 
@@ -32,4 +32,20 @@ static inline int tcf_key_eq(const struct tcf_flow_key *a, const struct tcf_flow
 		(x[5] ^ y[5])) == 0;
 }
 
-#endif /* TCFLOWS_DIGEST_H */
+/* The idle timeout class (enum tcf_idle_class) of an IP protocol. */
+static inline int tcf_idle_class(__u8 proto)
+{
+	switch (proto) {
+	case 6: /* TCP */
+		return TCF_IDLE_TCP;
+	case 17:  /* UDP */
+	case 136: /* UDP-Lite */
+		return TCF_IDLE_UDP;
+	case 1:	 /* ICMP */
+	case 58: /* ICMPv6 */
+		return TCF_IDLE_ICMP;
+	}
+	return TCF_IDLE_OTHER;
+}
+
+#endif /* TCFLOWS_KEY_H */
