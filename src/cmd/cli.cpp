@@ -244,13 +244,17 @@ void add_record_lifecycle(CLI::App *record, RecordOptions &o) {
                "how long a closed TCP connection still takes late packets (default 5s)");
 }
 
-// The BPF side: map sizes, TC priority.
+// The BPF side: table sizes, TC priority.
 void add_record_kernel(CLI::App *record, RecordOptions &o) {
-  record->add_option("--max-flows", o.max_flows, "flow map entries (default 65536)")
+  record
+      ->add_option("--max-flows", o.max_flows,
+                   "live connections the kernel's table holds; half as many again hold "
+                   "connections whose records are being written (default 65536)")
       ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 26));
   record
       ->add_option("--ringbuf-size", o.ringbuf_bytes,
-                   "ring buffer bytes, a power of two >= 4096 (default 4 MiB)")
+                   "bytes of the ring buffer that wakes the agent when free slots run low, "
+                   "a power of two >= 4096 (default 4 MiB)")
       ->check(CLI::Validator(
           [](std::string &text) -> std::string {
             unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);

@@ -11,9 +11,7 @@
 
 namespace tcflows {
 
-uint32_t slot_capacity(uint32_t max_flows) {
-  return max_flows + std::max<uint32_t>(8192, max_flows / 2);
-}
+uint32_t slot_capacity(uint32_t max_flows) { return max_flows + max_flows / 2; }
 
 uint32_t index_capacity(uint32_t max_flows) {
   // At most half full with live connections: probes stay short.

@@ -21,7 +21,7 @@ struct ProgramConfig {
 };
 
 // Slots of the conns array for `max_flows` live connections: half as many
-// again hold connections that ended and whose records are being written.
+// again hold connections that ended until their records are written.
 uint32_t slot_capacity(uint32_t max_flows);
 // Entries of the index (a power of two).
 uint32_t index_capacity(uint32_t max_flows);

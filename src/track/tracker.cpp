@@ -108,6 +108,7 @@ struct Tracker::Impl {
   Impl(TrackerConfig config, ConnTable &table) : config_(std::move(config)), table_(table) {
     if (table_.handed() == 0)
       table_.grow(config_.spare_slots);
+    shared(table_.pool().bell_armed).store(1);
   }
 
   // --- time and classes ---

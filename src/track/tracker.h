@@ -82,6 +82,8 @@ using UpdateSink = std::function<void(std::span<const ConnUpdate>)>;
 
 class Tracker {
 public:
+  // Gives the program its first free slots (a table never used) and arms the
+  // doorbell.
   Tracker(TrackerConfig config, ConnTable &table);
   ~Tracker();
   Tracker(const Tracker &) = delete;
