@@ -112,7 +112,8 @@ class ScratchRoot:
         L.run(["mount", "-t", "proc", "proc", self.path("/proc")])
         L.run(["mount", "--rbind", "/dev", self.path("/dev")])
         L.run(["mount", "--bind", "/sys", self.path("/sys")])
-        L.run(["mount", "-t", "bpf", "bpf", self.path("/sys/fs/bpf")])
+        # A bpffs of its own, mode 0700 as systemd mounts it at boot.
+        L.run(["mount", "-t", "bpf", "-o", "mode=0700", "bpf", self.path("/sys/fs/bpf")])
         for d in ("/run", "/tmp"):
             L.run(["mount", "-t", "tmpfs", "tmpfs", self.path(d)])
         os.makedirs(self.path("/run/systemd/system"))
@@ -128,10 +129,12 @@ class ScratchRoot:
     def path(self, p):
         return self.root + p
 
-    def run(self, *argv, ns=None, check=True, timeout=300):
+    def run(self, *argv, netns=None, check=True, timeout=300):
+        """argv in the scratch root (and in network namespace netns)."""
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
                "DEBIAN_FRONTEND": "noninteractive", "MANWIDTH": "80"}
-        return L.run(["chroot", self.root, *argv], ns=ns, check=check, timeout=timeout, env=env)
+        enter = ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
+        return L.run([*enter, "chroot", self.root, *argv], check=check, timeout=timeout, env=env)
 
     def systemctl_calls(self):
         """What the maintainer scripts asked of systemctl since the last call."""
@@ -166,7 +169,8 @@ def check_installed(root, version):
         got = ((st.st_uid, st.st_gid), st.st_mode & 0o777)
         print(f"  {d}: owner {got[0]}, mode {got[1]:o}")
         L.check(got == (owner, mode), f"{d}: owner and mode {got}, expected {(owner, mode)}")
-    enabled = root.run("systemctl.real", "--root=/", "is-enabled", "tcflows.service", check=False).stdout
+    enabled = root.run("systemctl.real", "--root=/", "is-enabled", "tcflows.service",
+                       check=False).stdout
     wants = [w for w in os.listdir(root.path("/etc/systemd/system")) if w.endswith(".wants")
              and os.path.lexists(root.path(f"/etc/systemd/system/{w}/tcflows.service"))]
     print(f"  tcflows.service: {enabled.strip()}, wanted by {wants or 'nothing'}")
@@ -221,7 +225,8 @@ def record_as_the_service(root, lab):
     """The unit's ExecStart in namespace a (its default route is dev a);
     returns the running agent once its filters are attached."""
     lab.ip("a", "route", "add", "default", "via", lab.addr4["b"])
-    argv = ["nsenter", f"--net=/run/netns/{lab.ns['a']}", "chroot", root.root, *exec_start(root)]
+    argv = ["nsenter", f"--net=/run/netns/{lab.ns['a']}", "chroot", root.root,
+            *exec_start(root)]
     print(f"  as tcflows.service: {' '.join(exec_start(root))}")
     agent = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     L.on_cleanup(lambda: agent.poll() is None and (agent.kill(), agent.wait()))
@@ -235,6 +240,15 @@ def record_as_the_service(root, lab):
     with open(root.path("/run/tcflows-test.pid"), "w") as f:
         f.write(str(agent.pid))
     return agent
+
+
+def leftovers(root):
+    """Pins and lock files under the scratch root's /sys/fs/bpf and /run."""
+    found = []
+    for top in ("/sys/fs/bpf/tcflows", "/run/tcflows"):
+        for folder, _, files in os.walk(root.path(top)):
+            found += [os.path.join(folder, f)[len(root.root):] for f in files]
+    return sorted(found)
 
 
 def add_foreign(lab):
@@ -261,6 +275,43 @@ def check_records(root):
     L.check(icmp == [(PINGS, PINGS, "shutdown")], f"ICMP records {icmp}")
 
 
+def apt(root, lab, *args):
+    """apt-get in the scratch root; the systemctl calls its scripts made."""
+    root.run("sh", "-c", "cd / && apt-get -y -q " + " ".join(args), netns=lab.ns["a"])
+    return root.systemctl_calls()
+
+
+def check_upgrade_and_removal(root, lab, local):
+    """With the service recording: an upgrade try-restarts it; removal stops
+    it, leaves others' qdisc and filters as they were and no pins or locks."""
+    foreign = add_foreign(lab)
+    lab.link_up()
+    agent = record_as_the_service(root, lab)
+    L.ping(lab, "a", lab.addr4["b"], count=PINGS)
+
+    calls = apt(root, lab, "install", "--reinstall", local)
+    print(f"  upgrade: systemctl {calls}")
+    L.check(changes_of(calls) == ["try-restart tcflows.service"],
+            f"upgrading asked systemd for {changes_of(calls)}, expected only try-restart")
+    L.check(agent.poll() is None, "the upgrade stopped the service")
+
+    calls = apt(root, lab, "remove", "tcflows")
+    print(f"  remove: systemctl {calls}; the agent exited {agent.poll()}")
+    L.check(changes_of(calls) == ["stop tcflows.service"],
+            f"removing asked systemd for {changes_of(calls)}, expected stop")
+    L.check(agent.poll() == 0, f"the service did not stop cleanly: {agent.poll()}")
+    after = A.tc_state(lab.ns["a"], lab.dev["a"])
+    lines = {hook: len(f) for hook, f in after[1].items()}
+    print(f"  tc after removal: qdiscs {after[0]}, filter lines {lines}, "
+          f"{'as before' if after == foreign else 'changed'}")
+    L.check(after == foreign, f"tc before: {foreign}, after removal: {after}")
+    # The service, as the tcflows user, cannot reach its pins in a bpffs of
+    # mode 0700 to remove them; the prerm's `tcflows detach` does.
+    print(f"  pins and lock files after removal: {leftovers(root) or 'none'}")
+    L.check(not leftovers(root), f"removal left {leftovers(root)}")
+    L.check(not os.path.exists(root.path("/usr/bin/tcflows")), "/usr/bin/tcflows is left")
+
+
 def test_package(binary):
     """tools/package, lintian, then install, upgrade, remove and purge in a
     scratch root, with the service recording in a lab namespace."""
@@ -271,54 +322,29 @@ def test_package(binary):
             f"{os.path.basename(deb)}: {fields}; meson.build says version {version}: "
             "add a debian/changelog entry")
     # The lab's namespaces first, in the host's mount namespace like every
-    # lab's; then the scratch root, in one of this process's own.
+    # lab's; then the scratch root, in one of this process's own. The
+    # package's scripts run in namespace a: its interfaces are the machine's
+    # for them, and the host's stay out of their reach.
     lab = A.new_lab()
     lab.setup()
     root = ScratchRoot()
     shutil.copy(deb, root.path("/tmp"))
     local = "./tmp/" + os.path.basename(deb)
 
-    root.run("sh", "-c", f"cd / && apt-get install -y -q --no-install-recommends {local}")
-    calls = root.systemctl_calls()
+    calls = apt(root, lab, "install", "--no-install-recommends", local)
     print(f"  install: systemctl {calls}")
     L.check(not changes_of(calls), f"installing asked systemd for {changes_of(calls)}")
     check_installed(root, version)
-
-    foreign = add_foreign(lab)
-    lab.link_up()
-    agent = record_as_the_service(root, lab)
-    L.ping(lab, "a", lab.addr4["b"], count=PINGS)
-
-    root.run("sh", "-c", f"cd / && apt-get install -y -q --reinstall {local}")
-    calls = root.systemctl_calls()
-    print(f"  upgrade: systemctl {calls}")
-    L.check(changes_of(calls) == ["try-restart tcflows.service"],
-            f"upgrading asked systemd for {changes_of(calls)}, expected only try-restart")
-    L.check(agent.poll() is None, "the upgrade stopped the service")
-
-    root.run("apt-get", "remove", "-y", "-q", "tcflows")
-    calls = root.systemctl_calls()
-    print(f"  remove: systemctl {calls}; the agent exited {agent.poll()}")
-    L.check(changes_of(calls) == ["stop tcflows.service"],
-            f"removing asked systemd for {changes_of(calls)}, expected stop")
-    L.check(agent.poll() == 0, f"the service did not stop cleanly: {agent.poll()}")
-    after = A.tc_state(lab.ns["a"], lab.dev["a"])
-    lines = {hook: len(f) for hook, f in after[1].items()}
-    print(f"  tc after removal: qdiscs {after[0]}, filter lines {lines}, "
-          f"{'as before' if after == foreign else 'changed'}")
-    L.check(after == foreign, f"tc before: {foreign}, after removal: {after}")
-    lab.destroy()
-    L.check(not os.path.exists(root.path("/usr/bin/tcflows")), "/usr/bin/tcflows is left")
+    check_upgrade_and_removal(root, lab, local)
     check_records(root)
 
-    root.run("dpkg", "--purge", "tcflows")
-    print(f"  purge: systemctl {root.systemctl_calls()}")
+    print(f"  purge: systemctl {apt(root, lab, 'purge', 'tcflows')}")
     left = sorted(os.listdir(root.path("/var/lib/tcflows")))
-    L.check(os.path.exists(root.path("/var/lib/tcflows/tcflows.db")),
-            "purge removed the recorded database")
+    L.check("tcflows.db" in left, "purge removed the recorded database")
     L.check(root.run("getent", "passwd", "tcflows", check=False).returncode == 0,
             "purge removed the tcflows user")
     print(f"  after purge: /var/lib/tcflows holds {left}, the user stays")
+    lab.destroy()
 
 
 if __name__ == "__main__":
