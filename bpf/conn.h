@@ -23,7 +23,8 @@
  *   env_count(env, counter, n)          adds n to a per-CPU counter
  *   env_doorbell(env, free)             0 when the doorbell event was sent
  *   tcf_load32/64(p), tcf_cas32/64(p, old, new) -> old, tcf_xchg32(p, v),
- *   tcf_or32(p, v) -> old, tcf_or64(p, v), tcf_add64(p, v), tcf_adds64(p, v) -> old
+ *   tcf_or32(p, v) -> old, tcf_or64(p, v), tcf_add64(p, v), tcf_adds64(p, v) -> old,
+ *   tcf_adds32(p, v) -> old
  *
  * Every access to memory another CPU or the agent may write goes through
  * those: they are the points where the tests interleave. TCF_SUBPROG, when
@@ -247,12 +248,19 @@ TCF_INLINE struct tcf_conn *tcf_take(struct tcf_env *env, struct tcf_packet *p, 
 
 	if (!pool)
 		return NULL;
-	if (env_pop_slot(env, index)) {
-		env_count(env, TCF_CTR_FLOW_FULL, 1);
-		tcf_ring(env, pool, 0);
-		return NULL;
+	if (env_pop_slot(env, index) == 0) {
+		free = tcf_adds64(&pool->free, -1) - 1;
+	} else {
+		/* The stack is empty: a slot never used, if one is left. */
+		if (tcf_load32(&pool->used) >= tcf_cfg_of(env)->slots ||
+		    (*index = tcf_adds32(&pool->used, 1)) >= tcf_cfg_of(env)->slots) {
+			env_count(env, TCF_CTR_FLOW_FULL, 1);
+			tcf_ring(env, pool, 0);
+			return NULL;
+		}
+		free = 0;
 	}
-	free = tcf_adds64(&pool->free, -1) - 1;
+	free += (__s64)tcf_cfg_of(env)->slots - tcf_load32(&pool->used);
 	if (free < (__s64)tcf_cfg_of(env)->bell_below)
 		tcf_ring(env, pool, free);
 	c = env_slot(env, *index);

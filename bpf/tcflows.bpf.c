@@ -202,6 +202,7 @@ struct tcf_env {
 #define tcf_or64(p, v)		 __sync_fetch_and_or((p), (v))
 #define tcf_add64(p, v)		 __sync_fetch_and_add((p), (v))
 #define tcf_adds64(p, v)	 __sync_fetch_and_add((p), (v))
+#define tcf_adds32(p, v)	 __sync_fetch_and_add((p), (v))
 #define env_count(env, idx, n)	 ctr_add((idx), (n))
 
 static __always_inline __u64 *env_index(struct tcf_env *env, __u32 position)

@@ -72,7 +72,8 @@ enum tcf_seen {
  * One connection: a slot of the `conns` array, which user space maps into its
  * memory. The `index` (see TCF_INDEX_*) says which slot holds the current
  * connection of a flow key; the slot holds everything about it. A slot is
- * taken from the `free_slots` stack by the packet that starts the connection
+ * taken from the `free_slots` stack (or from those never used) by the packet
+ * that starts the connection
  * and given back by user space once the connection's final record is
  * written, so a slot never changes meaning while a program or the agent may
  * still look at it (see enum tcf_slot_state).
@@ -164,10 +165,14 @@ enum tcf_end_reason {
 	((__u64)(tag) << 40 | (__u64)(dist) << 32 | (__u64)((slot) + 1))
 #define TCF_DIGEST_TAG(digest)	 ((__u32)((digest) >> 40))
 
-/* Shared by the program and user space: the one entry of the `pool` map. */
+/*
+ * Shared by the program and user space: the one entry of the `pool` map.
+ * Slots are taken from the free stack, and when it is empty from the ones
+ * never used, in order: slots 0 .. used-1 have been taken at least once.
+ */
 struct tcf_pool {
 	__s64 free;	  /* slots on the free stack */
-	__u32 handed;	  /* slots 0 .. handed-1 were given to the stack by user space */
+	__u32 used;	  /* slots ever taken (may pass the table's size when it is full) */
 	__u32 bell_armed; /* 1: the next slot taken below the watermark rings */
 };
 

@@ -96,7 +96,7 @@ void Agent::on_durable(uint64_t sequence) {
 
 Stats Agent::stats(bool for_metrics) const {
   Stats s;
-  s.flows = last_.handed - std::min(last_.handed, last_.free);
+  s.flows = program_.kernel_config().slots - std::min(program_.kernel_config().slots, last_.free);
   s.max_flows = program_.max_flows();
   s.counters = read_counters(program_.counters_fd());
   s.doorbells = doorbell_.rung();

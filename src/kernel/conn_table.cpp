@@ -72,12 +72,12 @@ public:
         index_map_(program.index_fd(), 0, std::max<size_t>(entries_ * sizeof(uint64_t), 4096)) {}
 
   uint32_t capacity() const override { return capacity_; }
-  uint32_t handed() const override {
-    return std::min(shared(const_cast<KernelConnTable *>(this)->pool().handed).load(), capacity_);
+  uint32_t used() const override {
+    return std::min(shared(const_cast<KernelConnTable *>(this)->pool().used).load(), capacity_);
   }
 
   void scan(const Visit &visit) override {
-    uint32_t end = handed();
+    uint32_t end = used();
     for (uint32_t first = 0; first < end; first += window_slots) {
       uint32_t count = std::min(window_slots, end - first);
       uint32_t pages = (count + slots_per_page - 1) / slots_per_page;
@@ -87,7 +87,7 @@ public:
   }
 
   void with_slot(uint32_t index, const std::function<void(tcf_conn &)> &visit) override {
-    if (index >= handed())
+    if (index >= used())
       return;
     uint32_t page = index / slots_per_page;
     Mapping window(conns_fd_, size_t(page) * 4096, 4096);
@@ -106,18 +106,6 @@ public:
     for (uint32_t slot : slots)
       pushed += bpf_map_update_elem(free_fd_, nullptr, &slot, BPF_ANY) == 0;
     shared(pool().free).fetch_add(pushed);
-  }
-
-  uint32_t grow(uint32_t count) override {
-    uint32_t from = handed(), n = std::min(count, capacity_ - from);
-    // Handed first, so that a scan covers a slot as soon as a program can take it.
-    shared(pool().handed).store(from + n);
-    // The lowest index on top: the program fills the table from its start.
-    int64_t pushed = 0;
-    for (uint32_t slot = from + n; slot-- > from;)
-      pushed += bpf_map_update_elem(free_fd_, nullptr, &slot, BPF_ANY) == 0;
-    shared(pool().free).fetch_add(pushed);
-    return n;
   }
 
   tcf_pool &pool() override { return *static_cast<tcf_pool *>(pool_map_.get()); }

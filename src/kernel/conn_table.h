@@ -29,16 +29,16 @@ class ConnTable {
 public:
   virtual ~ConnTable() = default;
 
-  // Slots the conns array has, and how many of them (0 .. handed()-1) were
-  // given to the program: only those can be in use.
+  // Slots the conns array has, and how many of them (0 .. used()-1) the
+  // program has taken at least once: only those can be in use.
   virtual uint32_t capacity() const = 0;
-  virtual uint32_t handed() const = 0;
+  virtual uint32_t used() const = 0;
 
   // Calls `visit(first, slots)` for consecutive runs of slots covering
-  // [0, handed()), in order; the slots are the program's memory.
+  // [0, used()), in order; the slots are the program's memory.
   using Visit = std::function<void(uint32_t first, std::span<tcf_conn> slots)>;
   virtual void scan(const Visit &visit) = 0;
-  // Calls `visit` with one slot (index below handed()).
+  // Calls `visit` with one slot (index below used()).
   virtual void with_slot(uint32_t index, const std::function<void(tcf_conn &)> &visit) = 0;
 
   // Returns once every program run that may have read a slot's state before
@@ -52,8 +52,6 @@ public:
 
   // Gives FREE slots back to the program.
   virtual void release(std::span<const uint32_t> slots) = 0;
-  // Gives up to `count` never-used slots to the program; returns how many.
-  virtual uint32_t grow(uint32_t count) = 0;
 
   // The counters the program and user space share (free slots, the doorbell).
   virtual tcf_pool &pool() = 0;

@@ -106,8 +106,6 @@ struct Candidate {
 
 struct Tracker::Impl {
   Impl(TrackerConfig config, ConnTable &table) : config_(std::move(config)), table_(table) {
-    if (table_.handed() == 0)
-      table_.grow(config_.spare_slots);
     shared(table_.pool().bell_armed).store(1);
   }
 
@@ -388,6 +386,12 @@ struct Tracker::Impl {
     ending_++;
   }
 
+  // Room for slots up to `end`: programs take new ones while a sweep runs.
+  void fit(size_t end) {
+    if (tracked_.size() < end)
+      tracked_.resize(end);
+  }
+
   void free_slot(uint32_t i, tcf_conn &slot, Tracked &t, uint32_t state) {
     uint32_t next = (slot_incarnation(state) + 1) << TCF_INCARNATION_SHIFT | TCF_SLOT_FREE;
     shared(slot.state).store(next);
@@ -406,8 +410,8 @@ struct Tracker::Impl {
     ending_ = open_ = finals_ = unreached_ = 0;
     stats_.open_by_state = {};
     live_ = {};
-    tracked_.resize(std::max<size_t>(tracked_.size(), table_.handed()));
     table_.scan([&](uint32_t first, std::span<tcf_conn> slots) {
+      fit(first + slots.size());
       for (uint32_t k = 0; k < slots.size(); k++)
         visit(first + k, slots[k], checkpoint, sink);
     });
@@ -418,20 +422,13 @@ struct Tracker::Impl {
       index().prune();
       tombstones_ = 0;
     }
-    grow();
     adopting_ = false;
     updates_done_ = true;
     auto &pool = table_.pool();
     shared(pool.bell_armed).store(1);
-    return {seq_, finals_, open_, uint32_t(std::max<int64_t>(0, shared(pool.free).load())),
-            table_.handed()};
-  }
-
-  // Keeps the program supplied: more never-used slots when few are free.
-  void grow() {
-    int64_t free = shared(table_.pool().free).load();
-    if (free < int64_t(config_.spare_slots))
-      table_.grow(std::max<uint32_t>(config_.spare_slots, table_.handed() / 4));
+    uint32_t unused = table_.capacity() - table_.used();
+    return {seq_, finals_, open_, uint32_t(std::max<int64_t>(0, shared(pool.free).load())) + unused,
+            table_.used()};
   }
 
   void shutdown(uint64_t now, const UpdateSink &sink) {
@@ -439,8 +436,8 @@ struct Tracker::Impl {
     seq_++;
     now_ = now;
     now_epoch_ = epoch(now);
-    tracked_.resize(std::max<size_t>(tracked_.size(), table_.handed()));
     table_.scan([&](uint32_t first, std::span<tcf_conn> slots) {
+      fit(first + slots.size());
       for (uint32_t k = 0; k < slots.size(); k++) {
         uint32_t i = first + k;
         Tracked &t = tracked_[i];

@@ -44,8 +44,6 @@ struct TrackerConfig {
   size_t max_retired = 65536;
   // Updates handed to the sink at a time.
   size_t chunk = 4096;
-  // Free slots the program should always have: below it the table grows.
-  uint32_t spare_slots = 8192;
 };
 
 // Cumulative traffic of one flow key since the tracker started: its open
@@ -71,19 +69,18 @@ struct TrackerStats {
 
 // What one sweep found.
 struct SweepResult {
-  uint64_t seq = 0;    // this sweep's number: pass it to durable() once its records are
-  size_t finals = 0;   // final updates handed out
-  size_t open = 0;     // connections open
-  uint32_t free = 0;   // slots free for the program after the sweep
-  uint32_t handed = 0; // slots in use or free (the rest of the table was never used)
+  uint64_t seq = 0;  // this sweep's number: pass it to durable() once its records are
+  size_t finals = 0; // final updates handed out
+  size_t open = 0;   // connections open
+  uint32_t free = 0; // slots free for the program after the sweep (stacked or never used)
+  uint32_t used = 0; // slots taken at least once (the rest of the table never was)
 };
 
 using UpdateSink = std::function<void(std::span<const ConnUpdate>)>;
 
 class Tracker {
 public:
-  // Gives the program its first free slots (a table never used) and arms the
-  // doorbell.
+  // Arms the doorbell.
   Tracker(TrackerConfig config, ConnTable &table);
   ~Tracker();
   Tracker(const Tracker &) = delete;

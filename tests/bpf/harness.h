@@ -66,7 +66,7 @@ public:
 
   // Empties every map, zeroes the table and the counters, drops pending
   // doorbells and rewinds the clock: the state of a freshly loaded program
-  // (without the verifier's cost), with `slots` free slots (all by default).
+  // (without the verifier's cost), with `slots` slots left (all by default).
   void reset(uint32_t slots = UINT32_MAX);
 
   BpfProgram &program() { return program_; }

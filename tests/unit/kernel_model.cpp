@@ -68,6 +68,12 @@ static inline void tcf_add64(__u64 *p, __u64 v) {
   model::step_point("add64");
   *p += v;
 }
+static inline __u32 tcf_adds32(__u32 *p, __u32 v) {
+  model::step_point("adds32");
+  __u32 old = *p;
+  *p += v;
+  return old;
+}
 static inline __s64 tcf_adds64(__s64 *p, __s64 v) {
   model::step_point("adds64");
   __s64 old = *p;
@@ -254,11 +260,11 @@ void Kernel::finish_all() {
 void Table::scan(const Visit &visit) {
   if (before_scan)
     before_scan();
-  visit(0, {k_.conns.data(), handed()});
+  visit(0, {k_.conns.data(), used()});
 }
 
 void Table::with_slot(uint32_t index, const std::function<void(tcf_conn &)> &visit) {
-  if (index < handed())
+  if (index < used())
     visit(k_.conns[index]);
 }
 
@@ -271,15 +277,6 @@ void Table::release(std::span<const uint32_t> slots) {
   for (uint32_t slot : slots)
     k_.free_stack.push_back(slot);
   k_.pool.free += int64_t(slots.size());
-}
-
-uint32_t Table::grow(uint32_t count) {
-  uint32_t from = k_.pool.handed, n = std::min<uint32_t>(count, capacity() - from);
-  k_.pool.handed = from + n;
-  for (uint32_t slot = from + n; slot-- > from;)
-    k_.free_stack.push_back(slot);
-  k_.pool.free += n;
-  return n;
 }
 
 } // namespace model

@@ -116,14 +116,13 @@ public:
   int synchronized = 0;
 
   uint32_t capacity() const override { return uint32_t(k_.conns.size()); }
-  uint32_t handed() const override { return k_.pool.handed; }
+  uint32_t used() const override { return std::min<uint32_t>(k_.pool.used, capacity()); }
   void scan(const Visit &visit) override;
   void with_slot(uint32_t index, const std::function<void(tcf_conn &)> &visit) override;
   void synchronize() override;
   std::span<uint64_t> index() override { return k_.index; }
   uint64_t digest_mask() const override { return k_.cfg.digest_mask; }
   void release(std::span<const uint32_t> slots) override;
-  uint32_t grow(uint32_t count) override;
   tcf_pool &pool() override { return k_.pool; }
 
 private:

@@ -36,7 +36,6 @@ void Conversation::short_tcp(Kernel &k, uint64_t gap) {
 }
 
 Rig::Rig(uint32_t slots, TrackerConfig config) : k(slots) {
-  config.spare_slots = std::min<uint32_t>(config.spare_slots, slots / 2);
   tracker = std::make_unique<Tracker>(config, table);
 }
 
@@ -44,7 +43,6 @@ TrackerConfig Rig::default_config() {
   TrackerConfig config;
   config.linger = std::chrono::seconds(5);
   config.uid_salt = 42;
-  config.spare_slots = 8;
   return config;
 }
 

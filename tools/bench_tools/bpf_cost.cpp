@@ -98,7 +98,6 @@ int main(int argc, char **argv) {
   try {
     ProgramConfig config;
     BpfProgram program = BpfProgram::load(config);
-    kernel_conn_table(program)->grow(1024); // free slots, as the agent hands them
     fmt::print("{{");
     bool first = true;
     for (const auto &c : cases()) {

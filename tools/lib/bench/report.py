@@ -114,6 +114,15 @@ def targets(summaries, scenarios):
         if sc.name == "udp64":
             judge("udp64: 64-byte UDP pps >= 97 % of baseline", s["ratio"], lambda v: v >= 0.97,
                   f"median ratio {fmt(s['ratio'])}")
+        if sc.name == "shorttcp":
+            judge("shorttcp: short-connection throughput >= 95 % of baseline", s["ratio"],
+                  lambda v: v >= 0.95, f"median ratio {fmt(s['ratio'])}")
+            known = by.get(("udp64", "tcflows"), {}).get("ns_per_run")
+            if s["ns_per_run"] is not None and known:
+                judge("shorttcp: program cost under churn <= 2x the known-flow cost (udp64)",
+                      s["ns_per_run"] / known, lambda v: v <= 2,
+                      f"{fmt(s['ns_per_run'], 1)} ns against {fmt(known, 1)} ns per run "
+                      "(bpf_stats)")
         if sc.steady and not sc.offloads and s["cost_runs"]:
             judge(f"{sc.name}: <= 60 ns per packet, known flow (bpf_stats)", s["ns_per_run"],
                   lambda v: v <= 60, f"{fmt(s['ns_per_run'], 1)} ns; an empty program measures "
