@@ -16,6 +16,10 @@ using namespace std::chrono_literals;
 // Sweeps run at least this often: finals come out, and closed or idle
 // connections are sealed, within about a second.
 constexpr std::chrono::nanoseconds max_sweep_period = 1s;
+
+std::chrono::nanoseconds sweep_period(const RecordOptions &options) {
+  return std::min(options.interval, max_sweep_period);
+}
 // A doorbell sweeps at once, but not more often than this.
 constexpr std::chrono::nanoseconds min_sweep_gap = 20ms;
 
@@ -26,9 +30,10 @@ Agent::Agent(boost::asio::io_context &io, boost::asio::signal_set &signals,
              Attachments &attachments, Outputs &outputs)
     : program_(program), options_(options), attachments_(attachments), outputs_(outputs),
       tracker_(tracker_config(options, attachments.configured()), table),
-      doorbell_(io, program.events_fd(), [this] { tick(); }),
+      doorbell_(io, program.events_fd(), [this] { tick(false); }),
       live_(live_table_config(options, attachments.configured())), timer_(io),
-      next_checkpoint_(std::chrono::steady_clock::now() + options.interval), signals_(signals) {
+      next_checkpoint_(std::chrono::steady_clock::now() + options.interval), signals_(signals),
+      shares_(uint32_t(std::max<int64_t>(1, options.interval / sweep_period(options)))) {
   tracker_.resume(outputs_.take_open_connections());
   outputs_.on_durable([this](uint64_t sequence) { on_durable(sequence); });
   if (!options.metrics.empty())
@@ -48,24 +53,29 @@ void Agent::start(std::function<void()> detach) {
   arm_timer();
 }
 
-// The timer, or a doorbell: a sweep; at every --interval with checkpoints
-// of the open connections and the live table.
-void Agent::tick() {
+// The timer, or a doorbell: a sweep. Each timer sweep reports its share of
+// the open connections, so that every one is reported once an --interval
+// and a large table's checkpoints spread over the interval; at every
+// --interval also the counters row and the live table.
+void Agent::tick(bool timer) {
   auto now = std::chrono::steady_clock::now();
-  if (now - last_sweep_ < min_sweep_gap)
+  if (!timer && now - last_sweep_ < min_sweep_gap)
     return;
   attachments_.reconcile();
-  bool checkpoint = now >= next_checkpoint_;
-  if (checkpoint)
+  Checkpoint checkpoint;
+  if (timer)
+    checkpoint = {uint32_t(ticks_++ % shares_), shares_};
+  bool interval = now >= next_checkpoint_;
+  if (interval)
     next_checkpoint_ += options_.interval * (1 + (now - next_checkpoint_) / options_.interval);
-  sweep(checkpoint);
-  if (checkpoint)
+  sweep(checkpoint, interval);
+  if (interval)
     show();
 }
 
-// One sweep, its records one interval of the outputs. Counters go to the
-// database with the checkpoints only.
-void Agent::sweep(bool checkpoint) {
+// One sweep, its records one interval of the outputs; the counters go to
+// the database at every --interval.
+void Agent::sweep(Checkpoint checkpoint, bool counters_row) {
   auto started = std::chrono::steady_clock::now();
   last_sweep_ = started;
   if (auto stale = tracker_.take_unresumed(); !stale.empty()) {
@@ -78,7 +88,7 @@ void Agent::sweep(bool checkpoint) {
     outputs_.add({chunk.begin(), chunk.end()});
   });
   Counters counters = read_counters(program_.counters_fd());
-  pending_.emplace_back(outputs_.end(checkpoint ? &counters : nullptr), last_.seq);
+  pending_.emplace_back(outputs_.end(counters_row ? &counters : nullptr), last_.seq);
   on_durable(outputs_.durable());
   sweep_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started)
@@ -140,7 +150,7 @@ void Agent::stop(int signal) {
   if (detach_)
     detach_();
   doorbell_.stop();
-  sweep(true);
+  sweep(Checkpoint::all(), true);
   show(); // the final numbers, counted up to the stop
   outputs_.begin(epoch_now_ns(), interfaces());
   tracker_.shutdown(boot_now_ns(), [this](std::span<const ConnUpdate> chunk) {
@@ -155,11 +165,11 @@ void Agent::stop(int signal) {
 }
 
 void Agent::arm_timer() {
-  timer_.expires_after(std::min(options_.interval, max_sweep_period));
+  timer_.expires_after(sweep_period(options_));
   timer_.async_wait([this](const boost::system::error_code &error) {
     if (error)
       return;
-    tick();
+    tick(true);
     arm_timer();
   });
 }

@@ -37,8 +37,8 @@ public:
   void start(std::function<void()> detach);
 
 private:
-  void tick();
-  void sweep(bool checkpoint);
+  void tick(bool timer);
+  void sweep(Checkpoint checkpoint, bool counters_row);
   void on_durable(uint64_t sequence);
   void show();
   void stop(int signal);
@@ -66,6 +66,8 @@ private:
   std::deque<std::pair<uint64_t, uint64_t>> pending_;
   SweepResult last_;
   uint64_t sweep_us_ = 0;
+  uint32_t shares_; // timer sweeps an --interval
+  uint64_t ticks_ = 0;
 };
 
 } // namespace tcflows

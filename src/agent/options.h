@@ -20,7 +20,7 @@ struct RecordOptions {
   LiveFormat format = LiveFormat::table;
   bool quiet = false;
   uint32_t max_flows = 65536;
-  uint32_t ringbuf_bytes = 4u << 20;
+  uint32_t ringbuf_bytes = 16u << 10;
   uint32_t tc_priority = 1;
   LiveBy by = LiveBy::flow;
   std::string jsonl; // empty: no JSON lines; "-": standard output

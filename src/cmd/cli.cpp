@@ -254,7 +254,7 @@ void add_record_kernel(CLI::App *record, RecordOptions &o) {
   record
       ->add_option("--ringbuf-size", o.ringbuf_bytes,
                    "bytes of the ring buffer that wakes the agent when free slots run low, "
-                   "a power of two >= 4096 (default 4 MiB)")
+                   "a power of two >= 4096 (default 16 KiB)")
       ->check(CLI::Validator(
           [](std::string &text) -> std::string {
             unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);

@@ -13,7 +13,7 @@ namespace tcflows {
 
 struct ProgramConfig {
   uint32_t max_flows = 65536;
-  uint32_t ringbuf_bytes = 4u << 20; // a power of two, at least a page
+  uint32_t ringbuf_bytes = 16u << 10; // a power of two, at least a page
   tcf_config kernel{};               // idle timeouts and flags for .rodata
   // Pin the maps and programs here, reusing maps already pinned there (a
   // restarted agent adopts the counts of the one before). Empty: no pins.

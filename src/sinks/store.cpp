@@ -132,9 +132,10 @@ sql::Database open_for_writing(const StoreConfig &config) {
     check_schema(db);
     db.set_pragma("journal_mode", "WAL", "wal");
     db.set_pragma("synchronous", "NORMAL", "1");
-    // A batch touches index pages all over: a small page cache spills them to
-    // the WAL again and again within one transaction.
-    db.set_pragma("cache_size", "-65536", "-65536");
+    // A batch touches index pages all over: a page cache too small spills
+    // them to the WAL again and again within one transaction. 8 MiB holds
+    // the pages of the largest batch a sweep makes (see bench_store).
+    db.set_pragma("cache_size", "-4096", "-4096");
     // Truncates the WAL after checkpoints rather than keeping its largest size.
     db.set_pragma("journal_size_limit", "67108864", "67108864");
     db.persist_wal();

@@ -334,7 +334,7 @@ struct Tracker::Impl {
 
   // --- the sweep ---
 
-  void visit(uint32_t i, tcf_conn &slot, bool checkpoint, const UpdateSink &sink) {
+  void visit(uint32_t i, tcf_conn &slot, Checkpoint checkpoint, const UpdateSink &sink) {
     Tracked &t = tracked_[i];
     uint32_t state = shared(slot.state).load();
     uint32_t kind = slot_kind(state);
@@ -378,7 +378,7 @@ struct Tracker::Impl {
       consider_for_live(c, v);
       if (config_.count_states && packets(c))
         stats_.open_by_state[size_t(zeek_view(c.key, v.steps, orientation_of(v)).state)]++;
-      if (checkpoint && !t.unreached && packets(c) && changed(t, v))
+      if (checkpoint.covers(i) && !t.unreached && packets(c) && changed(t, v))
         emit(update_of(t, v, CloseReason::open, now_epoch_), sink);
       return;
     }
@@ -399,7 +399,7 @@ struct Tracker::Impl {
     release_.push_back(i);
   }
 
-  SweepResult sweep(uint64_t now, bool checkpoint, const UpdateSink &sink) {
+  SweepResult sweep(uint64_t now, Checkpoint checkpoint, const UpdateSink &sink) {
     seq_++;
     stats_.sweeps++;
     now_ = now;
@@ -584,7 +584,7 @@ Tracker::Tracker(TrackerConfig config, ConnTable &table)
     : impl_(std::make_unique<Impl>(std::move(config), table)) {}
 Tracker::~Tracker() = default;
 
-SweepResult Tracker::sweep(uint64_t now_boot_ns, bool checkpoint, const UpdateSink &sink) {
+SweepResult Tracker::sweep(uint64_t now_boot_ns, Checkpoint checkpoint, const UpdateSink &sink) {
   return impl_->sweep(now_boot_ns, checkpoint, sink);
 }
 

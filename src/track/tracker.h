@@ -78,6 +78,16 @@ struct SweepResult {
 
 using UpdateSink = std::function<void(std::span<const ConnUpdate>)>;
 
+// Which open connections a sweep reports: those whose slot falls in its share
+// (slot % shares == share), so that the checkpoints of a large table spread
+// over the sweeps of an interval; none when `shares` is 0.
+struct Checkpoint {
+  uint32_t share = 0;
+  uint32_t shares = 0;
+  static Checkpoint all() { return {0, 1}; }
+  bool covers(uint32_t slot) const { return shares && slot % shares == share; }
+};
+
 class Tracker {
 public:
   // Arms the doorbell.
@@ -89,9 +99,9 @@ public:
   // One pass over the table at now_boot_ns. Finals: connections ended or
   // sealed by the previous sweep, now that no program can add to them.
   // Seals those that are over (closed and lingered, or idle). Hands `sink`
-  // the final updates and, with `checkpoint`, an update of every open
-  // connection whose counters changed since its last one; in chunks.
-  SweepResult sweep(uint64_t now_boot_ns, bool checkpoint, const UpdateSink &sink);
+  // the final updates and an update of every open connection `checkpoint`
+  // covers whose counters changed since its last one; in chunks.
+  SweepResult sweep(uint64_t now_boot_ns, Checkpoint checkpoint, const UpdateSink &sink);
 
   // The records of sweeps up to `seq` are durable (written, committed):
   // their slots go back to the program at the next sweep.

@@ -47,7 +47,8 @@ TrackerConfig Rig::default_config() {
 }
 
 SweepResult Rig::sweep(bool checkpoint) {
-  auto result = tracker->sweep(k.clock_ns, checkpoint, [&](std::span<const ConnUpdate> batch) {
+  Checkpoint which = checkpoint ? Checkpoint::all() : Checkpoint{};
+  auto result = tracker->sweep(k.clock_ns, which, [&](std::span<const ConnUpdate> batch) {
     updates.insert(updates.end(), batch.begin(), batch.end());
   });
   tracker->durable(result.seq);

@@ -363,7 +363,7 @@ TEST_CASE("protocol: a slot goes back only once its record is durable") {
   Conversation c("10.0.0.1", 40000, "10.0.0.2", 80);
   c.short_tcp(rig.k);
   rig.k.advance(6 * sec);
-  auto sweep = [&] { return rig.tracker->sweep(rig.k.clock_ns, true, [](auto) {}); };
+  auto sweep = [&] { return rig.tracker->sweep(rig.k.clock_ns, Checkpoint::all(), [](auto) {}); };
   sweep();               // sealed
   auto finals = sweep(); // final handed out, not durable
   CHECK(finals.finals == 1);

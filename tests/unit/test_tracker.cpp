@@ -218,7 +218,8 @@ TEST_CASE("tracker: a second tracker over the same slots gives the same uids") {
   Uid first = rig.updates.back().record.uid;
   Tracker other(Rig::default_config(), rig.table);
   std::vector<ConnUpdate> seen;
-  other.sweep(rig.k.clock_ns, true, [&](auto batch) { seen.assign(batch.begin(), batch.end()); });
+  other.sweep(rig.k.clock_ns, Checkpoint::all(),
+              [&](auto batch) { seen.assign(batch.begin(), batch.end()); });
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].record.uid == first);
 }
