@@ -1,10 +1,10 @@
 """`tcflows record` as an agent that writes a database, and the checks of
 what it wrote against a capture of the same interface (issues 4 and 5).
 
-The agent runs in a lab namespace through `nsenter --net`, not `ip netns
-exec`: the latter remounts /sys, so tcflows would pin its maps in a private
-bpffs that vanishes with it, and a restarted agent would find nothing to
-adopt. Namespaces and interfaces start with `tr`.
+The agent runs in a lab namespace through `nsenter --net` (in the test's
+mount namespace), or with exec="ip-netns-exec" through `ip netns exec` (a
+mount namespace of its own with /sys remounted). Namespaces and interfaces
+start with `tr`.
 
 The reference is the capture (tshark's tcp.stream / udp.stream split reused
 5-tuples); a connection's record is compared per direction, matched by its
@@ -16,7 +16,7 @@ import contextlib
 import errno
 import json
 import os
-import shutil
+import re
 import signal
 import subprocess
 import sqlite3
@@ -28,7 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
 
 PREFIX = "tr"
-PIN_ROOT = "/sys/fs/bpf/tcflows"
 RUN_DIR = "/run/tcflows"
 CAP_NET_ADMIN = 1 << 12
 SHOW = 15  # problem lines printed at most
@@ -45,16 +44,19 @@ class Agent(L.Process):
     """`tcflows record --format json` on `ifaces` of namespace `ns`.
 
     db: the --db path (None: --no-db); mount_ns: a mount namespace to run in
-    (a /proc/PID/ns/mnt path); wait: return once every interface is attached.
+    (a /proc/PID/ns/mnt path); exec: "nsenter", or "ip-netns-exec" to start
+    it as `ip netns exec` does; wait: return once every interface is attached.
     """
 
     def __init__(self, binary, ns, ifaces, db=None, args=(), interval="500ms", mount_ns=None,
-                 wait=True):
+                 wait=True, exec="nsenter"):
         # Registered before the process's own cleanup, so it runs after that
-        # kill: pins and locks a test left (a killed agent's) go too.
-        L.on_cleanup(lambda: remove_leftovers(ifaces))
+        # kill: the locks a test left (a killed agent's) go too.
+        locks = [lock_file(ns, iface) for iface in ifaces]
+        L.on_cleanup(lambda: remove_leftovers(locks))
         argv = ["nsenter", f"--net=/run/netns/{ns}"]
         argv += [f"--mount={mount_ns}"] if mount_ns else []
+        argv = ["ip", "netns", "exec", ns] if exec == "ip-netns-exec" else argv
         argv += [binary, "record", "--format", "json", "--interval", interval]
         for iface in ifaces:
             argv += ["-i", iface]
@@ -129,20 +131,16 @@ def tcflows_cmd(binary, ns, *args, timeout=30):
 # ---------------------------------------------------------------- what tcflows leaves
 
 
-def pin_dir(ifaces):
-    return os.path.join(PIN_ROOT, "+".join(sorted(set(ifaces))))
+def lock_file(ns, iface):
+    """The lock file of an interface of namespace ns (named by its inode)."""
+    return os.path.join(RUN_DIR, f"net{os.stat(f'/run/netns/{ns}').st_ino}.{iface}.lock")
 
 
-def lock_file(iface):
-    return os.path.join(RUN_DIR, f"{iface}.lock")
-
-
-def remove_leftovers(ifaces):
-    """Our pins and lock files of these (test-only) interfaces."""
-    shutil.rmtree(pin_dir(ifaces), ignore_errors=True)
-    for iface in ifaces:
+def remove_leftovers(locks):
+    """Our lock files (of test-only interfaces)."""
+    for lock in locks:
         with contextlib.suppress(FileNotFoundError):
-            os.remove(lock_file(iface))
+            os.remove(lock)
 
 
 def tc_state(ns, dev):
@@ -161,20 +159,50 @@ def tcflows_filters(ns, dev):
     return {hook: sum("tcflows_" in line for line in lines) for hook, lines in filters.items()}
 
 
+def tcflows_programs(ns, dev):
+    """{hook: program id of the tcflows filter} on dev (hooks without one left out)."""
+    _, filters = tc_state(ns, dev)
+    ids = {}
+    for hook, lines in filters.items():
+        for line in lines:
+            m = re.search(r"tcflows_\w+:\[(\d+)\]", line)
+            if m:
+                ids[hook] = int(m.group(1))
+    return ids
+
+
+def program_exists(prog_id):
+    """Whether the kernel still has BPF program prog_id."""
+    return L.run(["bpftool", "prog", "show", "id", prog_id], check=False).returncode == 0
+
+
+def program_gone(prog_id, timeout=5):
+    """Whether BPF program prog_id is freed within timeout (the kernel frees a
+    program after an RCU grace period once its last filter is gone)."""
+    deadline = time.monotonic() + timeout
+    while program_exists(prog_id):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def bpffs_entries(root):
+    """Every path in a bpffs mounted at root (what tcflows must never pin)."""
+    return [os.path.join(path, n) for path, dirs, files in os.walk(root) for n in dirs + files]
+
+
 def leftovers(ns, ifaces, empty_ok=False):
-    """What tcflows left for these interfaces: filters, pins, lock files.
-    empty_ok: an empty pin directory and empty lock files do not count."""
+    """What tcflows left for these interfaces: filters, lock files.
+    empty_ok: empty lock files do not count."""
     found = []
     for dev in ifaces:
         n = tcflows_filters(ns, dev)
         if any(n.values()):
             found.append(f"tcflows filters on {dev}: {n}")
-        lock = lock_file(dev)
+        lock = lock_file(ns, dev)
         if os.path.exists(lock) and not (empty_ok and os.path.getsize(lock) == 0):
             found.append(f"lock file {lock}")
-    pins = pin_dir(ifaces)
-    if os.path.exists(pins) and not (empty_ok and not os.listdir(pins)):
-        found.append(f"pins {pins}: {sorted(os.listdir(pins))}")
     return found
 
 
@@ -448,27 +476,39 @@ class DbWriteLock:
         self.release()
 
 
-class PrivateTmpfs:
-    """A tmpfs of `size` mounted on directory `path` in a mount namespace of
-    its own, held by a sleeping process: agents run in it (mount_ns=self.ns),
-    the test reaches its files through /proc/PID/root (view()), and it
-    vanishes with the holder."""
+class PrivateMount:
+    """A file system of type fstype mounted on directory `path` in a mount
+    namespace of its own, held by a sleeping process: agents run in it
+    (mount_ns=self.ns), the test reaches its files through /proc/PID/root
+    (view()), and it vanishes with the holder."""
 
-    def __init__(self, path, size):
+    def __init__(self, path, fstype, options):
         self.path = path
-        script = f"mount -t tmpfs -o size={size},mode=0755 tmpfs {path} && echo mounted && " \
+        script = f"mount -t {fstype} -o {options} {fstype} {path} && echo mounted && " \
                  "exec sleep 3600"
         self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private",
                                       "sh", "-c", script], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         L.on_cleanup(self._kill)
         if self.proc.stdout.readline().strip() != "mounted":
-            raise L.LabError(f"cannot mount a private tmpfs: {self.proc.stderr.read()}")
+            raise L.LabError(f"cannot mount a private {fstype}: {self.proc.stderr.read()}")
         self.ns = f"/proc/{self.proc.pid}/ns/mnt"
 
     def view(self, path):
         """The path as the test sees it."""
         return f"/proc/{self.proc.pid}/root{path}"
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class PrivateTmpfs(PrivateMount):
+    """A tmpfs of `size` on `path` in a mount namespace of its own."""
+
+    def __init__(self, path, size):
+        super().__init__(path, "tmpfs", f"size={size},mode=0755")
 
     def fill(self):
         """Fills the tmpfs up; returns the bytes written."""
@@ -485,11 +525,6 @@ class PrivateTmpfs:
 
     def free(self):
         os.unlink(self.view(os.path.join(self.path, "filler")))
-
-    def _kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # ---------------------------------------------------------------- connload

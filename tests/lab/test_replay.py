@@ -79,12 +79,6 @@ class ReplayLab:
             L.kill_namespace_processes(ns)
             L.run(["ip", "netns", "del", ns], check=False)
         self._created.clear()
-        for dev in self.dev.values():  # pins a killed tcflows left behind (ours only)
-            path = f"/sys/fs/bpf/tcflows/{dev}"
-            if os.path.isdir(path):
-                for name in os.listdir(path):
-                    os.unlink(os.path.join(path, name))
-                os.rmdir(path)
 
 
 # ---------------------------------------------------------------- the reference
