@@ -391,10 +391,13 @@ class Recorded:
     """A lab whose interface a is captured and recorded by an agent writing
     a database, both from before link-up. A context manager; finish() lets
     late frames settle, stops the agent (exit 0), then the capture, and
-    returns the final snapshot; then `frames` holds the capture."""
+    returns the final snapshot; then `frames` holds the capture. exec: how
+    agents start (see Agent)."""
 
-    def __init__(self, binary, db_path=None, args=(), interval="500ms", mount_ns=None):
+    def __init__(self, binary, db_path=None, args=(), interval="500ms", mount_ns=None,
+                 exec="nsenter"):
         self.binary, self.args, self.interval, self.mount_ns = binary, args, interval, mount_ns
+        self.exec = exec
         self.db = Db(db_path or os.path.join(L.scratch_dir(), "records.db"), mount_ns)
         self.lab = new_lab()
         self.frames = None
@@ -412,7 +415,7 @@ class Recorded:
 
     def start_agent(self):
         return Agent(self.binary, self.ns, [self.dev], db=self.db.path, args=self.args,
-                     interval=self.interval, mount_ns=self.mount_ns)
+                     interval=self.interval, mount_ns=self.mount_ns, exec=self.exec)
 
     def finish(self, sig=signal.SIGTERM, settle_s=1.0):
         L.settle(settle_s)

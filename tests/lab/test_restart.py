@@ -83,7 +83,12 @@ def test_kill_restart(binary):
     start and end in them) and after the restarts. Each connection is
     recorded once, with every packet each way, and its interval rows add up.
     The second kill hits an agent that had adopted the first one's maps."""
-    with A.Recorded(binary) as r:
+    kill_restart(A.Recorded(binary))
+
+
+def kill_restart(recorded):
+    """test_kill_restart on `recorded` (an A.Recorded not yet entered)."""
+    with recorded as r:
         lab = r.lab
         steady = W.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5201)
         steady6 = W.SteadyTcp(lab, "b", "a", lab.addr6["a"], 5202, chunk=3000, reply=10,
