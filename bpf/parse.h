@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Packet parsing for the TC program: Ethernet and VLAN tags, IPv4 (IHL,
- * fragments), IPv6 (extension header chain, fragments), transport headers.
+ * Packet parsing for the TC program: Ethernet and VLAN tags, or no link-layer
+ * header at all (tun, WireGuard, PPP, IP tunnels), IPv4 (IHL, fragments),
+ * IPv6 (extension header chain, fragments), transport headers, and the inner
+ * headers every segment of a tunnel's super-packet repeats.
  *
  * Parsing works on offsets from skb->data, never on pointers kept across
  * calls, so that pkt_ptr() may pull non-linear data at any point. Every
@@ -25,6 +27,19 @@
 #define TCF_MAX_HDR_OFF 1024
 /* IPv6 extension headers followed before giving up. */
 #define TCF_MAX_EXT_HDRS 8
+/* In-band VLAN tags followed (the flow key keeps the outer two ids). */
+#define TCF_MAX_VLAN_TAGS 4
+
+/* IPv6 extension headers with the hop-by-hop layout (linux/in6.h has only the first). */
+#define IPV6_MOBILITY 135
+#define IPV6_HIP      139
+#define IPV6_SHIM6    140
+
+/* UDP ports of the tunnels whose super-packets carry inner headers per segment. */
+#define VXLAN_PORT	 4789
+#define VXLAN_LINUX_PORT 8472 /* the Linux default before IANA's */
+#define GENEVE_PORT	 6081
+#define ETH_P_TEB	 0x6558 /* Ethernet inside GRE or Geneve */
 
 /* ICMP echo types (linux/icmp.h would pull in libc headers). */
 #define ICMP_ECHOREPLY	    0
@@ -70,9 +85,10 @@ struct ipv6_frag {
 struct pkt {
 	struct tcf_flow_key key; /* endpoint 0 = sender, until canonicalised */
 	__u64 bytes;		 /* IP-level bytes (frame bytes for link flows) */
-	__u32 hdr_len;		 /* L3 + L4 header bytes every GSO segment repeats */
+	__u32 hdr_len;		 /* header bytes every GSO segment repeats, from L3 on */
 	__u32 frag_id;		 /* IP identification of a fragment */
 	__u8 frag;		 /* enum pkt_frag */
+	__u8 frag_last;		 /* a later fragment with no more fragments after it */
 	__u8 frag_proto;	 /* IPv4 protocol, or next header of the fragment header */
 	__u8 tcp_flags;
 	__u8 has_data;
@@ -110,6 +126,9 @@ static __always_inline void *pkt_linear(struct __sk_buff *skb, __u32 off, __u32 
 	if (off > TCF_MAX_HDR_OFF)
 		return NULL;
 	ptr = data + off;
+	/* One register: clang would otherwise compute data + off again for the
+	 * caller, a pointer the verifier has not seen checked against end. */
+	asm volatile("" : "+r"(ptr));
 	if (ptr + size > end)
 		return NULL;
 	return ptr;
@@ -131,9 +150,61 @@ static __always_inline void *pkt_ptr(struct __sk_buff *skb, __u32 off, __u32 siz
 	return pkt_linear(skb, off, size);
 }
 
+/*
+ * A GSO/GRO super-packet: several wire packets in one skb. virtio and tap
+ * hand GSO packets over with gso_segs 0 (the kernel counts the segments only
+ * when it cuts them), so gso_size tells those apart.
+ */
 static __always_inline int skb_is_gso(const struct __sk_buff *skb)
 {
-	return skb->gso_segs > 1;
+	return skb->gso_segs > 1 || (skb->gso_segs == 0 && skb->gso_size);
+}
+
+/*
+ * Whether the frame starts at its network header: a device without a
+ * link-layer header (tun, WireGuard, PPP, ipip/sit/gre, ARPHRD_NONE). TC shows
+ * the program such frames from the network header on, with skb->protocol
+ * naming it. No __sk_buff field gives the network header's offset, but
+ * bpf_skb_load_bytes_relative() reads relative to it and only within the
+ * linear data: a byte at (headlen - 1 - x) there is readable exactly when the
+ * network header starts at most x bytes into the frame. Two reads tell 0.
+ */
+static __always_inline int net_header_within(struct __sk_buff *skb, __u32 headlen, int x)
+{
+	long off = (long)headlen - 1 - x;
+	__u8 byte;
+
+	if (off < 0 || off > 0xffff) /* the helper's limit */
+		return -1;
+	return bpf_skb_load_bytes_relative(skb, off, &byte, 1, BPF_HDR_START_NET) == 0;
+}
+
+static __always_inline int at_network_header(struct __sk_buff *skb)
+{
+	__u32 headlen = (long)SKB_PTR(skb, data_end) - (long)SKB_PTR(skb, data);
+
+	return net_header_within(skb, headlen, 0) == 1 && net_header_within(skb, headlen, -1) == 0;
+}
+
+/*
+ * Frames worth the two reads above: an Ethernet frame's EtherType is
+ * skb->protocol (or a length, for 802.3), and its first byte a MAC's, which
+ * rarely looks like the IP version skb->protocol names.
+ */
+static __always_inline int may_lack_link_header(struct __sk_buff *skb)
+{
+	__u8 *h = pkt_ptr(skb, 0, 1);
+	struct ethhdr *eth;
+
+	if (!h)
+		return 0;
+	if (skb->protocol == bpf_htons(ETH_P_IP))
+		return *h >> 4 == 4;
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return *h >> 4 == 6;
+	eth = pkt_ptr(skb, 0, sizeof(*eth));
+	return !eth ||
+	       (eth->h_proto != skb->protocol && bpf_ntohs(eth->h_proto) >= ETH_P_802_3_MIN);
 }
 
 /* Keeps the first two VLAN ids of a frame, outermost first. */
@@ -147,7 +218,10 @@ static __always_inline void keep_vlan(struct pkt *p, int *tags, __u16 tci)
 	(*tags)++;
 }
 
-/* Ethernet header and up to two in-band VLAN tags; *proto is network order. */
+/*
+ * Ethernet header and up to TCF_MAX_VLAN_TAGS in-band VLAN tags, of which the
+ * outer two ids are kept; *proto is network order.
+ */
 static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32 *off,
 				     __be16 *proto)
 {
@@ -170,11 +244,10 @@ static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32
 		keep_vlan(p, &tags, skb->vlan_tci);
 
 #pragma unroll
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < TCF_MAX_VLAN_TAGS; i++) {
 		struct vlan_tag *tag;
 
-		if (tags >= 2 ||
-		    (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD)))
+		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
 			break;
 		tag = pkt_ptr(skb, *off, sizeof(*tag));
 		if (!tag)
@@ -304,7 +377,8 @@ static __always_inline int parse_icmp(struct __sk_buff *skb, struct pkt *p, __u3
 }
 
 /* The transport header at `off`; `l4_len` bytes of transport data follow. */
-static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+static __always_inline int parse_transport(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					   __u32 l4_len)
 {
 	switch (p->key.proto) {
 	case IPPROTO_TCP:
@@ -322,6 +396,146 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 
 		p->key.kind = TCF_KIND_IP;
 		return 0;
 	}
+}
+
+/* What a tunnel carries: enum inner_type, and where it starts. */
+enum inner_type {
+	INNER_NONE = 0,
+	INNER_ETH,
+	INNER_IPV4,
+	INNER_IPV6,
+};
+
+static __always_inline int inner_of_type(__be16 type)
+{
+	if (type == bpf_htons(ETH_P_TEB))
+		return INNER_ETH;
+	if (type == bpf_htons(ETH_P_IP))
+		return INNER_IPV4;
+	return type == bpf_htons(ETH_P_IPV6) ? INNER_IPV6 : INNER_NONE;
+}
+
+/* A UDP tunnel: VXLAN (8-byte header, Ethernet inside) or Geneve (options, a type). */
+static __always_inline int udp_tunnel(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 *inner)
+{
+	__u16 port = p->key.port[1];
+	__u8 *h;
+
+	if (port == VXLAN_PORT || port == VXLAN_LINUX_PORT) {
+		*inner = off + sizeof(struct udphdr) + 8;
+		return INNER_ETH;
+	}
+	if (port != GENEVE_PORT)
+		return INNER_NONE;
+	h = pkt_ptr(skb, off + sizeof(struct udphdr), 4);
+	if (!h || h[0] >> 6) /* version 0 only */
+		return INNER_NONE;
+	*inner = off + sizeof(struct udphdr) + 8 + (h[0] & 0x3f) * 4;
+	return inner_of_type(*(__be16 *)(h + 2));
+}
+
+/* GRE version 0: 4 bytes, and 4 more for each of checksum, key and sequence. */
+static __always_inline int gre_tunnel(struct __sk_buff *skb, __u32 off, __u32 *inner)
+{
+	__u8 *h = pkt_ptr(skb, off, 4);
+
+	if (!h || (h[1] & 0x07))
+		return INNER_NONE;
+	*inner = off + 4 + (h[0] & 0x80 ? 4 : 0) + (h[0] & 0x20 ? 4 : 0) + (h[0] & 0x10 ? 4 : 0);
+	return inner_of_type(*(__be16 *)(h + 2));
+}
+
+/* The tunnel whose payload starts at the transport header `off`, if any. */
+static __always_inline int tunnel_inner(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					__u32 *inner)
+{
+	*inner = off;
+	switch (p->key.proto) {
+	case IPPROTO_UDP:
+		return udp_tunnel(skb, p, off, inner);
+	case IPPROTO_GRE:
+		return gre_tunnel(skb, off, inner);
+	case IPPROTO_IPIP:
+		return INNER_IPV4;
+	case IPPROTO_IPV6:
+		return INNER_IPV6;
+	}
+	return INNER_NONE;
+}
+
+/* The inner network header at `off`: its length and transport protocol, or 0. */
+static __always_inline __u32 inner_ip_len(struct __sk_buff *skb, int type, __u32 off, __u8 *proto)
+{
+	if (type == INNER_IPV4) {
+		struct iphdr *ip = pkt_ptr(skb, off, sizeof(*ip));
+
+		if (!ip || ip->version != 4 || ip->ihl < 5)
+			return 0;
+		*proto = ip->protocol;
+		return ip->ihl * 4;
+	}
+	struct ipv6hdr *ip6 = pkt_ptr(skb, off, sizeof(*ip6));
+
+	if (!ip6 || ip6->version != 6)
+		return 0;
+	*proto = ip6->nexthdr;
+	return sizeof(*ip6);
+}
+
+/*
+ * Header bytes from `off` to the end of the inner transport header of what a
+ * tunnel carries, or 0 when they cannot be read (the super-packet is then
+ * counted with its outer headers per segment only).
+ */
+static __always_inline __u32 inner_headers(struct __sk_buff *skb, int type, __u32 off)
+{
+	__u32 start = off, len;
+	__u8 proto = 0;
+
+	if (type == INNER_ETH) {
+		struct ethhdr *eth = pkt_ptr(skb, off, sizeof(*eth));
+
+		if (!eth)
+			return 0;
+		type = inner_of_type(eth->h_proto);
+		off += sizeof(*eth);
+	}
+	if (type != INNER_IPV4 && type != INNER_IPV6)
+		return 0;
+	len = inner_ip_len(skb, type, off, &proto);
+	if (!len)
+		return 0;
+	off += len;
+	if (proto == IPPROTO_UDP)
+		return off + sizeof(struct udphdr) - start;
+	struct tcphdr *th = pkt_ptr(skb, off, sizeof(*th));
+
+	if (proto != IPPROTO_TCP || !th || th->doff < 5)
+		return 0;
+	return off + th->doff * 4 - start;
+}
+
+/*
+ * The transport header, and for a tunnel's super-packet the headers that
+ * every segment repeats besides the outer ones: the tunnel's, and those of
+ * the packet inside it (VXLAN, Geneve, GRE, IPIP, IPv6 in IP).
+ */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+{
+	int err = parse_transport(skb, p, off, l4_len);
+	__u32 inner, extra;
+	int type;
+
+	if (err || !skb_is_gso(skb))
+		return err;
+	type = tunnel_inner(skb, p, off, &inner);
+	if (type == INNER_NONE)
+		return 0;
+	extra = inner_headers(skb, type, inner);
+	if (extra)
+		p->hdr_len +=
+		    inner - off - (p->key.proto == IPPROTO_UDP ? sizeof(struct udphdr) : 0) + extra;
+	return 0;
 }
 
 /*
@@ -371,6 +585,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p, __u3
 	p->frag_proto = ip->protocol;
 	if (frag_off & IPV4_OFFSET) {
 		p->frag = PKT_FRAG_LATER;
+		p->frag_last = !(frag_off & IPV4_MF);
 		p->has_data = p->bytes > ihl;
 		return 0;
 	}
@@ -391,6 +606,9 @@ static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, struct pkt *p, 
 	case IPPROTO_HOPOPTS:
 	case IPPROTO_ROUTING:
 	case IPPROTO_DSTOPTS:
+	case IPV6_MOBILITY:
+	case IPV6_HIP:
+	case IPV6_SHIM6:
 		*nexthdr = h[0];
 		*off += (h[1] + 1) * 8;
 		return 0;
@@ -408,17 +626,29 @@ static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, struct pkt *p, 
 	*off += sizeof(*fh);
 	p->frag_proto = fh->nexthdr;
 	p->frag_id = bpf_ntohl(fh->identification);
-	if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_OFFSET)
+	if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_OFFSET) {
 		p->frag = PKT_FRAG_LATER;
-	else if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_MF)
+		p->frag_last = !(bpf_ntohs(fh->frag_off) & IPV6_FRAG_MF);
+	} else if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_MF) {
 		p->frag = PKT_FRAG_FIRST;
+	}
 	return 0;
 }
 
 static __always_inline int is_ipv6_ext(__u8 nexthdr)
 {
-	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT;
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_AH:
+	case IPPROTO_FRAGMENT:
+	case IPV6_MOBILITY:
+	case IPV6_HIP:
+	case IPV6_SHIM6:
+		return 1;
+	}
+	return 0;
 }
 
 static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u32 off)
@@ -465,20 +695,51 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u3
 	return parse_l4(skb, p, off, p->bytes - p->hdr_len);
 }
 
+/*
+ * The IP header at `off` and what follows. A global function: the verifier
+ * checks it once, not once for every way of reaching it (no link-layer
+ * header, Ethernet, each number of VLAN tags).
+ */
+__attribute__((noinline)) int tcf_parse_ip(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					   int ipv6)
+{
+	if (!p)
+		return TCF_CTR_MAL_L2;
+	return ipv6 ? parse_ipv6(skb, p, off) : parse_ipv4(skb, p, off);
+}
+
+/*
+ * A frame without a link-layer header that is not IP: a link-layer flow of
+ * skb->protocol, without addresses.
+ */
+static __always_inline int parse_raw_link(struct __sk_buff *skb, struct pkt *p)
+{
+	p->key.kind = TCF_KIND_LINK;
+	p->key.ethertype = bpf_ntohs(skb->protocol);
+	p->bytes = skb->len;
+	return 0;
+}
+
 /* The whole frame; the key's ifindex and direction are the caller's. */
 static __always_inline int parse_frame(struct __sk_buff *skb, struct pkt *p)
 {
 	__be16 proto;
 	__u32 off;
-	int err = parse_eth(skb, p, &off, &proto);
+	int err;
 
-	if (err)
-		return err;
-	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(skb, p, off);
-	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(skb, p, off);
-	return parse_link(skb, p, off, proto);
+	int raw = may_lack_link_header(skb) && at_network_header(skb);
+
+	if (raw) {
+		off = 0;
+		proto = skb->protocol;
+	} else {
+		err = parse_eth(skb, p, &off, &proto);
+		if (err)
+			return err;
+	}
+	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
+		return tcf_parse_ip(skb, p, off, proto == bpf_htons(ETH_P_IPV6));
+	return raw ? parse_raw_link(skb, p) : parse_link(skb, p, off, proto);
 }
 
 #endif /* TCFLOWS_PARSE_H */
