@@ -161,50 +161,68 @@ static __always_inline int skb_is_gso(const struct __sk_buff *skb)
 }
 
 /*
- * Whether the frame starts at its network header: a device without a
- * link-layer header (tun, WireGuard, PPP, ipip/sit/gre, ARPHRD_NONE). TC shows
- * the program such frames from the network header on, with skb->protocol
- * naming it. No __sk_buff field gives the network header's offset, but
+ * Where the network header is. TC shows a frame from its link-layer header
+ * on: Ethernet on most devices; nothing on tun, WireGuard, PPP and on IP
+ * tunnels sending (the frame starts at the network header); and on ingress
+ * of IP tunnels that leave them (ipip, gre), the outer headers the kernel
+ * took off. skb->protocol names what the network header holds. No
+ * __sk_buff field gives the header's offset, but
  * bpf_skb_load_bytes_relative() reads relative to it and only within the
- * linear data: a byte at (headlen - 1 - x) there is readable exactly when the
- * network header starts at most x bytes into the frame. Two reads tell 0.
+ * linear data: the byte at (headlen - 1 - x) there is readable exactly when
+ * the network header starts at most x bytes into the frame.
  */
-static __always_inline int net_header_within(struct __sk_buff *skb, __u32 headlen, int x)
+#define TCF_MAX_LINK_HDR 128 /* link-layer bytes looked past for the network header */
+
+struct net_probe {
+	struct __sk_buff *skb;
+	__u32 headlen; /* bytes of linear data */
+};
+
+/* 1 if the network header starts at most x bytes in, 0 if not, -1 if untold. */
+static __always_inline int net_header_within(const struct net_probe *np, int x)
 {
-	long off = (long)headlen - 1 - x;
+	long off = (long)np->headlen - 1 - x;
 	__u8 byte;
 
 	if (off < 0 || off > 0xffff) /* the helper's limit */
 		return -1;
-	return bpf_skb_load_bytes_relative(skb, off, &byte, 1, BPF_HDR_START_NET) == 0;
+	return bpf_skb_load_bytes_relative(np->skb, off, &byte, 1, BPF_HDR_START_NET) == 0;
 }
 
-static __always_inline int at_network_header(struct __sk_buff *skb)
+/* The offset of the network header in [lo, hi], by halving; -1 if not there. */
+static __always_inline int net_header_between(const struct net_probe *np, __u32 lo, __u32 hi)
 {
-	__u32 headlen = (long)SKB_PTR(skb, data_end) - (long)SKB_PTR(skb, data);
+	if (net_header_within(np, hi) != 1 || net_header_within(np, (int)lo - 1) != 0)
+		return -1;
+	for (int i = 0; i < 8 && lo < hi; i++) { /* 8 halvings cover TCF_MAX_LINK_HDR */
+		__u32 mid = (lo + hi) >> 1;
 
-	return net_header_within(skb, headlen, 0) == 1 && net_header_within(skb, headlen, -1) == 0;
+		if (net_header_within(np, mid) == 1)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo == hi ? (int)lo : -1;
 }
 
 /*
- * Frames worth the two reads above: an Ethernet frame's EtherType is
- * skb->protocol (or a length, for 802.3), and its first byte a MAC's, which
- * rarely looks like the IP version skb->protocol names.
+ * The network header's offset when it is not where the Ethernet header (and
+ * the tags read after it) leave it: from 14 up to `eth_end` bytes in (a tag
+ * the kernel reads as the network protocol stays in front of it). -1: it is
+ * there, or it cannot be told (then the frame is read as Ethernet).
  */
-static __always_inline int may_lack_link_header(struct __sk_buff *skb)
+static __always_inline int moved_net_header(struct __sk_buff *skb, __u32 eth_end)
 {
-	__u8 *h = pkt_ptr(skb, 0, 1);
-	struct ethhdr *eth;
+	struct net_probe np = {skb, (long)SKB_PTR(skb, data_end) - (long)SKB_PTR(skb, data)};
+	int after_eth = net_header_within(&np, eth_end), before_eth = net_header_within(&np, 13);
 
-	if (!h)
-		return 0;
-	if (skb->protocol == bpf_htons(ETH_P_IP))
-		return *h >> 4 == 4;
-	if (skb->protocol == bpf_htons(ETH_P_IPV6))
-		return *h >> 4 == 6;
-	eth = pkt_ptr(skb, 0, sizeof(*eth));
-	return !eth ||
-	       (eth->h_proto != skb->protocol && bpf_ntohs(eth->h_proto) >= ETH_P_802_3_MIN);
+	if (after_eth < 0) /* too short for Ethernet (or too long to probe): tell only 0 */
+		return net_header_between(&np, 0, 0);
+	if (before_eth < 0 || (after_eth == 1 && before_eth == 0))
+		return -1;
+	if (before_eth == 1) /* no link-layer header, or a short one */
+		return net_header_between(&np, 0, ETH_HLEN - 1);
+	return net_header_between(&np, eth_end + 1, TCF_MAX_LINK_HDR);
 }
 
 /* Keeps the first two VLAN ids of a frame, outermost first. */
@@ -709,37 +727,39 @@ __attribute__((noinline)) int tcf_parse_ip(struct __sk_buff *skb, struct pkt *p,
 }
 
 /*
- * A frame without a link-layer header that is not IP: a link-layer flow of
- * skb->protocol, without addresses.
+ * A frame whose link-layer header is not Ethernet, with a network protocol
+ * that is not IP: a link-layer flow of skb->protocol, without addresses.
  */
-static __always_inline int parse_raw_link(struct __sk_buff *skb, struct pkt *p)
+static __always_inline int parse_raw_link(struct __sk_buff *skb, struct pkt *p, __u32 off)
 {
 	p->key.kind = TCF_KIND_LINK;
 	p->key.ethertype = bpf_ntohs(skb->protocol);
-	p->bytes = skb->len;
+	p->bytes = skb->len - off;
 	return 0;
 }
 
 /* The whole frame; the key's ifindex and direction are the caller's. */
 static __always_inline int parse_frame(struct __sk_buff *skb, struct pkt *p)
 {
-	__be16 proto;
-	__u32 off;
-	int err;
+	/* Set before every use, but clang must see it set: it may spill an
+	 * undefined value from a register the verifier knows is unset. */
+	__be16 proto = 0;
+	__u32 off = ETH_HLEN;
+	int err = parse_eth(skb, p, &off, &proto);
+	int moved = moved_net_header(skb, off);
 
-	int raw = may_lack_link_header(skb) && at_network_header(skb);
-
-	if (raw) {
-		off = 0;
+	if (moved >= 0) {
+		/* Not Ethernet: what parse_eth read is not addresses nor tags. */
+		__builtin_memset(&p->key, 0, sizeof(p->key));
+		off = moved;
 		proto = skb->protocol;
-	} else {
-		err = parse_eth(skb, p, &off, &proto);
-		if (err)
-			return err;
+		err = 0;
 	}
+	if (err)
+		return err;
 	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
 		return tcf_parse_ip(skb, p, off, proto == bpf_htons(ETH_P_IPV6));
-	return raw ? parse_raw_link(skb, p) : parse_link(skb, p, off, proto);
+	return moved >= 0 ? parse_raw_link(skb, p, off) : parse_link(skb, p, off, proto);
 }
 
 #endif /* TCFLOWS_PARSE_H */
