@@ -738,6 +738,42 @@ static __always_inline int parse_raw_link(struct __sk_buff *skb, struct pkt *p, 
 	return 0;
 }
 
+/*
+ * Whether the frame may not be read as Ethernet, so that the network
+ * header's place is worth the probes (a few helper calls): Ethernet is the
+ * rule, and an Ethernet frame's EtherType is skb->protocol (or a length,
+ * for 802.3), its first byte is a MAC's, not what IP headers start with,
+ * and it carries an IP tunnel's packet only on the tunnel's underlay, where
+ * the probes find Ethernet again.
+ */
+static __always_inline int may_not_be_ethernet(struct __sk_buff *skb, __u32 off, __be16 proto)
+{
+	__be16 ip = bpf_htons(ETH_P_IP), ip6 = bpf_htons(ETH_P_IPV6), type = skb->protocol;
+	__u8 *h = pkt_ptr(skb, 0, ETH_HLEN), *l3;
+	__be16 h_proto;
+
+	if (!h)
+		return 1;
+	if ((type == ip && h[0] >> 4 == 4) || (type == ip6 && h[0] >> 4 == 6))
+		return 1;
+	h_proto = *(__be16 *)(h + 12);
+	if (h_proto != type && (bpf_ntohs(h_proto) >= ETH_P_802_3_MIN ||
+				(type != bpf_htons(ETH_P_802_2) && type != bpf_htons(ETH_P_802_3))))
+		return 1;
+	if (proto != ip && proto != ip6)
+		return 0;
+	l3 = pkt_ptr(skb, off, sizeof(struct iphdr));
+	if (!l3)
+		return 0;
+	switch (l3[proto == ip ? 9 : 6]) { /* IPv4 protocol, IPv6 next header */
+	case IPPROTO_IPIP:
+	case IPPROTO_IPV6:
+	case IPPROTO_GRE:
+		return 1;
+	}
+	return 0;
+}
+
 /* The whole frame; the key's ifindex and direction are the caller's. */
 static __always_inline int parse_frame(struct __sk_buff *skb, struct pkt *p)
 {
@@ -746,7 +782,7 @@ static __always_inline int parse_frame(struct __sk_buff *skb, struct pkt *p)
 	__be16 proto = 0;
 	__u32 off = ETH_HLEN;
 	int err = parse_eth(skb, p, &off, &proto);
-	int moved = moved_net_header(skb, off);
+	int moved = err || may_not_be_ethernet(skb, off, proto) ? moved_net_header(skb, off) : -1;
 
 	if (moved >= 0) {
 		/* Not Ethernet: what parse_eth read is not addresses nor tags. */
