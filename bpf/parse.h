@@ -222,7 +222,9 @@ static __always_inline int moved_net_header(struct __sk_buff *skb, __u32 eth_end
 		return -1;
 	if (before_eth == 1) /* no link-layer header, or a short one */
 		return net_header_between(&np, 0, ETH_HLEN - 1);
-	return net_header_between(&np, eth_end + 1, TCF_MAX_LINK_HDR);
+	/* The network header lies within the linear data. */
+	return net_header_between(
+	    &np, eth_end + 1, np.headlen <= TCF_MAX_LINK_HDR ? np.headlen - 1 : TCF_MAX_LINK_HDR);
 }
 
 /* Keeps the first two VLAN ids of a frame, outermost first. */

@@ -60,7 +60,9 @@ private:
 // harness program attached to its clsact hooks.
 class TunDevice {
 public:
-  TunDevice(const char *name, int flags, Harness &h) {
+  // The harness program's filters go after `before` (a foreign program that
+  // runs first on ingress), when given.
+  TunDevice(const char *name, int flags, Harness &h, int before = -1) {
     fd_ = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
     REQUIRE_MESSAGE(fd_ >= 0, "cannot open /dev/net/tun: ", strerror(errno));
     ifreq req{};
@@ -76,8 +78,10 @@ public:
     ::close(sock);
     LIBBPF_OPTS(bpf_tc_hook, clsact, .ifindex = ifindex_, .attach_point = BPF_TC_INGRESS);
     REQUIRE_MESSAGE(bpf_tc_hook_create(&clsact) == 0, "no clsact qdisc on the tun device");
-    attach(h.program().ingress_fd(), BPF_TC_INGRESS);
-    attach(h.program().egress_fd(), BPF_TC_EGRESS);
+    if (before >= 0)
+      attach(before, BPF_TC_INGRESS, 1);
+    attach(h.program().ingress_fd(), BPF_TC_INGRESS, 2);
+    attach(h.program().egress_fd(), BPF_TC_EGRESS, 2);
   }
   ~TunDevice() { ::close(fd_); } // the device and its filters go with it
   TunDevice(const TunDevice &) = delete;
@@ -100,16 +104,16 @@ public:
     to.sll_family = AF_PACKET;
     to.sll_ifindex = ifindex_;
     to.sll_protocol = htons(protocol);
-    ssize_t sent = ::sendto(sock, data.data(), data.size(), 0, reinterpret_cast<sockaddr *>(&to),
-                            sizeof(to));
+    ssize_t sent =
+        ::sendto(sock, data.data(), data.size(), 0, reinterpret_cast<sockaddr *>(&to), sizeof(to));
     ::close(sock);
     REQUIRE_MESSAGE(sent == ssize_t(data.size()), "send on the tun device: ", strerror(errno));
   }
 
 private:
-  void attach(int prog_fd, bpf_tc_attach_point point) {
+  void attach(int prog_fd, bpf_tc_attach_point point, uint32_t priority) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .priority = priority);
     REQUIRE_MESSAGE(bpf_tc_attach(&hook, &opts) == 0, "attaching to the tun device");
   }
 
@@ -227,8 +231,8 @@ TEST_CASE("tun with packet information: a non-IP protocol is a link-layer flow")
   PrivateNetns netns;
   Harness &h = shared_harness();
   TunDevice tun("tcft1", IFF_TUN, h);
-  Bytes mpls = {0x00, 0x01, 0x01, 0x40, 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0,
-                10,   0,    0,    1,    10,   0, 0, 2}; // a label, then IPv4 bits
+  Bytes mpls = {0x00, 0x01, 0x01, 0x40, 0x45, 0, 0, 20, 0,  0, 0, 0,
+                64,   17,   0,    0,    10,   0, 0, 1,  10, 0, 0, 2}; // a label, then IPv4 bits
   tcf_flow_key key{};
   key.kind = TCF_KIND_LINK;
   key.ethertype = 0x8847;
@@ -269,11 +273,53 @@ TEST_CASE("tap: Ethernet, also when the first byte looks like an IP header") {
   constexpr Mac ip_like = {0x45, 0x00, 0x00, 0x28, 0x00, 0x01}; // 0x45: IPv4, IHL 5
   Bytes frame = PacketBuilder().eth(mac_a, ip_like).ipv4(a4, b4).tcp(1234, 80, tf::syn).build();
   Bytes arp = PacketBuilder().eth(mac_a, broadcast).arp(a4, b4).build();
-  check_device_row({"IPv4 to a MAC starting 45 00", {{frame}}, {fwd(tcp4(1234, 80), 40)}}, tap,
-                   h);
+  check_device_row({"IPv4 to a MAC starting 45 00", {{frame}}, {fwd(tcp4(1234, 80), 40)}}, tap, h);
   check_device_row(
       {"ARP: MACs kept", {{arp}}, {fwd(link_key(mac_a, broadcast, ETH_P_ARP), arp.size())}}, tap,
       h);
+}
+
+// tests/bpf/shift_headers.bpf.c, loaded.
+class ShiftPrograms {
+public:
+  ShiftPrograms() : obj_(bpf_object__open_file(TCF_SHIFT_BPF, nullptr)) {
+    REQUIRE_MESSAGE(obj_ != nullptr, "cannot open ", TCF_SHIFT_BPF);
+    REQUIRE_MESSAGE(bpf_object__load(obj_) == 0, "cannot load ", TCF_SHIFT_BPF);
+  }
+  ~ShiftPrograms() { bpf_object__close(obj_); }
+  ShiftPrograms(const ShiftPrograms &) = delete;
+  ShiftPrograms &operator=(const ShiftPrograms &) = delete;
+
+  int fd(const char *name) const {
+    return bpf_program__fd(bpf_object__find_program_by_name(obj_, name));
+  }
+
+private:
+  bpf_object *obj_;
+};
+
+// What a tunnel device's ingress may leave in front of the packet it
+// carried: the program finds the network header past it, and counts the
+// packet, not what is in front.
+TEST_CASE("tun with bytes in front of the network header (IP tunnel ingress)") {
+  PrivateNetns netns;
+  Harness &h = shared_harness();
+  ShiftPrograms shift;
+  Bytes syn = l3(v4().tcp(1234, 80, tf::syn).payload(100).build());
+  Bytes dns6 = l3(v6().udp(5353, 53).payload(30).build());
+  Bytes mpls = {0x00, 0x01, 0x01, 0x40, 0, 0, 0, 0};
+  tcf_flow_key link{};
+  link.kind = TCF_KIND_LINK;
+  link.ethertype = 0x8847;
+  const char *names[] = {"tcft5", "tcft6", "tcft7"};
+  const char *progs[] = {"push_ipip", "push_gre", "push_zeros"};
+  for (int i = 0; i < 3; i++) {
+    INFO("in front: ", std::string(progs[i]));
+    TunDevice tun(names[i], IFF_TUN, h, shift.fd(progs[i]));
+    check_device_row({"IPv4", {{with_pi(ETH_P_IP, syn)}}, {fwd(tcp4(1234, 80), 140)}}, tun, h);
+    check_device_row({"IPv6", {{with_pi(ETH_P_IPV6, dns6)}}, {fwd(udp6(5353, 53), 78)}}, tun, h);
+    check_device_row({"MPLS", {{with_pi(0x8847, mpls)}}, {fwd(link, mpls.size())}}, tun, h);
+  }
 }
 
 } // namespace
