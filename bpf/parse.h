@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Packet parsing for the TC program: Ethernet and VLAN tags, IPv4 (IHL,
- * fragments), IPv6 (extension header chain, fragments), transport headers.
+ * Packet parsing for the TC program: Ethernet and VLAN tags, or no link-layer
+ * header at all (tun, WireGuard, PPP, IP tunnels), IPv4 (IHL, fragments),
+ * IPv6 (extension header chain, fragments), transport headers, and the inner
+ * headers every segment of a tunnel's super-packet repeats.
  *
  * Parsing works on offsets from skb->data, never on pointers kept across
  * calls, so that pkt_ptr() may pull non-linear data at any point. Every
@@ -25,6 +27,19 @@
 #define TCF_MAX_HDR_OFF 1024
 /* IPv6 extension headers followed before giving up. */
 #define TCF_MAX_EXT_HDRS 8
+/* In-band VLAN tags followed (the flow key keeps the outer two ids). */
+#define TCF_MAX_VLAN_TAGS 4
+
+/* IPv6 extension headers with the hop-by-hop layout (linux/in6.h has only the first). */
+#define IPV6_MOBILITY 135
+#define IPV6_HIP      139
+#define IPV6_SHIM6    140
+
+/* UDP ports of the tunnels whose super-packets carry inner headers per segment. */
+#define VXLAN_PORT	 4789
+#define VXLAN_LINUX_PORT 8472 /* the Linux default before IANA's */
+#define GENEVE_PORT	 6081
+#define ETH_P_TEB	 0x6558 /* Ethernet inside GRE or Geneve */
 
 /* ICMP echo types (linux/icmp.h would pull in libc headers). */
 #define ICMP_ECHOREPLY	    0
@@ -70,9 +85,10 @@ struct ipv6_frag {
 struct pkt {
 	struct tcf_flow_key key; /* endpoint 0 = sender, until canonicalised */
 	__u64 bytes;		 /* IP-level bytes (frame bytes for link flows) */
-	__u32 hdr_len;		 /* L3 + L4 header bytes every GSO segment repeats */
+	__u32 hdr_len;		 /* header bytes every GSO segment repeats, from L3 on */
 	__u32 frag_id;		 /* IP identification of a fragment */
 	__u8 frag;		 /* enum pkt_frag */
+	__u8 frag_last;		 /* a later fragment with no more fragments after it */
 	__u8 frag_proto;	 /* IPv4 protocol, or next header of the fragment header */
 	__u32 tcp_seq;		 /* sequence number of a TCP segment */
 	__u8 tcp_flags;
@@ -111,6 +127,9 @@ static __always_inline void *pkt_linear(struct __sk_buff *skb, __u32 off, __u32 
 	if (off > TCF_MAX_HDR_OFF)
 		return NULL;
 	ptr = data + off;
+	/* One register: clang would otherwise compute data + off again for the
+	 * caller, a pointer the verifier has not seen checked against end. */
+	asm volatile("" : "+r"(ptr));
 	if (ptr + size > end)
 		return NULL;
 	return ptr;
@@ -132,9 +151,81 @@ static __always_inline void *pkt_ptr(struct __sk_buff *skb, __u32 off, __u32 siz
 	return pkt_linear(skb, off, size);
 }
 
+/*
+ * A GSO/GRO super-packet: several wire packets in one skb. virtio and tap
+ * hand GSO packets over with gso_segs 0 (the kernel counts the segments only
+ * when it cuts them), so gso_size tells those apart.
+ */
 static __always_inline int skb_is_gso(const struct __sk_buff *skb)
 {
-	return skb->gso_segs > 1;
+	return skb->gso_segs > 1 || (skb->gso_segs == 0 && skb->gso_size);
+}
+
+/*
+ * Where the network header is. TC shows a frame from its link-layer header
+ * on: Ethernet on most devices; nothing on tun, WireGuard, PPP and on IP
+ * tunnels sending (the frame starts at the network header); and on ingress
+ * of IP tunnels that leave them (ipip, gre), the outer headers the kernel
+ * took off. skb->protocol names what the network header holds. No
+ * __sk_buff field gives the header's offset, but
+ * bpf_skb_load_bytes_relative() reads relative to it and only within the
+ * linear data: the byte at (headlen - 1 - x) there is readable exactly when
+ * the network header starts at most x bytes into the frame.
+ */
+#define TCF_MAX_LINK_HDR 128 /* link-layer bytes looked past for the network header */
+
+struct net_probe {
+	struct __sk_buff *skb;
+	__u32 headlen; /* bytes of linear data */
+};
+
+/* 1 if the network header starts at most x bytes in, 0 if not, -1 if untold. */
+static __always_inline int net_header_within(const struct net_probe *np, int x)
+{
+	long off = (long)np->headlen - 1 - x;
+	__u8 byte;
+
+	if (off < 0 || off > 0xffff) /* the helper's limit */
+		return -1;
+	return bpf_skb_load_bytes_relative(np->skb, off, &byte, 1, BPF_HDR_START_NET) == 0;
+}
+
+/* The offset of the network header in [lo, hi], by halving; -1 if not there. */
+static __always_inline int net_header_between(const struct net_probe *np, __u32 lo, __u32 hi)
+{
+	if (net_header_within(np, hi) != 1 || net_header_within(np, (int)lo - 1) != 0)
+		return -1;
+	for (int i = 0; i < 8 && lo < hi; i++) { /* 8 halvings cover TCF_MAX_LINK_HDR */
+		__u32 mid = (lo + hi) >> 1;
+
+		if (net_header_within(np, mid) == 1)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo == hi ? (int)lo : -1;
+}
+
+/*
+ * The network header's offset when it is not where the Ethernet header (and
+ * the tags read after it) leave it: from 14 up to `eth_end` bytes in (a tag
+ * the kernel reads as the network protocol stays in front of it). -1: it is
+ * there, or it cannot be told (then the frame is read as Ethernet).
+ */
+static __always_inline int moved_net_header(struct __sk_buff *skb, __u32 eth_end)
+{
+	struct net_probe np = {skb, (long)SKB_PTR(skb, data_end) - (long)SKB_PTR(skb, data)};
+	int after_eth = net_header_within(&np, eth_end), before_eth = net_header_within(&np, 13);
+
+	if (after_eth < 0) /* too short for Ethernet (or too long to probe): tell only 0 */
+		return net_header_between(&np, 0, 0);
+	if (before_eth < 0 || (after_eth == 1 && before_eth == 0))
+		return -1;
+	if (before_eth == 1) /* no link-layer header, or a short one */
+		return net_header_between(&np, 0, ETH_HLEN - 1);
+	/* The network header lies within the linear data. */
+	return net_header_between(
+	    &np, eth_end + 1, np.headlen <= TCF_MAX_LINK_HDR ? np.headlen - 1 : TCF_MAX_LINK_HDR);
 }
 
 /* Keeps the first two VLAN ids of a frame, outermost first. */
@@ -148,7 +239,10 @@ static __always_inline void keep_vlan(struct pkt *p, int *tags, __u16 tci)
 	(*tags)++;
 }
 
-/* Ethernet header and up to two in-band VLAN tags; *proto is network order. */
+/*
+ * Ethernet header and up to TCF_MAX_VLAN_TAGS in-band VLAN tags, of which the
+ * outer two ids are kept; *proto is network order.
+ */
 static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32 *off,
 				     __be16 *proto)
 {
@@ -171,11 +265,10 @@ static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32
 		keep_vlan(p, &tags, skb->vlan_tci);
 
 #pragma unroll
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < TCF_MAX_VLAN_TAGS; i++) {
 		struct vlan_tag *tag;
 
-		if (tags >= 2 ||
-		    (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD)))
+		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
 			break;
 		tag = pkt_ptr(skb, *off, sizeof(*tag));
 		if (!tag)
@@ -306,7 +399,8 @@ static __always_inline int parse_icmp(struct __sk_buff *skb, struct pkt *p, __u3
 }
 
 /* The transport header at `off`; `l4_len` bytes of transport data follow. */
-static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+static __always_inline int parse_transport(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					   __u32 l4_len)
 {
 	switch (p->key.proto) {
 	case IPPROTO_TCP:
@@ -324,6 +418,146 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 
 		p->key.kind = TCF_KIND_IP;
 		return 0;
 	}
+}
+
+/* What a tunnel carries: enum inner_type, and where it starts. */
+enum inner_type {
+	INNER_NONE = 0,
+	INNER_ETH,
+	INNER_IPV4,
+	INNER_IPV6,
+};
+
+static __always_inline int inner_of_type(__be16 type)
+{
+	if (type == bpf_htons(ETH_P_TEB))
+		return INNER_ETH;
+	if (type == bpf_htons(ETH_P_IP))
+		return INNER_IPV4;
+	return type == bpf_htons(ETH_P_IPV6) ? INNER_IPV6 : INNER_NONE;
+}
+
+/* A UDP tunnel: VXLAN (8-byte header, Ethernet inside) or Geneve (options, a type). */
+static __always_inline int udp_tunnel(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 *inner)
+{
+	__u16 port = p->key.port[1];
+	__u8 *h;
+
+	if (port == VXLAN_PORT || port == VXLAN_LINUX_PORT) {
+		*inner = off + sizeof(struct udphdr) + 8;
+		return INNER_ETH;
+	}
+	if (port != GENEVE_PORT)
+		return INNER_NONE;
+	h = pkt_ptr(skb, off + sizeof(struct udphdr), 4);
+	if (!h || h[0] >> 6) /* version 0 only */
+		return INNER_NONE;
+	*inner = off + sizeof(struct udphdr) + 8 + (h[0] & 0x3f) * 4;
+	return inner_of_type(*(__be16 *)(h + 2));
+}
+
+/* GRE version 0: 4 bytes, and 4 more for each of checksum, key and sequence. */
+static __always_inline int gre_tunnel(struct __sk_buff *skb, __u32 off, __u32 *inner)
+{
+	__u8 *h = pkt_ptr(skb, off, 4);
+
+	if (!h || (h[1] & 0x07))
+		return INNER_NONE;
+	*inner = off + 4 + (h[0] & 0x80 ? 4 : 0) + (h[0] & 0x20 ? 4 : 0) + (h[0] & 0x10 ? 4 : 0);
+	return inner_of_type(*(__be16 *)(h + 2));
+}
+
+/* The tunnel whose payload starts at the transport header `off`, if any. */
+static __always_inline int tunnel_inner(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					__u32 *inner)
+{
+	*inner = off;
+	switch (p->key.proto) {
+	case IPPROTO_UDP:
+		return udp_tunnel(skb, p, off, inner);
+	case IPPROTO_GRE:
+		return gre_tunnel(skb, off, inner);
+	case IPPROTO_IPIP:
+		return INNER_IPV4;
+	case IPPROTO_IPV6:
+		return INNER_IPV6;
+	}
+	return INNER_NONE;
+}
+
+/* The inner network header at `off`: its length and transport protocol, or 0. */
+static __always_inline __u32 inner_ip_len(struct __sk_buff *skb, int type, __u32 off, __u8 *proto)
+{
+	if (type == INNER_IPV4) {
+		struct iphdr *ip = pkt_ptr(skb, off, sizeof(*ip));
+
+		if (!ip || ip->version != 4 || ip->ihl < 5)
+			return 0;
+		*proto = ip->protocol;
+		return ip->ihl * 4;
+	}
+	struct ipv6hdr *ip6 = pkt_ptr(skb, off, sizeof(*ip6));
+
+	if (!ip6 || ip6->version != 6)
+		return 0;
+	*proto = ip6->nexthdr;
+	return sizeof(*ip6);
+}
+
+/*
+ * Header bytes from `off` to the end of the inner transport header of what a
+ * tunnel carries, or 0 when they cannot be read (the super-packet is then
+ * counted with its outer headers per segment only).
+ */
+static __always_inline __u32 inner_headers(struct __sk_buff *skb, int type, __u32 off)
+{
+	__u32 start = off, len;
+	__u8 proto = 0;
+
+	if (type == INNER_ETH) {
+		struct ethhdr *eth = pkt_ptr(skb, off, sizeof(*eth));
+
+		if (!eth)
+			return 0;
+		type = inner_of_type(eth->h_proto);
+		off += sizeof(*eth);
+	}
+	if (type != INNER_IPV4 && type != INNER_IPV6)
+		return 0;
+	len = inner_ip_len(skb, type, off, &proto);
+	if (!len)
+		return 0;
+	off += len;
+	if (proto == IPPROTO_UDP)
+		return off + sizeof(struct udphdr) - start;
+	struct tcphdr *th = pkt_ptr(skb, off, sizeof(*th));
+
+	if (proto != IPPROTO_TCP || !th || th->doff < 5)
+		return 0;
+	return off + th->doff * 4 - start;
+}
+
+/*
+ * The transport header, and for a tunnel's super-packet the headers that
+ * every segment repeats besides the outer ones: the tunnel's, and those of
+ * the packet inside it (VXLAN, Geneve, GRE, IPIP, IPv6 in IP).
+ */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+{
+	int err = parse_transport(skb, p, off, l4_len);
+	__u32 inner, extra;
+	int type;
+
+	if (err || !skb_is_gso(skb))
+		return err;
+	type = tunnel_inner(skb, p, off, &inner);
+	if (type == INNER_NONE)
+		return 0;
+	extra = inner_headers(skb, type, inner);
+	if (extra)
+		p->hdr_len +=
+		    inner - off - (p->key.proto == IPPROTO_UDP ? sizeof(struct udphdr) : 0) + extra;
+	return 0;
 }
 
 /*
@@ -373,6 +607,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p, __u3
 	p->frag_proto = ip->protocol;
 	if (frag_off & IPV4_OFFSET) {
 		p->frag = PKT_FRAG_LATER;
+		p->frag_last = !(frag_off & IPV4_MF);
 		p->has_data = p->bytes > ihl;
 		return 0;
 	}
@@ -393,6 +628,9 @@ static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, struct pkt *p, 
 	case IPPROTO_HOPOPTS:
 	case IPPROTO_ROUTING:
 	case IPPROTO_DSTOPTS:
+	case IPV6_MOBILITY:
+	case IPV6_HIP:
+	case IPV6_SHIM6:
 		*nexthdr = h[0];
 		*off += (h[1] + 1) * 8;
 		return 0;
@@ -410,17 +648,29 @@ static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, struct pkt *p, 
 	*off += sizeof(*fh);
 	p->frag_proto = fh->nexthdr;
 	p->frag_id = bpf_ntohl(fh->identification);
-	if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_OFFSET)
+	if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_OFFSET) {
 		p->frag = PKT_FRAG_LATER;
-	else if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_MF)
+		p->frag_last = !(bpf_ntohs(fh->frag_off) & IPV6_FRAG_MF);
+	} else if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_MF) {
 		p->frag = PKT_FRAG_FIRST;
+	}
 	return 0;
 }
 
 static __always_inline int is_ipv6_ext(__u8 nexthdr)
 {
-	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT;
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_AH:
+	case IPPROTO_FRAGMENT:
+	case IPV6_MOBILITY:
+	case IPV6_HIP:
+	case IPV6_SHIM6:
+		return 1;
+	}
+	return 0;
 }
 
 static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u32 off)
@@ -467,20 +717,89 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u3
 	return parse_l4(skb, p, off, p->bytes - p->hdr_len);
 }
 
+/*
+ * The IP header at `off` and what follows. A global function: the verifier
+ * checks it once, not once for every way of reaching it (no link-layer
+ * header, Ethernet, each number of VLAN tags).
+ */
+__attribute__((noinline)) int tcf_parse_ip(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					   int ipv6)
+{
+	if (!p)
+		return TCF_CTR_MAL_L2;
+	return ipv6 ? parse_ipv6(skb, p, off) : parse_ipv4(skb, p, off);
+}
+
+/*
+ * A frame whose link-layer header is not Ethernet, with a network protocol
+ * that is not IP: a link-layer flow of skb->protocol, without addresses.
+ */
+static __always_inline int parse_raw_link(struct __sk_buff *skb, struct pkt *p, __u32 off)
+{
+	p->key.kind = TCF_KIND_LINK;
+	p->key.ethertype = bpf_ntohs(skb->protocol);
+	p->bytes = skb->len - off;
+	return 0;
+}
+
+/*
+ * Whether the frame may not be read as Ethernet, so that the network
+ * header's place is worth the probes (a few helper calls): Ethernet is the
+ * rule, and an Ethernet frame's EtherType is skb->protocol (or a length,
+ * for 802.3), its first byte is a MAC's, not what IP headers start with,
+ * and it carries an IP tunnel's packet only on the tunnel's underlay, where
+ * the probes find Ethernet again.
+ */
+static __always_inline int may_not_be_ethernet(struct __sk_buff *skb, __u32 off, __be16 proto)
+{
+	__be16 ip = bpf_htons(ETH_P_IP), ip6 = bpf_htons(ETH_P_IPV6), type = skb->protocol;
+	__u8 *h = pkt_ptr(skb, 0, ETH_HLEN), *l3;
+	__be16 h_proto;
+
+	if (!h)
+		return 1;
+	if ((type == ip && h[0] >> 4 == 4) || (type == ip6 && h[0] >> 4 == 6))
+		return 1;
+	h_proto = *(__be16 *)(h + 12);
+	if (h_proto != type && (bpf_ntohs(h_proto) >= ETH_P_802_3_MIN ||
+				(type != bpf_htons(ETH_P_802_2) && type != bpf_htons(ETH_P_802_3))))
+		return 1;
+	if (proto != ip && proto != ip6)
+		return 0;
+	l3 = pkt_ptr(skb, off, sizeof(struct iphdr));
+	if (!l3)
+		return 0;
+	switch (l3[proto == ip ? 9 : 6]) { /* IPv4 protocol, IPv6 next header */
+	case IPPROTO_IPIP:
+	case IPPROTO_IPV6:
+	case IPPROTO_GRE:
+		return 1;
+	}
+	return 0;
+}
+
 /* The whole frame; the key's ifindex and direction are the caller's. */
 static __always_inline int parse_frame(struct __sk_buff *skb, struct pkt *p)
 {
-	__be16 proto;
-	__u32 off;
+	/* Set before every use, but clang must see it set: it may spill an
+	 * undefined value from a register the verifier knows is unset. */
+	__be16 proto = 0;
+	__u32 off = ETH_HLEN;
 	int err = parse_eth(skb, p, &off, &proto);
+	int moved = err || may_not_be_ethernet(skb, off, proto) ? moved_net_header(skb, off) : -1;
 
+	if (moved >= 0) {
+		/* Not Ethernet: what parse_eth read is not addresses nor tags. */
+		__builtin_memset(&p->key, 0, sizeof(p->key));
+		off = moved;
+		proto = skb->protocol;
+		err = 0;
+	}
 	if (err)
 		return err;
-	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(skb, p, off);
-	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(skb, p, off);
-	return parse_link(skb, p, off, proto);
+	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
+		return tcf_parse_ip(skb, p, off, proto == bpf_htons(ETH_P_IPV6));
+	return moved >= 0 ? parse_raw_link(skb, p, off) : parse_link(skb, p, off, proto);
 }
 
 #endif /* TCFLOWS_PARSE_H */

@@ -69,8 +69,13 @@ struct {
 
 /*
  * What the first fragment of a datagram was counted under (ports, kind and
- * upper-layer protocol), for the later fragments of the same datagram.
+ * upper-layer protocol), for the later fragments of the same datagram. The
+ * last fragment removes the entry; an entry older than TCF_FRAG_MAX_AGE_NS
+ * (its last fragment lost) is not used, so that a datagram that reuses the IP
+ * identification after it wraps does not join the wrong flow.
  */
+#define TCF_FRAG_MAX_AGE_NS (2ULL * 1000 * 1000 * 1000)
+
 struct frag_key {
 	__u32 addr[2][4];
 	__u32 id;
@@ -79,6 +84,7 @@ struct frag_key {
 };
 
 struct frag_val {
+	__u64 first_ns; /* packet clock of the first fragment */
 	__u16 port[2];
 	__u8 proto;
 	__u8 kind;
@@ -100,16 +106,27 @@ static __always_inline void ctr_add(__u32 idx, __u64 n)
 		*c += n;
 }
 
-/* Wire packets of a frame: a GSO/GRO super-packet is gso_segs packets. */
-static __always_inline __u32 wire_packets(const struct __sk_buff *skb)
+/*
+ * Wire packets of a frame: a GSO/GRO super-packet is gso_segs packets; one
+ * with gso_segs 0 (virtio, tap) is as many as its payload fills segments of
+ * gso_size.
+ */
+static __always_inline __u32 wire_packets(const struct __sk_buff *skb, const struct pkt *p)
 {
-	return skb_is_gso(skb) ? skb->gso_segs : 1;
+	__u64 payload = p->bytes > p->hdr_len ? p->bytes - p->hdr_len : 0;
+	__u32 size = skb->gso_size;
+
+	if (skb->gso_segs > 1)
+		return skb->gso_segs;
+	if (skb->gso_segs || !size || payload <= size)
+		return 1;
+	return (payload + size - 1) / size;
 }
 
 /* IP bytes on the wire: every segment after the first repeats the headers. */
 static __always_inline __u64 wire_bytes(const struct __sk_buff *skb, const struct pkt *p)
 {
-	return p->bytes + (__u64)(wire_packets(skb) - 1) * p->hdr_len;
+	return p->bytes + (__u64)(wire_packets(skb, p) - 1) * p->hdr_len;
 }
 
 /* Orders the endpoints (lower address, then port, first); returns the direction. */
@@ -152,15 +169,19 @@ static __always_inline void frag_key_of(struct frag_key *fk, const struct pkt *p
 	fk->proto = p->frag_proto;
 }
 
-static __always_inline void track_fragments(struct pkt *p)
+static __always_inline void track_fragments(const struct __sk_buff *skb, struct pkt *p)
 {
 	struct frag_key fk = {};
 	struct frag_val *first, val = {};
+	__u64 now;
 
 	if (p->frag == PKT_NOT_FRAG)
 		return;
+	/* The packet clock, read here for fragments only (they are few). */
+	now = (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP) ? skb->tstamp : bpf_ktime_get_boot_ns();
 	frag_key_of(&fk, p);
 	if (p->frag == PKT_FRAG_FIRST) {
+		val.first_ns = now;
 		val.port[0] = p->key.port[0];
 		val.port[1] = p->key.port[1];
 		val.proto = p->key.proto;
@@ -170,13 +191,18 @@ static __always_inline void track_fragments(struct pkt *p)
 		return;
 	}
 	first = bpf_map_lookup_elem(&frags, &fk);
-	if (first) {
+	/* A clock that went back (offline mode) leaves an entry in use. */
+	if (first && (now < first->first_ns || now - first->first_ns <= TCF_FRAG_MAX_AGE_NS)) {
 		p->key.port[0] = first->port[0];
 		p->key.port[1] = first->port[1];
 		p->key.proto = first->proto;
 		p->key.kind = first->kind;
+		if (p->frag_last)
+			bpf_map_delete_elem(&frags, &fk);
 		return;
 	}
+	if (first)
+		bpf_map_delete_elem(&frags, &fk);
 	p->key.kind = TCF_KIND_FRAG;
 	ctr_add(TCF_CTR_FRAG_UNMATCHED, 1);
 }
@@ -300,8 +326,8 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 hook)
 		return;
 	}
 	p.key.ifindex = skb->ifindex;
-	track_fragments(&p);
-	account(&p, wire_packets(skb), wire_bytes(skb, &p), skb->tstamp, hook);
+	track_fragments(skb, &p);
+	account(&p, wire_packets(skb, &p), wire_bytes(skb, &p), skb->tstamp, hook);
 }
 
 /*

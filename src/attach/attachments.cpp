@@ -11,14 +11,21 @@ Attachments::Attachments(Program program, const std::vector<Interface> &ifaces,
                          std::vector<InterfaceLock> &locks, Adoption adoption)
     : program_(program) {
   slots_.reserve(ifaces.size());
-  for (size_t i = 0; i < ifaces.size(); i++) {
-    slots_.push_back({ifaces[i].name, &locks[i], std::nullopt});
-    adoption.qdisc_created = locks[i].qdisc_created();
-    attach(slots_.back(), ifaces[i], adoption);
+  try {
+    for (size_t i = 0; i < ifaces.size(); i++) {
+      slots_.push_back({ifaces[i].name, &locks[i], std::nullopt});
+      adoption.qdisc_created = locks[i].qdisc_created();
+      attach(slots_.back(), ifaces[i], adoption);
+    }
+  } catch (...) {
+    for (auto &slot : slots_)
+      if (slot.hook)
+        slot.hook->keep_adopted();
+    throw;
   }
 }
 
-void Attachments::attach(Slot &slot, const Interface &iface, Adoption adoption) {
+void Attachments::attach(Slot &slot, const Interface &iface, const Adoption &adoption) {
   slot.hook.emplace(iface, program_.ingress_fd, program_.egress_fd, program_.options, adoption);
   slot.lock->set_qdisc_created(slot.hook->created_qdisc());
   names_[static_cast<uint32_t>(iface.ifindex)] = iface.name;

@@ -24,7 +24,10 @@ public:
     TcOptions options;
   };
 
-  // Attaches to every interface (adopting what an earlier agent left).
+  // Attaches to every interface, replacing the filters of the programs in
+  // `adoption` (what an earlier agent left). When one attach fails, the
+  // filters attached before it go, but for those that replaced an earlier
+  // agent's: they keep its maps for the next start.
   Attachments(Program program, const std::vector<Interface> &ifaces,
               std::vector<InterfaceLock> &locks, Adoption adoption);
 
@@ -47,7 +50,7 @@ private:
     InterfaceLock *lock;
     std::optional<InterfaceHook> hook;
   };
-  void attach(Slot &slot, const Interface &iface, Adoption adoption);
+  void attach(Slot &slot, const Interface &iface, const Adoption &adoption);
   void lose(Slot &slot);
 
   Program program_;

@@ -1,5 +1,6 @@
 // `tcflows detach`: remove what a killed or crashed `tcflows record` left
-// behind — its TC filters, its pins in bpffs, its lock files — and nothing else.
+// behind — its TC filters and lock files — and nothing else. Nothing is pinned
+// in bpffs: the program and its maps go with the last filter that runs them.
 #pragma once
 
 #include <string>

@@ -1,5 +1,6 @@
 #include "attach/iface_lock.h"
 
+#include "attach/netif.h"
 #include "util/error.h"
 
 #include <fcntl.h>
@@ -23,8 +24,12 @@ std::string read_all(int fd) {
 
 } // namespace
 
+std::string lock_file_name(const std::string &iface) {
+  return "net" + std::to_string(netns_inode()) + "." + iface + ".lock";
+}
+
 InterfaceLock::InterfaceLock(const std::string &iface, const std::string &dir)
-    : path_(dir + "/" + iface + ".lock") {
+    : path_(dir + "/" + lock_file_name(iface)) {
   ::mkdir(dir.c_str(), 0750);
   fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
   made_ = static_cast<bool>(fd_);

@@ -1,8 +1,10 @@
-// One recording per interface: an flock on /run/tcflows/<iface>.lock, held
-// for the agent's life (the kernel releases it even on SIGKILL). The file
-// holds the agent's pid and whether tcflows created the clsact qdisc, for a
-// later agent or `tcflows detach`; it is written through the held fd, so that
-// an agent that switched users can still update it.
+// One recording per interface: an flock on /run/tcflows/net<N>.<iface>.lock,
+// held for the agent's life (the kernel releases it even on SIGKILL). N is
+// the inode of the agent's network namespace: `ip netns exec` shares /run, and
+// eth0 of one namespace is not eth0 of another. The file holds the agent's
+// pid and whether tcflows created the clsact qdisc, for a later agent or
+// `tcflows detach`; it is written through the held fd, so that an agent that
+// switched users can still update it.
 #pragma once
 
 #include "util/fd.h"
@@ -12,6 +14,9 @@
 namespace tcflows {
 
 inline constexpr const char *run_dir = "/run/tcflows";
+
+// The lock file's name for an interface of the caller's network namespace.
+std::string lock_file_name(const std::string &iface);
 
 class InterfaceLock {
 public:
@@ -25,6 +30,8 @@ public:
 
   // Writes this agent's pid into the file: once every lock it needs is taken.
   void claim();
+
+  const std::string &path() const { return path_; }
 
   // Whether the previous holder recorded that tcflows created the qdisc.
   bool qdisc_created() const { return qdisc_created_; }

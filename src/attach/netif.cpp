@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <fstream>
@@ -87,6 +88,22 @@ std::string interface_name(int ifindex) {
   if (if_indextoname(static_cast<unsigned>(ifindex), name))
     return name;
   return "if" + std::to_string(ifindex);
+}
+
+std::vector<Interface> all_interfaces() {
+  std::vector<Interface> ifaces;
+  struct if_nameindex *list = ::if_nameindex();
+  for (struct if_nameindex *i = list; i && i->if_index; i++)
+    ifaces.push_back({i->if_name, static_cast<int>(i->if_index), is_loopback(i->if_name)});
+  if_freenameindex(list);
+  return ifaces;
+}
+
+uint64_t netns_inode() {
+  struct stat st {};
+  if (::stat("/proc/self/ns/net", &st) != 0)
+    fail(exit_failure, "cannot read /proc/self/ns/net: {}", errno_text(errno));
+  return st.st_ino;
 }
 
 } // namespace tcflows

@@ -1,7 +1,9 @@
 // Network interfaces: names, indexes, the default-route interface.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tcflows {
 
@@ -20,5 +22,12 @@ Interface default_route_interface();
 
 // The current name of an interface index, or "if<N>" when it is gone.
 std::string interface_name(int ifindex);
+
+// Every interface of the caller's network namespace.
+std::vector<Interface> all_interfaces();
+
+// The inode of the caller's network namespace (/proc/self/ns/net): the same
+// for every process in it, whatever its mount namespace.
+uint64_t netns_inode();
 
 } // namespace tcflows

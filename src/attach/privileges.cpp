@@ -8,9 +8,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <memory>
-#include <vector>
 
 namespace tcflows {
 namespace {
@@ -70,14 +68,8 @@ void give_to_user(const std::string &path, const std::string &user) {
   if (user.empty())
     return;
   passwd entry = lookup_user(user);
-  std::error_code error;
-  std::vector<std::string> paths{path};
-  if (std::filesystem::is_directory(path, error))
-    for (const auto &child : std::filesystem::directory_iterator(path, error))
-      paths.push_back(child.path());
-  for (const auto &p : paths)
-    if (::chown(p.c_str(), entry.pw_uid, entry.pw_gid) != 0)
-      fail(exit_failure, "cannot hand {} to user '{}': {}", p, user, errno_text(errno));
+  if (::chown(path.c_str(), entry.pw_uid, entry.pw_gid) != 0)
+    fail(exit_failure, "cannot hand {} to user '{}': {}", path, user, errno_text(errno));
 }
 
 void require_capture_privileges() {

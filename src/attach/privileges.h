@@ -15,7 +15,7 @@ void require_capture_privileges();
 // maps and ring buffer stay usable through the fds already held.
 void drop_privileges(const std::string &user);
 
-// Hands a path (pins, lock files) to `user` so that it can remove it later.
+// Hands a file (a lock file) to `user` so that it can empty it later.
 void give_to_user(const std::string &path, const std::string &user);
 
 } // namespace tcflows

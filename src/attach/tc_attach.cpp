@@ -46,15 +46,6 @@ const char *hook_name(bpf_tc_attach_point point) {
        options.priority, options.handle, iface.name, hook_name(point));
 }
 
-// The program id of the filter at our priority and handle, 0 if none.
-uint32_t filter_prog_id(const Interface &iface, bpf_tc_attach_point point,
-                        const TcOptions &options) {
-  for (const auto &filter : list_tc_filters(iface.ifindex, point == BPF_TC_INGRESS))
-    if (filter.priority == options.priority && filter.handle == options.handle)
-      return filter.bpf_prog_id;
-  return 0;
-}
-
 void destroy_qdisc(int ifindex) {
   bpf_tc_hook hook = make_hook(ifindex, BPF_TC_INGRESS);
   hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
@@ -89,12 +80,20 @@ int detach_tcflows_filters(int ifindex, bool remove_qdisc) {
   return removed;
 }
 
+uint32_t tcflows_filter_prog(int ifindex, bool ingress, const TcOptions &options) {
+  for (const auto &filter : list_tc_filters(ifindex, ingress))
+    if (filter.priority == options.priority && filter.handle == options.handle &&
+        is_tcflows_filter_name(filter.bpf_name))
+      return filter.bpf_prog_id;
+  return 0;
+}
+
 bool is_tcflows_filter_name(const std::string &bpf_name) {
   return bpf_name.starts_with("tcflows_ingress") || bpf_name.starts_with("tcflows_egress");
 }
 
 InterfaceHook::InterfaceHook(Interface iface, int ingress_fd, int egress_fd, TcOptions options,
-                             Adoption adoption)
+                             const Adoption &adoption)
     : iface_(std::move(iface)), options_(options) {
   bpf_tc_hook hook = make_hook(iface_.ifindex, BPF_TC_INGRESS);
   int err = bpf_tc_hook_create(&hook);
@@ -105,10 +104,11 @@ InterfaceHook::InterfaceHook(Interface iface, int ingress_fd, int egress_fd, TcO
          iface_.name, errno_text(err), iface_.name);
   created_qdisc_ = !err || adoption.qdisc_created;
   try {
-    attach(BPF_TC_INGRESS, ingress_fd, adoption.ingress_prog_id);
+    attach(BPF_TC_INGRESS, ingress_fd, adoption);
     if (!iface_.loopback)
-      attach(BPF_TC_EGRESS, egress_fd, adoption.egress_prog_id);
+      attach(BPF_TC_EGRESS, egress_fd, adoption);
   } catch (...) {
+    keep_adopted();
     detach_all();
     throw;
   }
@@ -118,24 +118,33 @@ InterfaceHook::InterfaceHook(Interface iface, int ingress_fd, int egress_fd, TcO
 
 InterfaceHook::InterfaceHook(InterfaceHook &&other) noexcept
     : iface_(std::move(other.iface_)), options_(other.options_),
-      created_qdisc_(other.created_qdisc_), attached_(std::move(other.attached_)) {
+      created_qdisc_(other.created_qdisc_), attached_(std::move(other.attached_)),
+      adopted_(std::move(other.adopted_)) {
   other.attached_.clear();
+  other.adopted_.clear();
   other.created_qdisc_ = false;
 }
 
 InterfaceHook::~InterfaceHook() { detach_all(); }
 
-void InterfaceHook::attach(bpf_tc_attach_point point, int prog_fd, uint32_t adopt_prog_id) {
+void InterfaceHook::attach(bpf_tc_attach_point point, int prog_fd, const Adoption &adoption) {
   bpf_tc_hook hook = make_hook(iface_.ifindex, point);
   bpf_tc_opts opts = make_opts(options_, prog_fd);
   int err = bpf_tc_attach(&hook, &opts);
-  if (err == -EEXIST && adopt_prog_id && filter_prog_id(iface_, point, options_) == adopt_prog_id) {
+  uint32_t left =
+      err == -EEXIST ? tcflows_filter_prog(iface_.ifindex, point == BPF_TC_INGRESS, options_) : 0;
+  bool ours = std::find(adoption.prog_ids.begin(), adoption.prog_ids.end(), left) !=
+              adoption.prog_ids.end();
+  if (left && ours) {
     // Our own recording's filter, left by an agent that died: swap the
     // program in place (the maps are the same), so no packet goes uncounted.
     opts = make_opts(options_, prog_fd);
     opts.flags = BPF_TC_F_REPLACE;
     err = bpf_tc_attach(&hook, &opts);
-    log::info("adopted the recording on {} {}", iface_.name, hook_name(point));
+    if (!err) {
+      adopted_.push_back(point);
+      log::info("adopted the recording on {} {}", iface_.name, hook_name(point));
+    }
   }
   if (err == -EEXIST)
     fail_taken(iface_, point, options_);
@@ -143,6 +152,14 @@ void InterfaceHook::attach(bpf_tc_attach_point point, int prog_fd, uint32_t adop
     fail(exit_failure, "cannot attach to {} {}: {}", iface_.name, hook_name(point),
          errno_text(err));
   attached_.push_back(point);
+}
+
+void InterfaceHook::keep_adopted() noexcept {
+  for (auto point : adopted_)
+    attached_.erase(std::remove(attached_.begin(), attached_.end(), point), attached_.end());
+  if (!adopted_.empty())
+    created_qdisc_ = false; // the qdisc holds the filters kept
+  adopted_.clear();
 }
 
 void InterfaceHook::detach_all() noexcept {

@@ -19,9 +19,8 @@ struct TcOptions {
 // What an earlier agent of the same recording left attached (after SIGKILL
 // or a crash): its filters are replaced in place, so counting never stops.
 struct Adoption {
-  uint32_t ingress_prog_id = 0; // programs pinned by the earlier agent
-  uint32_t egress_prog_id = 0;
-  bool qdisc_created = false; // the earlier agent created the clsact qdisc
+  std::vector<uint32_t> prog_ids; // programs of the recording's filters, replaced
+  bool qdisc_created = false;     // the earlier agent created the clsact qdisc
 };
 
 class InterfaceHook {
@@ -30,7 +29,7 @@ public:
   // (ingress only on loopback, where every packet passes both hooks).
   // Throws Fatal with a one-line reason when the TC setup is busy or conflicting.
   InterfaceHook(Interface iface, int ingress_fd, int egress_fd, TcOptions options,
-                Adoption adoption = {});
+                const Adoption &adoption = {});
   InterfaceHook(InterfaceHook &&other) noexcept;
   InterfaceHook &operator=(InterfaceHook &&) = delete;
   InterfaceHook(const InterfaceHook &) = delete;
@@ -43,16 +42,24 @@ public:
     attached_.clear();
     created_qdisc_ = false;
   }
+  // A start that failed: the filters that replaced an earlier agent's stay,
+  // so that their maps (and counts) wait for the next start.
+  void keep_adopted() noexcept;
 
 private:
-  void attach(bpf_tc_attach_point point, int prog_fd, uint32_t adopt_prog_id);
+  void attach(bpf_tc_attach_point point, int prog_fd, const Adoption &adoption);
   void detach_all() noexcept;
 
   Interface iface_;
   TcOptions options_;
   bool created_qdisc_ = false;
   std::vector<bpf_tc_attach_point> attached_;
+  std::vector<bpf_tc_attach_point> adopted_; // of attached_, those that replaced a filter
 };
+
+// The program id of tcflows' filter on one hook of an interface, at the
+// priority and handle of `options`; 0 when there is none.
+uint32_t tcflows_filter_prog(int ifindex, bool ingress, const TcOptions &options);
 
 // The name tcflows' programs carry in TC filter listings.
 bool is_tcflows_filter_name(const std::string &bpf_name);

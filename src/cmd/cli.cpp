@@ -293,7 +293,7 @@ void add_record(CLI::App &app, RecordOptions &o) {
 
 void add_detach(CLI::App &app, DetachOptions &o) {
   auto *detach = app.add_subcommand(
-      "detach", "remove what a killed tcflows record left: filters, pins, lock files");
+      "detach", "remove what a killed tcflows record left: filters and lock files");
   detach->add_option("-i,--iface", o.ifaces, "only on this interface (repeatable; default: all)");
 }
 

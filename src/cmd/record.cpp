@@ -4,20 +4,20 @@
 #include "agent/config.h"
 #include "attach/attachments.h"
 #include "attach/iface_lock.h"
+#include "attach/left_recording.h"
 #include "attach/link_monitor.h"
 #include "attach/netif.h"
 #include "attach/privileges.h"
 #include "attach/tc_attach.h"
 #include "kernel/bpf_program.h"
 #include "kernel/conn_table.h"
-#include "kernel/pins.h"
 #include "sinks/outputs.h"
 #include "util/log.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include <filesystem>
+#include <optional>
 
 namespace tcflows {
 namespace {
@@ -33,33 +33,22 @@ std::vector<Interface> resolve_interfaces(const std::vector<std::string> &names)
   return ifaces;
 }
 
-// The pins and lock files of a recording, removed on any orderly exit: only a
-// crash or SIGKILL leaves them for a restarted agent to adopt. An agent that
-// adopts them and fails before it has attached leaves them too (but for its
-// own staged program pins), for the next attempt.
+// The lock files of a recording, released on any orderly exit: only a crash
+// or SIGKILL leaves them (and the filters, which keep counting) for a
+// restarted agent to adopt. An agent that adopts them and fails before its
+// programs run in the filters leaves them too, for the next attempt.
 class CleanExit {
 public:
-  CleanExit(std::string pin_dir, std::vector<InterfaceLock> &locks, bool adopting)
-      : pin_dir_(std::move(pin_dir)), locks_(locks), keep_(adopting) {}
+  CleanExit(std::vector<InterfaceLock> &locks, bool adopting) : locks_(locks), keep_(adopting) {}
   ~CleanExit() {
-    if (keep_) {
-      remove_staged_pins(pin_dir_);
+    if (keep_)
       return;
-    }
-    remove_pin_dir(pin_dir_);
-    std::error_code ignored;
-    std::filesystem::remove(pin_root, ignored); // only when empty
     for (auto &lock : locks_)
       lock.release();
   }
-  // Our programs run in the filters: what is pinned is ours.
-  void attached() {
-    commit_staged_pins(pin_dir_);
-    keep_ = false;
-  }
+  void attached() { keep_ = false; }
 
 private:
-  std::string pin_dir_;
   std::vector<InterfaceLock> &locks_;
   bool keep_;
 };
@@ -79,31 +68,29 @@ int run_record(const RecordOptions &options) {
     locks.emplace_back(iface.name);
   for (auto &lock : locks) // all taken: a refused one leaves the others as they were
     lock.claim();
-  ensure_bpffs();
-  std::vector<std::string> names;
-  for (const auto &iface : ifaces)
-    names.push_back(iface.name);
-  std::string pin_dir = pin_dir_for(names);
-  Adoption adoption{pinned_prog_id(pin_dir, "ingress"), pinned_prog_id(pin_dir, "egress")};
+  TcOptions tc{.priority = options.tc_priority};
+  std::optional<LeftRecording> left = find_left_recording(ifaces, tc);
 
   ProgramConfig config;
   config.max_flows = options.max_flows;
   config.ringbuf_bytes = options.ringbuf_bytes;
   config.kernel = kernel_config(options);
-  config.pin_dir = pin_dir;
+  config.adopt = left ? &left->maps : nullptr;
   BpfProgram program = BpfProgram::load(config);
-  CleanExit clean_exit(pin_dir, locks, program.adopted());
-  if (program.adopted())
-    log::info("adopting the counts kept in {} since the last agent stopped", pin_dir);
+  CleanExit clean_exit(locks, program.adopted());
+  if (left)
+    log::info("adopting the counts the filters kept since the last agent stopped (program {})",
+              left->maps.prog_id());
+  Adoption adoption{left ? left->prog_ids : std::vector<uint32_t>{}};
+  left.reset(); // our program holds the maps now
 
   // The table's shared memory, and the map that waits for running programs
   // (creating a map needs CAP_BPF).
   auto table = kernel_conn_table(program);
 
   // Everything that needs more than CAP_NET_ADMIN is done: drop the rest.
-  give_to_user(pin_dir, options.user);
-  for (const auto &iface : ifaces)
-    give_to_user(std::string(run_dir) + "/" + iface.name + ".lock", options.user);
+  for (const auto &lock : locks)
+    give_to_user(lock.path(), options.user);
   drop_privileges(options.user);
 
   // The outputs open with the rights records are written with, and before
@@ -111,9 +98,7 @@ int run_record(const RecordOptions &options) {
   // stops us here.
   Outputs outputs(io, outputs_config(options));
 
-  Attachments attachments(
-      {program.ingress_fd(), program.egress_fd(), TcOptions{.priority = options.tc_priority}},
-      ifaces, locks, adoption);
+  Attachments attachments({program.ingress_fd(), program.egress_fd(), tc}, ifaces, locks, adoption);
   clean_exit.attached();
   LinkMonitor links(io, [&attachments](const LinkChange &c) { attachments.on_link(c); });
   Agent agent(io, signals, program, *table, options, attachments, outputs);

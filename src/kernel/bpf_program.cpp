@@ -1,13 +1,11 @@
 #include "kernel/bpf_program.h"
 
-#include "kernel/pins.h"
 #include "tcflows.skel.h"
 #include "util/error.h"
 #include "util/log.h"
 
 #include <algorithm>
 #include <bit>
-#include <filesystem>
 
 namespace tcflows {
 
@@ -20,37 +18,47 @@ uint32_t index_capacity(uint32_t max_flows) {
 
 namespace {
 
-// Pinned maps are reused only with the sizes they were made with.
-void check_pinned_sizes(const std::string &dir, const ProgramConfig &config) {
-  struct Expect {
-    const char *map;
-    uint32_t size;
-    const char *option;
-  };
-  for (const auto &e : {Expect{"conns", slot_capacity(config.max_flows), "--max-flows"},
-                        Expect{"events", config.ringbuf_bytes, "--ringbuf-size"}}) {
-    uint32_t pinned = pinned_map_size(dir, e.map);
-    if (pinned && pinned != e.size)
-      fail(exit_usage,
-           "the recording kept in {} was started with {} {}: restart with that value, or run "
-           "`tcflows detach` to drop it and start afresh",
-           dir, e.option, pinned);
-  }
+// The option that sets a map's size, for the one line that says what to use.
+const char *size_option(const std::string &map) {
+  if (map == "conns" || map == "free_slots" || map == "conn_index")
+    return "--max-flows";
+  return map == "events" ? "--ringbuf-size" : nullptr;
 }
 
-// Maps pin (or are reused) at load; returns whether the flow map was adopted.
-bool set_pin_paths(tcflows_bpf *skel, const std::string &dir) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error)
-    fail(exit_failure, "cannot create {}: {}", dir, error.message());
-  for (bpf_map *map : {skel->maps.conns, skel->maps.free_slots, skel->maps.conn_index,
-                       skel->maps.pool, skel->maps.events, skel->maps.counters, skel->maps.frags}) {
-    std::string path = dir + "/" + bpf_map__name(map);
-    if (int err = bpf_map__set_pin_path(map, path.c_str()))
-      fail(exit_failure, "cannot pin {}: {}", path, errno_text(err));
+// One map of ours takes over the kernel map of the same name, which must
+// have been made for the same layout and size.
+void reuse_map(bpf_map *map, const ProgramMaps &left) {
+  std::string name = bpf_map__name(map);
+  const KernelMap *found = left.find(name);
+  if (!found || found->type != bpf_map__type(map) || found->key_size != bpf_map__key_size(map) ||
+      found->value_size != bpf_map__value_size(map))
+    fail(exit_failure,
+         "the tcflows program left attached (id {}) is of another version (its map '{}' "
+         "differs): run `tcflows detach` to drop it and start afresh",
+         left.prog_id(), name);
+  const char *option = size_option(name);
+  if (found->max_entries != bpf_map__max_entries(map) && option)
+    fail(exit_usage,
+         "the recording left attached was started with {} {}: restart with that value, or run "
+         "`tcflows detach` to drop it and start afresh",
+         option, found->max_entries);
+  if (found->max_entries != bpf_map__max_entries(map))
+    fail(exit_failure,
+         "the tcflows program left attached (id {}) is of another version (its map '{}' has "
+         "{} entries): run `tcflows detach` to drop it and start afresh",
+         left.prog_id(), name, found->max_entries);
+  if (int err = bpf_map__reuse_fd(map, found->fd.get()))
+    fail(exit_failure, "cannot reuse map '{}' of program {}: {}", name, left.prog_id(),
+         errno_text(err));
+}
+
+// Every map but the internal ones (.rodata: each program has its own config).
+void reuse_maps(bpf_object *object, const ProgramMaps &left) {
+  bpf_map *map;
+  bpf_object__for_each_map(map, object) {
+    if (!bpf_map__is_internal(map))
+      reuse_map(map, left);
   }
-  return pinned_map_size(dir, "conns") != 0;
 }
 
 } // namespace
@@ -87,11 +95,9 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
   err = err ? err : bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
   if (err)
     fail(exit_usage, "cannot size the BPF maps: {}", errno_text(err));
-  bool adopted = false;
-  if (!config.pin_dir.empty()) {
-    check_pinned_sizes(config.pin_dir, config);
-    adopted = set_pin_paths(skel.get(), config.pin_dir);
-  }
+  // Adopt the maps of the program left in the filters, if any.
+  if (config.adopt)
+    reuse_maps(skel->obj, *config.adopt);
 
   // Load: the verifier runs here.
   err = tcflows_bpf__load(skel.get());
@@ -102,15 +108,7 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
       hint += "; tcflows needs root (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)";
     fail(exit_failure, "loading the BPF program failed: {}{}", errno_text(err), hint);
   }
-  // Pin the programs too: the TC filters keep running them with no agent.
-  // Adopting, the pins keep naming the programs the filters run until the
-  // attach swaps ours in (commit_staged_pins); ours wait under staged names.
-  if (!config.pin_dir.empty()) {
-    auto name = [adopted](const char *hook) { return adopted ? staged(hook) : hook; };
-    pin_program(bpf_program__fd(skel->progs.tcflows_ingress), config.pin_dir, name("ingress"));
-    pin_program(bpf_program__fd(skel->progs.tcflows_egress), config.pin_dir, name("egress"));
-  }
-  return BpfProgram(std::move(skel), config.max_flows, adopted, kernel);
+  return BpfProgram(std::move(skel), config.max_flows, config.adopt != nullptr, kernel);
 }
 
 int BpfProgram::ingress_fd() const { return bpf_program__fd(skel_->progs.tcflows_ingress); }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kernel/abi.h"
+#include "kernel/program_maps.h"
 
 #include <cstdint>
 #include <memory>
@@ -14,10 +15,10 @@ namespace tcflows {
 struct ProgramConfig {
   uint32_t max_flows = 65536;
   uint32_t ringbuf_bytes = 16u << 10; // a power of two, at least a page
-  tcf_config kernel{};               // idle timeouts and flags for .rodata
-  // Pin the maps and programs here, reusing maps already pinned there (a
-  // restarted agent adopts the counts of the one before). Empty: no pins.
-  std::string pin_dir;
+  tcf_config kernel{};                // idle timeouts and flags for .rodata
+  // The maps of the program a killed agent left in the filters: reused, so
+  // that a restarted agent adopts the counts of the one before. Null: new maps.
+  const ProgramMaps *adopt = nullptr;
 };
 
 // Slots of the conns array for `max_flows` live connections: half as many
@@ -47,7 +48,7 @@ public:
   int frags_fd() const; // first fragments' ports; tests empty it between rows
   const tcf_config &kernel_config() const { return kernel_; }
   uint32_t max_flows() const { return max_flows_; }
-  // Whether the maps were adopted from an earlier agent's pins.
+  // Whether the maps were adopted from a program left in the filters.
   bool adopted() const { return adopted_; }
 
 private:

@@ -13,7 +13,8 @@ namespace tcflows::test {
 namespace {
 
 constexpr size_t eth_hlen = 14;
-constexpr uint64_t max_ext_hdrs = 8; // TCF_MAX_EXT_HDRS in bpf/parse.h
+constexpr uint64_t max_ext_hdrs = 8;  // TCF_MAX_EXT_HDRS in bpf/parse.h
+constexpr uint64_t max_vlan_tags = 4; // TCF_MAX_VLAN_TAGS in bpf/parse.h
 constexpr uint64_t ms = 1'000'000;
 
 // A frame under construction: its bytes, where its headers are, and what it
@@ -211,7 +212,7 @@ void ipv4_base(Ctx &c, PacketBuilder &b, Base &base) {
     base.expected.hdr_len += transport(c, b, base, 4);
 }
 
-// Hop-by-hop, routing, destination options or AH.
+// Hop-by-hop, routing, destination options, AH, Mobility, HIP or Shim6.
 void ipv6_ext(Ctx &c, PacketBuilder &b, Base &base, uint8_t type, uint32_t &hdr_len) {
   size_t at = b.size();
   base.ext.push_back(at);
@@ -234,9 +235,14 @@ bool ipv6_frag(Ctx &c, PacketBuilder &b, Base &base, uint32_t &hdr_len) {
 }
 
 void ipv6_base(Ctx &c, PacketBuilder &b, Base &base) {
-  static constexpr uint8_t ext_types[] = {IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS,
-                                          IPPROTO_AH};
-  bool jumbo = c.r.chance(0.05); // payload length 0 behind a hop-by-hop header
+  static constexpr uint8_t ext_types[] = {IPPROTO_HOPOPTS,
+                                          IPPROTO_ROUTING,
+                                          IPPROTO_DSTOPTS,
+                                          IPPROTO_AH,
+                                          135,
+                                          139,
+                                          140}; // Mobility, HIP, Shim6
+  bool jumbo = c.r.chance(0.05);                // payload length 0 behind a hop-by-hop header
   auto src = ip6(c), dst = ip6(c);
   b.ipv6(text6(src), text6(dst),
          {.payload_length = jumbo ? std::optional<uint16_t>(0) : std::nullopt});
@@ -339,8 +345,8 @@ void link_base(Ctx &c, PacketBuilder &b, Base &base) {
 
 Base base_frame(Ctx &c) {
   Base base;
-  uint64_t kind = c.r.below(20); // 0-7 IPv4, 8-15 IPv6, 16-17 link, 18 long chain, 19 three tags
-  uint64_t tags = kind == 19 ? 2 : c.r.pick({0, 0, 0, 0, 1, 1, 2, 2});
+  uint64_t kind = c.r.below(20); // 0-7 IPv4, 8-15 IPv6, 16-17 link, 18 long chain, 19 five tags
+  uint64_t tags = kind == 19 ? max_vlan_tags : c.r.pick({0, 0, 0, 0, 1, 1, 2, 2, 3, 4});
   Mac src = mac(c), dst = mac(c);
   PacketBuilder b;
   b.eth(src, dst);
@@ -354,7 +360,8 @@ Base base_frame(Ctx &c) {
                                   : uint16_t(c.r.below(4096)),
              tpid = i == 0 && c.r.chance(0.5) ? 0x88a8 : 0x8100;
     b.vlan(id, tpid);
-    key.vlan[i] = id;
+    if (i < 2) // the flow key keeps the outer two ids
+      key.vlan[i] = id;
     base.how += fmt::format(" vlan {}/0x{:04x}", id, tpid);
   }
   base.l3 = eth_hlen + 4 * tags;
@@ -364,7 +371,7 @@ Base base_frame(Ctx &c) {
     b.ipv4(text4(ip4(c)), text4(ip4(c))).udp(port(c), port(c)).payload(payload_len(c));
     key.kind = TCF_KIND_LINK;
     key.ethertype = tpid;
-    base.how += " third tag";
+    base.how += " tag beyond those followed";
   } else if (kind < 8) {
     ipv4_base(c, b, base);
   } else if (kind < 16) {
@@ -677,7 +684,7 @@ FuzzFrame random_frame(Ctx &c, RunOpts opts) {
 }
 
 FuzzFrame finish(Base base, RunOpts opts) {
-  bool gso = opts.gso_segs > 1;
+  bool gso = is_super_packet(opts);
   if (base.may_pad && !gso && base.data.size() < 60 && base.must == Must::count &&
       base.data.size() == base.unpadded) {
     base.data.resize(60, 0);
@@ -727,7 +734,7 @@ RunOpts FrameGenerator::next_opts() {
                                   : rng_.range(65, 65535));
     o.gso_size = uint32_t(rng_.below(65536));
   } else if (rng_.chance(0.03)) {
-    o.gso_segs = uint32_t(rng_.below(2)); // not GSO, with a stray gso_size
+    o.gso_segs = 1; // one segment, with a stray gso_size
     o.gso_size = uint32_t(rng_.below(65536));
   }
   return o;
@@ -748,6 +755,11 @@ FuzzFrame FrameGenerator::make(RunOpts opts) {
     return first;
   }
   uint64_t roll = rng_.below(100);
+  if (roll < 5 && base.must == Must::count && opts.gso_segs == 0) {
+    // virtio or tap: gso_size without gso_segs; the segments follow from the payload.
+    opts.gso_size = uint32_t(rng_.chance(0.5) ? rng_.range(1, 100) : rng_.range(101, 2000));
+    return finish(base, opts);
+  }
   if (roll < 15)
     return finish(base, opts);
   if (roll < 28 && base.must == Must::count && base.ip == 4 && invalidate_ipv4(c, base, opts))

@@ -38,6 +38,11 @@ struct Expected {
   uint32_t hdr_len; // L3 + L4 header bytes every GSO segment repeats
 };
 
+// A GSO/GRO super-packet: gso_segs above 1, or gso_size without gso_segs.
+inline bool is_super_packet(const RunOpts &opts) {
+  return opts.gso_segs > 1 || (opts.gso_segs == 0 && opts.gso_size != 0);
+}
+
 struct FuzzFrame {
   Bytes data;
   RunOpts opts;

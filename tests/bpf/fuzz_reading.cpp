@@ -12,14 +12,15 @@ namespace tcflows::test {
 namespace {
 
 constexpr size_t eth_hlen = 14;
-constexpr int max_tags = 2;
+constexpr int max_tags = 4;   // TCF_MAX_VLAN_TAGS in bpf/parse.h
 constexpr int max_chain = 16; // more than any parser follows
 
 uint16_t get16(const Bytes &f, size_t at) { return uint16_t(f[at] << 8 | f[at + 1]); }
 
+// Extension headers: the RFC 8200 ones, Mobility (135), HIP (139), Shim6 (140).
 bool is_ext(uint8_t nh) {
   return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS ||
-         nh == IPPROTO_AH || nh == IPPROTO_FRAGMENT;
+         nh == IPPROTO_AH || nh == IPPROTO_FRAGMENT || nh == 135 || nh == 139 || nh == 140;
 }
 
 int ip_version(uint16_t ethertype) {
@@ -85,7 +86,7 @@ bool addr_is(const tcf_flow_key &k, int side, const uint8_t *want, size_t len) {
 
 bool is_tag(uint16_t type) { return type == ETH_P_8021Q || type == ETH_P_8021AD; }
 
-// A link-layer flow: never for an IP EtherType, nor for a tag within the two
+// A link-layer flow: never for an IP EtherType, nor for a tag within the
 // tags a parser follows.
 bool link_fits(const Bytes &f, const tcf_flow_key &k, int dir, int tags, uint16_t type) {
   size_t l3 = eth_hlen + 4 * tags;

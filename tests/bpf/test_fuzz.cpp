@@ -113,7 +113,16 @@ std::map<RawKey, Totals> totals(const State &s) {
 
 // ---------------------------------------------------------------- checks
 
-uint32_t wire_packets(const RunOpts &opts) { return opts.gso_segs > 1 ? opts.gso_segs : 1; }
+// A super-packet with gso_segs is that many packets; one with gso_size alone
+// (made only of valid frames) as many as its payload fills segments.
+uint32_t wire_packets(const FuzzFrame &f) {
+  if (f.opts.gso_segs > 1)
+    return f.opts.gso_segs;
+  if (f.opts.gso_segs || !f.opts.gso_size)
+    return 1;
+  uint64_t payload = f.expected.bytes - f.expected.hdr_len, size = f.opts.gso_size;
+  return payload <= size ? 1 : uint32_t((payload + size - 1) / size);
+}
 
 using Problems = std::vector<std::string>;
 
@@ -133,7 +142,7 @@ void check_counters(const Counters &a, const Counters &b, const FuzzFrame &f, Ou
       bad.push_back(fmt::format("counter {} decreased", counter_name(i)));
   if (delta(TCF_CTR_FRAMES) != 1)
     bad.push_back(fmt::format("frames moved by {}", delta(TCF_CTR_FRAMES)));
-  if (delta(TCF_CTR_GSO_FRAMES) != (f.opts.gso_segs > 1))
+  if (delta(TCF_CTR_GSO_FRAMES) != is_super_packet(f.opts))
     bad.push_back(fmt::format("gso_frames moved by {}", delta(TCF_CTR_GSO_FRAMES)));
   uint64_t reasons = 0;
   for (int i = TCF_CTR_MAL_L2; i <= TCF_CTR_MAL_L4; i++)
@@ -147,7 +156,7 @@ void check_counters(const Counters &a, const Counters &b, const FuzzFrame &f, Ou
   out.untracked = delta(TCF_CTR_UNTRACKED_PKTS) != 0;
   uint64_t failed = delta(TCF_CTR_FLOW_FULL) + delta(TCF_CTR_FLOW_ERROR);
   if (failed != out.untracked ||
-      (out.untracked && delta(TCF_CTR_UNTRACKED_PKTS) != wire_packets(f.opts)))
+      (out.untracked && delta(TCF_CTR_UNTRACKED_PKTS) != wire_packets(f)))
     bad.push_back(fmt::format("untracked_packets {} with {} failed inserts",
                               delta(TCF_CTR_UNTRACKED_PKTS), failed));
 }
@@ -194,11 +203,11 @@ void find_counted(const State &a, const State &b, const FuzzFrame &f, Outcome &o
         out.dir = out.dir < 0 ? d : 2;
     int d = out.dir == 2 ? 0 : out.dir;
     out.bytes = t.bytes[d] - old.bytes[d];
-    if (out.dir == 2 || t.pkts[d] - old.pkts[d] != wire_packets(f.opts))
+    if (out.dir == 2 || t.pkts[d] - old.pkts[d] != wire_packets(f))
       bad.push_back(fmt::format("{} gained {}/{} packets, {}/{} bytes; the frame is {} packets",
                                 name, t.pkts[0] - old.pkts[0], t.pkts[1] - old.pkts[1],
                                 t.bytes[0] - old.bytes[0], t.bytes[1] - old.bytes[1],
-                                wire_packets(f.opts)));
+                                wire_packets(f)));
   }
 }
 
@@ -217,7 +226,7 @@ void check_outcome(const FuzzFrame &f, const Outcome &out, const L4Readings &bat
     bad.push_back("no reading of the frame gives the flow " + describe(*out.key) +
                   fmt::format(" (direction {})", out.dir));
   bool fits = std::any_of(l3s.begin(), l3s.end(), [&](size_t l3) {
-    return bytes_fit(f.data, *out.key, l3, wire_packets(f.opts), out.bytes);
+    return bytes_fit(f.data, *out.key, l3, wire_packets(f), out.bytes);
   });
   if (!l3s.empty() && !fits)
     bad.push_back(fmt::format("{} bytes do not fit the frame", out.bytes));
@@ -260,7 +269,7 @@ void check_expected(const FuzzFrame &f, const Outcome &out, Problems &bad) {
     bad.push_back("expected the flow " + describe(key));
   if (e.ports_known && dir != out.dir)
     bad.push_back(fmt::format("expected direction {}", dir));
-  uint64_t bytes = e.bytes + uint64_t(wire_packets(f.opts) - 1) * e.hdr_len;
+  uint64_t bytes = e.bytes + uint64_t(wire_packets(f) - 1) * e.hdr_len;
   if (out.bytes != bytes)
     bad.push_back(fmt::format("expected {} bytes, counted {}", bytes, out.bytes));
 }
@@ -271,7 +280,7 @@ void check_must(const FuzzFrame &f, const Outcome &out, Problems &bad) {
       {Must::malformed_ipv6, TCF_CTR_MAL_IPV6},
       {Must::malformed_ipv6_ext, TCF_CTR_MAL_IPV6_EXT},
   };
-  if (auto reason = invalid_header(f.data, f.opts.gso_segs > 1);
+  if (auto reason = invalid_header(f.data, is_super_packet(f.opts));
       reason && (!out.malformed || out.reason != *reason))
     bad.push_back(fmt::format("an invalid header: must be {}, was {}", counter_name(*reason),
                               out.malformed ? counter_name(out.reason) : "counted"));
@@ -355,10 +364,10 @@ State step(Harness &h, const FuzzFrame &f, const State &before, const L4Readings
   stats.malformed += out.malformed;
   stats.untracked += out.untracked;
   stats.counted += out.key.has_value();
-  stats.gso += f.opts.gso_segs > 1;
+  stats.gso += is_super_packet(f.opts);
   stats.valid += f.must == Must::count;
   stats.broken += f.must != Must::count && f.must != Must::anything;
-  stats.invalid += invalid_header(f.data, f.opts.gso_segs > 1).has_value();
+  stats.invalid += invalid_header(f.data, is_super_packet(f.opts)).has_value();
   return after;
 }
 

@@ -17,10 +17,14 @@ namespace {
 namespace tf = tcp_flags;
 
 constexpr uint8_t hbh = IPPROTO_HOPOPTS, routing = IPPROTO_ROUTING, dstopts = IPPROTO_DSTOPTS;
+// Extension headers beyond RFC 8200's, with the hop-by-hop layout.
+constexpr uint8_t IPV6_MOBILITY = 135, IPV6_HIP = 139, IPV6_SHIM6 = 140;
 
 std::vector<Row> l2_rows() {
   auto tcp_syn = [](PacketBuilder b) { return b.ipv4(a4, b4).tcp(1234, 80, tf::syn).payload(100); };
   Bytes triple = tcp_syn(PacketBuilder().eth().vlan(1).vlan(2).vlan(3)).build();
+  Bytes four = tcp_syn(PacketBuilder().eth().vlan(1, 0x88a8).vlan(2).vlan(3).vlan(4)).build();
+  Bytes five = tcp_syn(PacketBuilder().eth().vlan(1).vlan(2).vlan(3).vlan(4).vlan(5)).build();
   Bytes short_tag = PacketBuilder().eth(mac_a, mac_b, 0x8100).payload(2).build();
   // test_run refuses an IP EtherType without a whole IP header: behind a tag.
   Bytes short_ip = PacketBuilder().eth().vlan(1).ipv4(a4, b4).truncate(eth_len + 4).build();
@@ -35,9 +39,13 @@ std::vector<Row> l2_rows() {
       {"two 802.1Q tags",
        {tcp_syn(PacketBuilder().eth().vlan(100).vlan(200)).build()},
        {fwd(with_vlan(tcp4(1234, 80), 100, 200), 140)}},
-      {"three tags: a link flow of the third tag's type",
+      {"three tags: the IP flow beneath, outer two ids",
        {triple},
-       {fwd(with_vlan(link_key(mac_a, mac_b, 0x8100), 1, 2), triple.size())}},
+       {fwd(with_vlan(tcp4(1234, 80), 1, 2), 140)}},
+      {"four tags (802.1ad outside)", {four}, {fwd(with_vlan(tcp4(1234, 80), 1, 2), 140)}},
+      {"five tags: beyond those followed, a link flow of the fifth tag's type",
+       {five},
+       {fwd(with_vlan(link_key(mac_a, mac_b, 0x8100), 1, 2), five.size())}},
       {"truncated VLAN tag", {short_tag}, {}, malformed(TCF_CTR_MAL_L2, short_tag)},
       {"IPv4 EtherType, no header", {short_ip}, {}, malformed(TCF_CTR_MAL_IPV4, short_ip)},
   };
@@ -128,9 +136,51 @@ std::vector<Row> ipv4_fragment_rows() {
   };
 }
 
+// A middle fragment (more follow), offset 1480.
+Bytes middle(uint16_t id, uint8_t proto) {
+  return v4({.id = id, .frag_offset = 185, .more_fragments = true})
+      .ip_proto(proto)
+      .payload(1480)
+      .build();
+}
+
+// The table of first fragments forgets: the last fragment removes its entry,
+// and an entry older than 2 s (its last fragment lost) is not used, so that
+// a datagram reusing the identification after it wraps does not join an
+// old datagram's flow.
+std::vector<Row> ipv4_fragment_age_rows() {
+  constexpr uint64_t t0 = 10'000'000'000, s = 1'000'000'000;
+  auto at = [](Bytes frame, uint64_t t) { return Frame(std::move(frame), {.tstamp = t}); };
+  auto frag = ip4_key(IPPROTO_UDP, a4, 0, b4, 0, TCF_KIND_FRAG);
+  return {
+      {"first, middle, middle, last: one datagram",
+       {udp_first(7), middle(7, IPPROTO_UDP), middle(7, IPPROTO_UDP), later(7, IPPROTO_UDP)},
+       {{udp4(1234, 53), {4, 0}, {1500 * 3 + 120, 0}}}},
+      {"after the last fragment, the identification is free: a later fragment is unmatched",
+       {udp_first(7), later(7, IPPROTO_UDP), later(7, IPPROTO_UDP)},
+       {{udp4(1234, 53), {2, 0}, {1500 + 120, 0}}, fwd(frag, 120)},
+       {{TCF_CTR_FRAG_UNMATCHED, 1}}},
+      {"a later fragment 1.9 s after its first joins it",
+       {at(udp_first(7), t0), at(later(7, IPPROTO_UDP), t0 + 19 * s / 10)},
+       {{udp4(1234, 53), {2, 0}, {1500 + 120, 0}}}},
+      {"identification wrapped: a later fragment 3 s after an old first is unmatched",
+       {at(udp_first(7), t0), at(later(7, IPPROTO_UDP), t0 + 3 * s),
+        at(later(7, IPPROTO_UDP), t0 + 3 * s + 1000)},
+       {fwd(udp4(1234, 53), 1500), {frag, {2, 0}, {240, 0}}},
+       {{TCF_CTR_FRAG_UNMATCHED, 2}}},
+      {"a new first fragment replaces an old one of the same identification",
+       {at(udp_first(7), t0),
+        at(v4({.id = 7, .more_fragments = true}).udp(999, 53, 1580).payload(1472).build(),
+           t0 + 3 * s),
+        at(later(7, IPPROTO_UDP), t0 + 3 * s + 1000)},
+       {fwd(udp4(1234, 53), 1500), {udp4(999, 53), {2, 0}, {1500 + 120, 0}}}},
+  };
+}
+
 TEST_CASE("Ethernet and VLAN tags") { check_rows(l2_rows()); }
 TEST_CASE("IPv4 header: options, lengths, version, padding") { check_rows(ipv4_rows()); }
 TEST_CASE("IPv4 fragments") { check_rows(ipv4_fragment_rows()); }
+TEST_CASE("IPv4 fragments: the table ages and forgets") { check_rows(ipv4_fragment_age_rows()); }
 
 std::vector<Row> ipv6_ext_rows() {
   auto tcp = [](PacketBuilder b) { return b.tcp(1234, 80, tf::syn).payload(10).build(); };
@@ -158,6 +208,33 @@ std::vector<Row> ipv6_ext_rows() {
       {"HBH, dest, routing, AH, dest",
        {tcp(v6().ipv6_ext(hbh).ipv6_ext(dstopts).ipv6_ext(routing).ipv6_ah().ipv6_ext(dstopts))},
        {fwd(tcp6(1234, 80), 40 + 8 + 8 + 8 + 24 + 8 + l4)}},
+      {"Mobility header (135), payload TCP",
+       {tcp(v6().ipv6_ext(IPV6_MOBILITY, 1))},
+       {fwd(tcp6(1234, 80), 40 + 16 + l4)}},
+      {"Mobility header alone: no next header (59)",
+       {v6().ipv6_ext(IPV6_MOBILITY).ip_proto(59).build()},
+       {fwd(ip6_key(59, a6, 0, b6, 0, TCF_KIND_IP), 40 + 8)}},
+      {"HIP (139)", {tcp(v6().ipv6_ext(IPV6_HIP, 4))}, {fwd(tcp6(1234, 80), 40 + 40 + l4)}},
+      {"Shim6 (140)", {tcp(v6().ipv6_ext(IPV6_SHIM6))}, {fwd(tcp6(1234, 80), 40 + 8 + l4)}},
+      {"HBH, Mobility, HIP, Shim6, dest",
+       {tcp(v6().ipv6_ext(hbh)
+                .ipv6_ext(IPV6_MOBILITY)
+                .ipv6_ext(IPV6_HIP)
+                .ipv6_ext(IPV6_SHIM6)
+                .ipv6_ext(dstopts))},
+       {fwd(tcp6(1234, 80), 40 + 5 * 8 + l4)}},
+      {"Shim6 before a fragment header",
+       {v6().ipv6_ext(IPV6_SHIM6)
+            .ipv6_frag(0, true, 3)
+            .udp(1234, 53, 8 + 1000)
+            .payload(500)
+            .build(),
+        v6().ipv6_ext(IPV6_SHIM6)
+            .ipv6_frag(63, false, 3)
+            .ip_proto(IPPROTO_UDP)
+            .payload(508)
+            .build()},
+       {{udp6(1234, 53), {2, 0}, {40 + 8 + 8 + 8 + 500 + 40 + 8 + 8 + 508, 0}}}},
       {"chain of 8", {chain(8)}, {fwd(tcp6(1234, 80), 40 + 8 * 8 + l4)}},
       {"chain of 9", {nine}, {}, malformed(TCF_CTR_MAL_IPV6_EXT, nine)},
       {"truncated extension header", {cut_ext}, {}, malformed(TCF_CTR_MAL_IPV6_EXT, cut_ext)},

@@ -143,9 +143,10 @@ def test_foreign_filters_kept(binary):
 
 
 def leftover_files(lab):
-    """Lock files or pins that name the interface (where tcflows keeps them)."""
+    """Lock files that name the interface, and anything in bpffs that does
+    (tcflows pins nothing)."""
     found = []
-    for root in ("/run/tcflows", "/sys/fs/bpf/tcflows"):
+    for root in ("/run/tcflows", "/sys/fs/bpf"):
         for path, dirs, files in os.walk(root):
             found += [os.path.join(path, n) for n in dirs + files if lab.dev["a"] in n]
     return found
@@ -157,7 +158,7 @@ def check_nothing_left(lab, when):
             f"{when}: tcflows left TC state behind: {state}")
     files = leftover_files(lab)
     L.check(not files, f"{when}: tcflows left files behind: {files[:4]}")
-    print(f"  {when}: no clsact qdisc, no filter, no lock or pin file")
+    print(f"  {when}: no clsact qdisc, no filter, no lock file, nothing in bpffs")
 
 
 def test_own_qdisc_removed(binary):

@@ -243,7 +243,7 @@ def record_as_the_service(root, lab):
 
 
 def leftovers(root):
-    """Pins and lock files under the scratch root's /sys/fs/bpf and /run."""
+    """Lock files under the scratch root's /run (and pins an older tcflows left)."""
     found = []
     for top in ("/sys/fs/bpf/tcflows", "/run/tcflows"):
         for folder, _, files in os.walk(root.path(top)):
@@ -305,9 +305,9 @@ def check_upgrade_and_removal(root, lab, local):
     print(f"  tc after removal: qdiscs {after[0]}, filter lines {lines}, "
           f"{'as before' if after == foreign else 'changed'}")
     L.check(after == foreign, f"tc before: {foreign}, after removal: {after}")
-    # The service, as the tcflows user, cannot reach its pins in a bpffs of
-    # mode 0700 to remove them; the prerm's `tcflows detach` does.
-    print(f"  pins and lock files after removal: {leftovers(root) or 'none'}")
+    # The service, as the tcflows user, cannot remove its lock file from
+    # /run/tcflows; the prerm's `tcflows detach` does.
+    print(f"  lock files after removal: {leftovers(root) or 'none'}")
     L.check(not leftovers(root), f"removal left {leftovers(root)}")
     L.check(not os.path.exists(root.path("/usr/bin/tcflows")), "/usr/bin/tcflows is left")
 

@@ -224,6 +224,21 @@ PacketBuilder &PacketBuilder::gre(uint16_t proto) {
   return *this;
 }
 
+PacketBuilder &PacketBuilder::vxlan(uint32_t vni) {
+  size_t at = append(8);
+  buf_[at] = 0x08; // I: the VNI is valid
+  put32(at + 4, vni << 8);
+  return *this;
+}
+
+PacketBuilder &PacketBuilder::geneve(uint32_t vni, uint8_t opt_words, uint16_t proto) {
+  size_t at = append(8 + opt_words * 4u);
+  buf_[at] = opt_words & 0x3f; // version 0
+  put16(at + 2, proto);
+  put32(at + 4, vni << 8);
+  return *this;
+}
+
 PacketBuilder &PacketBuilder::ip_proto(uint8_t proto) {
   set_next_ip_proto(proto);
   return *this;

@@ -76,6 +76,11 @@ public:
   PacketBuilder &icmp(uint8_t type, uint8_t code, uint16_t id = 0, uint16_t seq = 0);
   PacketBuilder &icmpv6(uint8_t type, uint8_t code, uint16_t id = 0, uint16_t seq = 0);
   PacketBuilder &gre(uint16_t proto = 0x0800);
+  // A VXLAN header (8 bytes) after udp(): Ethernet follows (eth()).
+  PacketBuilder &vxlan(uint32_t vni);
+  // A Geneve header with `opt_words` 4-byte words of options and a protocol
+  // type (0x6558: Ethernet follows).
+  PacketBuilder &geneve(uint32_t vni, uint8_t opt_words = 0, uint16_t proto = 0x6558);
   // Any other IP protocol number, no header of its own.
   PacketBuilder &ip_proto(uint8_t proto);
 

@@ -1,10 +1,13 @@
-// InterfaceLock in a temporary directory: the refusal names the holder, and
-// a start that fails leaves the lock files as they were.
+// InterfaceLock in a temporary directory: the refusal names the holder, a
+// start that fails leaves the lock files as they were, and the file names
+// the network namespace.
 #include "attach/iface_lock.h"
 #include "util/error.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,7 +23,7 @@ struct LockDir {
     fs::create_directories(path);
   }
   ~LockDir() { fs::remove_all(path); }
-  std::string file(const std::string &iface) const { return path / (iface + ".lock"); }
+  std::string file(const std::string &iface) const { return path / lock_file_name(iface); }
   fs::path path;
 };
 
@@ -79,4 +82,13 @@ TEST_CASE("InterfaceLock: claimed, it keeps the qdisc mark; released, the file g
     CHECK(!fs::exists(dir.file("eth3")));
   }
   CHECK(!fs::exists(dir.file("eth3")));
+}
+
+TEST_CASE("InterfaceLock: the file is named by the network namespace and the interface") {
+  struct stat ns {};
+  REQUIRE(::stat("/proc/self/ns/net", &ns) == 0);
+  CHECK(lock_file_name("eth0") == "net" + std::to_string(ns.st_ino) + ".eth0.lock");
+  LockDir dir;
+  InterfaceLock lock("eth0", dir.path);
+  CHECK(lock.path() == dir.path / ("net" + std::to_string(ns.st_ino) + ".eth0.lock"));
 }

@@ -2,6 +2,9 @@
 # from Debian 12, then build into build/. Sourced, not run.
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The script that sourced this file, and its arguments, for as_root.
+script="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+script_args=("$@")
 
 # Build: compilers, the BPF tool chain, libraries.
 build_packages=(clang llvm libbpf-dev bpftool libboost-dev libsqlite3-dev libfmt-dev
@@ -26,16 +29,25 @@ install_packages() {
       missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "tcflows: missing Debian packages: ${missing[*]}; run this with sudo" >&2
-    exit 1
-  fi
+  as_root "installing ${missing[*]}"
   echo "tcflows: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   # tshark asks whether non-root users may capture; the default (no) is fine.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Goes on as root: at once when root, else runs the script again under sudo
+# (which sets SUDO_USER, whom tools/run records as); without sudo, one line
+# that says why root is needed, and exit 1.
+as_root() {
+  [ "$(id -u)" -eq 0 ] && return 0
+  if command -v sudo >/dev/null 2>&1; then
+    exec sudo -- "$script" "${script_args[@]}"
+  fi
+  echo "tcflows: $1 needs root: run tools/$(basename "$script") as root (sudo is not installed)" >&2
+  exit 1
 }
 
 build() {
