@@ -2,7 +2,10 @@
 // report latency on a large database, database size per million connections.
 //
 //   build/tools/bench_store [--connections N] [--batch N] [--dir DIR] [--sql SQL]
-//                           [--ordered-uids] [--keep]
+//                           [--ordered-uids] [--keep] [--no-writes]
+//
+// --keep leaves the large database in DIR, where a later run with the same
+// --dir reuses it; --no-writes skips the write figures (for report timings).
 //
 // --sql runs on each new database before the writes, to try another schema
 // (e.g. --sql "CREATE INDEX h ON connections(src_addr)").
@@ -44,6 +47,7 @@ struct Args {
   std::string sql;           // run on each new database before writing: CREATE INDEX ...
   bool ordered_uids = false; // uids that grow with time, not random ones
   bool keep = false;
+  bool writes = true; // --no-writes: only build (or reuse) the large database and time reports
 };
 
 double seconds_since(Clock::time_point start) {
@@ -51,6 +55,31 @@ double seconds_since(Clock::time_point start) {
 }
 
 bool ordered_uids = false;
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Rows per second of wall time (what the machine gave) and per second of
+// this process's CPU time (what the writes cost, steadier on a shared machine).
+struct Rate {
+  double wall = 0, cpu = 0;
+};
+
+// Measures from construction to rate().
+class Stopwatch {
+public:
+  Rate rate(size_t rows) const {
+    auto n = static_cast<double>(rows);
+    return {n / seconds_since(wall_), n / (cpu_seconds() - cpu_)};
+  }
+
+private:
+  Clock::time_point wall_ = Clock::now();
+  double cpu_ = cpu_seconds();
+};
 
 // A Zeek-like uid: 'C' and 17 base62 characters, random-looking; with
 // --ordered-uids the first 8 grow with n (with time, as if they were the
@@ -140,7 +169,7 @@ ConnUpdate checkpoint(const ConnUpdate &u, bool last) {
 }
 
 // The same rows, bare: one unindexed table, prepared INSERTs, one transaction.
-double baseline_rows_per_second(const std::string &path, const std::vector<ConnUpdate> &batch) {
+Rate baseline_rows_per_second(const std::string &path, const std::vector<ConnUpdate> &batch) {
   sqlite3 *db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(
@@ -153,7 +182,7 @@ double baseline_rows_per_second(const std::string &path, const std::vector<ConnU
   sqlite3_prepare_v2(db, "INSERT INTO c VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &c,
                      nullptr);
   sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?,?,?,?,?,?,?)", -1, &t, nullptr);
-  auto start = Clock::now();
+  Stopwatch watch;
   sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
   for (const auto &u : batch) {
     const auto &r = u.record;
@@ -179,11 +208,11 @@ double baseline_rows_per_second(const std::string &path, const std::vector<ConnU
     sqlite3_reset(t);
   }
   sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-  double elapsed = seconds_since(start);
+  auto rate = watch.rate(2 * batch.size());
   sqlite3_finalize(c);
   sqlite3_finalize(t);
   sqlite3_close(db);
-  return 2.0 * batch.size() / elapsed;
+  return rate;
 }
 
 // Opens the store on a new database, with --sql run on it.
@@ -207,16 +236,21 @@ std::unique_ptr<Store> open_store(const Args &args, const std::string &path) {
 
 // Writes `batches` batches through the store; returns rows (connection
 // upserts plus traffic rows) per second.
-double store_rows_per_second(Store &store, const std::vector<std::vector<ConnUpdate>> &batches,
-                             int64_t now) {
+Rate store_rows_per_second(Store &store, const std::vector<std::vector<ConnUpdate>> &batches,
+                           int64_t now) {
   size_t rows = 0;
-  auto start = Clock::now();
+  Stopwatch watch;
   for (const auto &batch : batches) {
     if (!store.write(batch, {}, static_cast<uint64_t>(now)))
       throw std::runtime_error("write failed: " + store.last_error());
     rows += 2 * batch.size();
   }
-  return static_cast<double>(rows) / seconds_since(start);
+  return watch.rate(rows);
+}
+
+void print_rate(const char *what, Rate rate, Rate baseline) {
+  fmt::print("  {:<46} {:>10.0f} rows/s  ({:.2f} x baseline), {:>10.0f} per CPU second\n", what,
+             rate.wall, rate.wall / baseline.wall, rate.cpu);
 }
 
 void bench_writes(const Args &args) {
@@ -228,8 +262,8 @@ void bench_writes(const Args &args) {
       checkpoints[b].push_back(checkpoint(inserts[b].back(), false));
     }
   auto path = args.dir + "/writes.db";
-  double baseline = baseline_rows_per_second(args.dir + "/baseline.db", inserts[0]);
-  double new_rows, updated_rows;
+  auto baseline = baseline_rows_per_second(args.dir + "/baseline.db", inserts[0]);
+  Rate new_rows, updated_rows;
   {
     auto store = open_store(args, path);
     new_rows = store_rows_per_second(*store, inserts, t_start + week);
@@ -238,13 +272,9 @@ void bench_writes(const Args &args) {
   fmt::print("writes, batches of {} updates (each a connection upsert and a traffic row, "
              "2 rows):\n",
              args.batch);
-  fmt::print("  baseline, bare INSERTs into unindexed tables   {:>10.0f} rows/s\n", baseline);
-  fmt::print("  store, new open connections                    {:>10.0f} rows/s  ({:.2f} x "
-             "baseline)\n",
-             new_rows, new_rows / baseline);
-  fmt::print("  store, checkpoints of these connections        {:>10.0f} rows/s  ({:.2f} x "
-             "baseline)\n",
-             updated_rows, updated_rows / baseline);
+  print_rate("baseline, bare INSERTs into unindexed tables", baseline, baseline);
+  print_rate("store, new open connections", new_rows, baseline);
+  print_rate("store, checkpoints of these connections", updated_rows, baseline);
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");
@@ -253,11 +283,11 @@ void bench_writes(const Args &args) {
 
 // Builds the large database through the store: every connection once, a
 // quarter of them with a second interval. Returns the rows per second.
-double build(const Args &args, const std::string &path) {
+Rate build(const Args &args, const std::string &path) {
   auto store = open_store(args, path);
   std::mt19937_64 rng(2);
   size_t rows = 0;
-  auto start = Clock::now();
+  Stopwatch watch;
   for (size_t first = 0; first < args.connections; first += args.batch) {
     std::vector<ConnUpdate> batch;
     size_t last = std::min(args.connections, first + args.batch);
@@ -272,16 +302,9 @@ double build(const Args &args, const std::string &path) {
       throw std::runtime_error("write failed: " + store->last_error());
     rows += 2 * batch.size();
     if (first / args.batch % 10 == 9)
-      fmt::print(stderr, "  {} connections, {:.0f} rows/s\n", last,
-                 static_cast<double>(rows) / seconds_since(start));
+      fmt::print(stderr, "  {} connections, {:.0f} rows/s\n", last, watch.rate(rows).wall);
   }
-  return static_cast<double>(rows) / seconds_since(start);
-}
-
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  return watch.rate(rows);
 }
 
 // Wall time (what a user waits for on this machine, shared or not) and CPU
@@ -307,10 +330,58 @@ void time_report(const std::string &path, const std::string &name, ReportOptions
   (void)bytes;
 }
 
+// The options with a filter expression.
+ReportOptions filtered(ReportOptions o, const std::string &expression) {
+  auto parsed = Filter::parse(expression);
+  if (auto *error = std::get_if<FilterError>(&parsed))
+    throw std::runtime_error(expression + ": " + error->text());
+  o.filter = std::get<Filter>(parsed);
+  return o;
+}
+
+// Host and net filters: over the last hour (the window's traffic rows are
+// read and joined), and over the whole database with --by conn (the hour
+// indexes of the addresses).
+void bench_filters(const std::string &path, const ReportOptions &hour) {
+  auto host = "host " + internal_host(1234);
+  time_report(path, "report --since 1h " + host, filtered(hour, host));
+  time_report(path, "report --since 1h net 10.0.19.0/24", filtered(hour, "net 10.0.19.0/24"));
+  auto conn = hour;
+  conn.by = ReportBy::conn;
+  time_report(path, "report --since 1h --by conn " + host, filtered(conn, host));
+  time_report(path, "  ... and port 443", filtered(conn, host + " and port 443"));
+  auto all = conn;
+  all.since_ns = 0;
+  time_report(path, "report --since 1000w --by conn " + host, filtered(all, host));
+  auto external = "host " + external_host(4321);
+  time_report(path, "report --since 1000w --by conn " + external, filtered(all, external));
+  time_report(path, "report --since 1000w --by conn net 10.0.19.128/29",
+              filtered(all, "net 10.0.19.128/29"));
+  time_report(path, "report --since 1000w --by conn net 2001:db8:1::/48",
+              filtered(all, "net 2001:db8:1::/48"));
+}
+
+// Time buckets over a day.
+void bench_buckets(const std::string &path, const ReportOptions &hour) {
+  auto day = hour;
+  day.since_ns = hour.now_ns - 86400 * sec;
+  day.by = ReportBy::total;
+  day.every = std::chrono::minutes(1);
+  time_report(path, "report --since 1d --every 1m", day);
+  day.format = ReportFormat::json;
+  time_report(path, "report --since 1d --every 1m --format json", day);
+  day.format = ReportFormat::table;
+  day.by = ReportBy::proto;
+  time_report(path, "report --since 1d --every 1m --by proto", day);
+  day.every.reset();
+  time_report(path, "report --since 1d --by proto (one row per protocol)", day);
+}
+
 void bench_reports(const std::string &path) {
   int64_t now = t_start + week;
   ReportOptions hour;
   hour.since_ns = now - 3600 * sec;
+  hour.now_ns = now;
   fmt::print("report latency (warm page cache, medians of 5 runs, open included):\n");
   time_report(path, "report --since 1h (--by flow, table)", hour);
   auto top = hour;
@@ -326,20 +397,8 @@ void bench_reports(const std::string &path) {
     o.by = by;
     time_report(path, fmt::format("report --since 1h {}", name), o);
   }
-  auto conn = hour;
-  conn.by = ReportBy::conn;
-  conn.host = internal_host(1234);
-  time_report(path, "report --since 1h --by conn --host X", conn);
-  conn.port = 443;
-  time_report(path, "  ... --port 443", conn);
-  auto week_host = conn;
-  week_host.port.reset();
-  week_host.since_ns = 0;
-  time_report(path, "report --since 1000w --by conn --host X", week_host);
-  auto day = hour;
-  day.since_ns = now - 86400 * sec;
-  day.by = ReportBy::proto;
-  time_report(path, "report --since 1d --by proto", day);
+  bench_filters(path, hour);
+  bench_buckets(path, hour);
 }
 
 Args parse(int argc, char **argv) {
@@ -363,9 +422,11 @@ Args parse(int argc, char **argv) {
       args.ordered_uids = true;
     else if (arg == "--keep")
       args.keep = true;
+    else if (arg == "--no-writes")
+      args.writes = false;
     else
       throw std::runtime_error("usage: bench_store [--connections N] [--batch N] [--dir DIR] "
-                               "[--sql STATEMENTS] [--ordered-uids] [--keep]");
+                               "[--sql STATEMENTS] [--ordered-uids] [--keep] [--no-writes]");
   }
   if (args.dir.empty()) {
     char pattern[] = "/tmp/tcflows-bench-XXXXXX";
@@ -383,13 +444,15 @@ int main(int argc, char **argv) try {
   auto args = parse(argc, argv);
   ordered_uids = args.ordered_uids;
   fmt::print("SQLite {}, database in {}\n", sqlite3_libversion(), args.dir);
-  bench_writes(args);
+  if (args.writes)
+    bench_writes(args);
 
   auto path = args.dir + "/large.db";
   if (!std::filesystem::exists(path)) {
     fmt::print("building a database of {} connections through the store ...\n", args.connections);
-    double rate = build(args, path);
-    fmt::print("  {:.0f} rows/s over the whole build\n", rate);
+    auto rate = build(args, path);
+    fmt::print("  {:.0f} rows/s over the whole build, {:.0f} per CPU second\n", rate.wall,
+               rate.cpu);
   } else {
     fmt::print("reusing {}\n", path);
   }
