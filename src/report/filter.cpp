@@ -456,19 +456,23 @@ FilterSql Filter::sql(bool hour_index) const {
 
 std::string filter_help() {
   return fmt::format(
-      R"(Filter (-f EXPR, or the expression after the options, as tcpdump takes it):
-  [src|dst] host ADDR           IPv4, IPv6 or MAC address
-  [src|dst] net CIDR            10.0.0.0/8, 2001:db8::/32 (an address alone: /32, /128)
-  [src|dst] port [OP] N         TCP, UDP, SCTP, DCCP, UDPLite ports
+      R"(Filter: -f 'EXPR', or the words after the options as tcpdump takes them (quote < > ! ( )
+for the shell). It selects connections:
+  [src|dst] host ADDR         an IPv4, IPv6 or MAC address
+  [src|dst] net CIDR          10.0.0.0/8, 2001:db8::/32, ::ffff:0:0/96 (v4-mapped: IPv6 only)
+  [src|dst] port [OP] N       ports of TCP, UDP, SCTP, DCCP and UDPLite connections
   [src|dst] portrange N-M
-  proto tcp|udp|icmp|icmp6|sctp|arp|N, or tcp, udp, ... alone; ip4, ip6: the family
+  proto NAME|N                tcp udp icmp icmp6 sctp arp ... or a number; tcp, udp, ... alone
+                              too, and before a test: tcp port 80; ip4, ip6: the family
   iface NAME   state SF|S0|REJ|...   close fin|rst|idle|shutdown   vlan [OP] N   uid UID
-  [src|dst] bytes [OP] N        1500, 1k, 1.5M, 2G (x1000), 64KiB, 1MiB (x1024)
-  [src|dst] packets [OP] N      src: what the originator sent, dst: the responder
-  duration [OP] T, rtt [OP] T   250us, 10ms, 1.5s, 2m, 1h30m
-  OP: = == != < <= > >= (or eq ne lt le gt ge; default =). src or dst (default), src and dst.
-  not (!) before and (&&) before or (||); parentheses group. A value alone repeats the
-  test before it: port 80 or 443. Fields: {}.)",
+  [src|dst] bytes [OP] N      the connection's whole counts: 1500, 1k, 1.5M, 2G (x1000), 64KiB,
+  [src|dst] packets [OP] N    1MiB (x1024); src: what the originator sent, dst: the responder
+  duration [OP] T, rtt [OP] T 250us, 10ms, 1.5s, 2m, 1h30m (without an rtt: false)
+OP: = == != < <= > >=, or eq ne lt le gt ge; = when none. src or dst is the default; src and dst:
+both. not (!) binds tighter than and (&&), and tighter than or (||), unlike tcpdump, where and
+and or bind alike; parentheses group. A value alone repeats the test before it: port 80 or 443.
+Fields: {}.
+--every: a traffic row counts whole in the bucket its interval ends in, never split.)",
       field_names());
 }
 

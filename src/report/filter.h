@@ -61,16 +61,24 @@ public:
 
   // The condition. With hour_index, host and net tests also name the hour of
   // end_ns in the table `hours` (h INTEGER), so that SQLite can look them up
-  // in the indexes connections_src_hour and connections_dst_hour: the query
-  // must then define `hours` to hold every hour its rows may end in.
+  // in the indexes of address_index_sql: the query must then define `hours`
+  // to hold every hour its rows may end in.
   FilterSql sql(bool hour_index) const;
 
 private:
   std::shared_ptr<const FilterNode> root_;
 };
 
-// Hours of end_ns in the address indexes (schema/003_address_index.sql).
-inline constexpr int64_t index_hour_ns = 3'600'000'000'000;
+// Indexes a database may be given for host and net filters over long
+// windows (`report --by conn`): each address under the hour of the
+// connection's last packet, so that a write touches only the current hour's
+// part of them and a lookup seeks once per hour. They cost writes (README,
+// Performance), so tcflows does not create them; the report uses them when
+// both exist.
+inline constexpr const char *address_index_sql =
+    "CREATE INDEX connections_src_hour ON connections(end_ns / 3600000000000, src_addr);\n"
+    "CREATE INDEX connections_dst_hour ON connections(end_ns / 3600000000000, dst_addr);\n";
+inline constexpr int64_t index_hour_ns = 3'600'000'000'000; // the hour of address_index_sql
 
 // Defines tcflows_in_net(addr, net, bits), which the SQL of net tests calls,
 // on a connection that reads with filters.

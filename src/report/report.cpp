@@ -73,8 +73,16 @@ std::optional<std::pair<int64_t, int64_t>> index_hours(sql::Database &db, const 
   return hours;
 }
 
+// Whether the database has the indexes of address_index_sql.
+bool has_address_indexes(sql::Database &db) {
+  sql::Statement statement(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
+                               "name IN ('connections_src_hour', 'connections_dst_hour')");
+  return statement.step() && statement.int64(0) == 2;
+}
+
 Rows conn_rows(sql::Database &db, const ReportOptions &o) {
-  auto hours = o.filter.admits_all() ? std::nullopt : index_hours(db, o);
+  auto hours =
+      o.filter.admits_all() || !has_address_indexes(db) ? std::nullopt : index_hours(db, o);
   auto filter = o.filter.sql(hours.has_value());
   sql::Statement statement(db, conn_sql(o, filter));
   sql::ResetGuard guard(statement);

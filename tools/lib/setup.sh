@@ -5,13 +5,14 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Build: compilers, the BPF tool chain, libraries.
 build_packages=(clang llvm libbpf-dev bpftool libboost-dev libsqlite3-dev libfmt-dev
-  doctest-dev libcli11-dev nlohmann-json3-dev libmnl-dev libcap-dev meson ninja-build
-  pkg-config g++ clang-format)
+  doctest-dev libcli11-dev nlohmann-json3-dev libmnl-dev libcap-dev libcairo2-dev meson
+  ninja-build pkg-config g++ clang-format)
 # Tests: namespaces, traffic, captures and references.
 test_packages=(iproute2 tcpdump tshark tcpreplay conntrack nftables iperf3 ethtool
   iputils-ping python3 sqlite3 libpcap-dev kmod
   nfdump pmacct prometheus # IPFIX collectors; promtool checks the metrics
-  systemd) # systemd-analyze checks tools/tcflows.service
+  systemd # systemd-analyze checks tools/tcflows.service
+  librsvg2-bin) # rsvg-convert renders report --chart's SVG
 # Benchmarks (tools/bench): load, the peers compared, the chart, profiling.
 bench_packages=(iproute2 ethtool util-linux procps python3 iperf3 softflowd pmacct tcpdump tshark
   gnuplot-nox bpftool linux-perf)
