@@ -2,13 +2,14 @@
 // report latency on a large database, database size per million connections.
 //
 //   build/tools/bench_store [--connections N] [--batch N] [--dir DIR] [--sql SQL]
-//                           [--ordered-uids] [--keep] [--no-writes]
+//                           [--address-indexes] [--ordered-uids] [--keep] [--no-writes]
 //
 // --keep leaves the large database in DIR, where a later run with the same
 // --dir reuses it; --no-writes skips the write figures (for report timings).
 //
 // --sql runs on each new database before the writes, to try another schema
-// (e.g. --sql "CREATE INDEX h ON connections(src_addr)").
+// (e.g. --sql "CREATE INDEX h ON connections(src_addr)"); --address-indexes
+// adds report/filter.h's address_index_sql, to measure what they cost.
 //
 // Numbers depend on the machine and on what else runs on it; each speed is
 // also given as a ratio to a same-run baseline (bare INSERTs of the same rows
@@ -215,22 +216,29 @@ Rate baseline_rows_per_second(const std::string &path, const std::vector<ConnUpd
   return rate;
 }
 
+// Runs SQL on the database (not through the store); returns the seconds it took.
+double run_sql(const std::string &path, const std::string &statements) {
+  sqlite3 *db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  auto start = Clock::now();
+  char *error = nullptr;
+  int rc = sqlite3_exec(db, statements.c_str(), nullptr, nullptr, &error);
+  double seconds = seconds_since(start);
+  std::string message = error ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK)
+    throw std::runtime_error(statements + ": " + message);
+  return seconds;
+}
+
 // Opens the store on a new database, with --sql run on it.
 std::unique_ptr<Store> open_store(const Args &args, const std::string &path) {
   StoreConfig config;
   config.path = path;
   auto store = std::make_unique<Store>(config);
-  if (!args.sql.empty()) {
-    sqlite3 *db = nullptr;
-    sqlite3_open(path.c_str(), &db);
-    char *error = nullptr;
-    int rc = sqlite3_exec(db, args.sql.c_str(), nullptr, nullptr, &error);
-    std::string message = error ? error : "";
-    sqlite3_free(error);
-    sqlite3_close(db);
-    if (rc != SQLITE_OK)
-      throw std::runtime_error("--sql: " + message);
-  }
+  if (!args.sql.empty())
+    run_sql(path, args.sql);
   return store;
 }
 
@@ -342,6 +350,33 @@ ReportOptions filtered(ReportOptions o, const std::string &expression) {
 // Host and net filters: over the last hour (the window's traffic rows are
 // read and joined), and over the whole database with --by conn (the hour
 // indexes of the addresses).
+// The --by conn host and net reports over the whole database.
+void bench_history(const std::string &path, const ReportOptions &hour, const char *note) {
+  auto all = hour;
+  all.by = ReportBy::conn;
+  all.since_ns = 0;
+  auto host = "host " + internal_host(1234), external = "host " + external_host(4321);
+  time_report(path, fmt::format("report --since 1000w --by conn --host X{}", note),
+              filtered(all, host));
+  time_report(path, fmt::format("report --since 1000w --by conn host (external){}", note),
+              filtered(all, external));
+  time_report(path, fmt::format("report --since 1000w --by conn net 10.0.19.128/29{}", note),
+              filtered(all, "net 10.0.19.128/29"));
+  time_report(path, fmt::format("report --since 1000w --by conn net 2001:db8::1230/124{}", note),
+              filtered(all, "net 2001:db8::1230/124"));
+}
+
+bool has_address_indexes(const std::string &path) {
+  auto db = open_database_read_only(path);
+  sql::Statement count(db, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                           "('connections_src_hour', 'connections_dst_hour')");
+  return count.step() && count.int64(0) == 2;
+}
+
+// Host and net filters: over the last hour (the window's traffic rows are
+// read and joined), and over the whole database with --by conn, without and
+// with the address indexes (report/filter.h, address_index_sql): a database
+// built without them gets them for a while.
 void bench_filters(const std::string &path, const ReportOptions &hour) {
   auto host = "host " + internal_host(1234);
   time_report(path, "report --since 1h host X", filtered(hour, host));
@@ -351,15 +386,14 @@ void bench_filters(const std::string &path, const ReportOptions &hour) {
   // (The names of the first two are those tools/bench looks for.)
   time_report(path, "report --since 1h --by conn --host X", filtered(conn, host));
   time_report(path, "  ... --port 443", filtered(conn, host + " and port 443"));
-  auto all = conn;
-  all.since_ns = 0;
-  time_report(path, "report --since 1000w --by conn --host X", filtered(all, host));
-  auto external = "host " + external_host(4321);
-  time_report(path, "report --since 1000w --by conn host (external)", filtered(all, external));
-  time_report(path, "report --since 1000w --by conn net 10.0.19.128/29",
-              filtered(all, "net 10.0.19.128/29"));
-  time_report(path, "report --since 1000w --by conn net 2001:db8::1230/124",
-              filtered(all, "net 2001:db8::1230/124"));
+  if (has_address_indexes(path)) {
+    bench_history(path, hour, ", address indexes");
+    return;
+  }
+  bench_history(path, hour, "");
+  fmt::print("  adding the address indexes took {:.1f} s\n", run_sql(path, address_index_sql));
+  bench_history(path, hour, ", address indexes");
+  run_sql(path, "DROP INDEX connections_src_hour; DROP INDEX connections_dst_hour");
 }
 
 // Time buckets over a day.
@@ -418,7 +452,9 @@ Args parse(int argc, char **argv) {
     else if (arg == "--dir")
       args.dir = value();
     else if (arg == "--sql")
-      args.sql = value();
+      args.sql += value();
+    else if (arg == "--address-indexes")
+      args.sql += address_index_sql;
     else if (arg == "--ordered-uids")
       args.ordered_uids = true;
     else if (arg == "--keep")
@@ -427,7 +463,8 @@ Args parse(int argc, char **argv) {
       args.writes = false;
     else
       throw std::runtime_error("usage: bench_store [--connections N] [--batch N] [--dir DIR] "
-                               "[--sql STATEMENTS] [--ordered-uids] [--keep] [--no-writes]");
+                               "[--sql STATEMENTS] [--address-indexes] [--ordered-uids] [--keep] "
+                               "[--no-writes]");
   }
   if (args.dir.empty()) {
     char pattern[] = "/tmp/tcflows-bench-XXXXXX";

@@ -12,8 +12,41 @@
 namespace tcflows {
 namespace {
 
-// Table cells: a header, then one line per row.
-using Cells = std::vector<std::vector<std::string>>;
+// A table column: its header and a cell per row. Tables are built column
+// by column: the time and the bar join as columns.
+struct Column {
+  std::string header;
+  std::vector<std::string> cells;
+};
+using Table = std::vector<Column>;
+
+template <typename Cell> Column column(std::string header, const Rows &rows, Cell cell) {
+  Column c{std::move(header), {}};
+  c.cells.reserve(rows.values.size());
+  for (const auto &row : rows.values)
+    c.cells.push_back(cell(row));
+  return c;
+}
+
+using Row = std::vector<Value>;
+
+// A cell of the column `name` as text, or in human units when it counts bytes.
+Column plain(std::string header, const Rows &rows, std::string_view name) {
+  size_t at = rows.column(name);
+  if (name.ends_with("bytes"))
+    return column(std::move(header), rows,
+                  [at](const Row &r) { return human_bytes(number(r[at])); });
+  return column(std::move(header), rows, [at](const Row &r) { return text(r[at]); });
+}
+
+// "10.0.2.15:443" of the columns `addr` and `port`.
+Column endpoints(std::string header, const Rows &rows, std::string_view addr,
+                 std::string_view port) {
+  size_t proto = rows.column("proto"), a = rows.column(addr), p = rows.column(port);
+  return column(std::move(header), rows, [=](const Row &r) {
+    return endpoint(text_view(r[proto]), text_view(r[a]), number(r[p]));
+  });
+}
 
 bool several_ifaces(const Rows &rows) {
   size_t iface = rows.column("iface");
@@ -21,126 +54,86 @@ bool several_ifaces(const Rows &rows) {
                      [&](const auto &row) { return row[iface] != rows.values[0][iface]; });
 }
 
-// The values of named columns, the columns found once.
-class Columns {
-public:
-  Columns(const Rows &rows, std::initializer_list<std::string_view> names) {
-    for (auto name : names)
-      at_.emplace_back(name, rows.column(name));
-  }
-  const Value &operator()(const std::vector<Value> &row, std::string_view name) const {
-    for (const auto &[n, index] : at_)
-      if (n == name)
-        return row[index];
-    throw std::logic_error("report: column not looked up");
-  }
-
-private:
-  std::vector<std::pair<std::string_view, size_t>> at_;
-};
-
-Cells flow_cells(const Rows &rows) {
-  bool iface = several_ifaces(rows);
-  Cells cells{{"PROTOCOL", "SOURCE", "DESTINATION", "PACKETS", "BYTES"}};
-  if (iface)
-    cells[0].push_back("IFACE");
-  Columns at(
-      rows, {"proto", "src_addr", "src_port", "dst_addr", "dst_port", "packets", "bytes", "iface"});
-  cells.reserve(rows.values.size() + 1);
-  for (const auto &row : rows.values) {
-    auto proto = text_view(at(row, "proto"));
-    auto &line = cells.emplace_back(std::vector<std::string>{
-        std::string(proto),
-        endpoint(proto, text_view(at(row, "src_addr")), number(at(row, "src_port"))),
-        endpoint(proto, text_view(at(row, "dst_addr")), number(at(row, "dst_port"))),
-        text(at(row, "packets")), human_bytes(number(at(row, "bytes")))});
-    if (iface)
-      line.push_back(text(at(row, "iface")));
-  }
-  return cells;
+Table flow_table(const Rows &rows) {
+  Table t;
+  t.push_back(plain("PROTOCOL", rows, "proto"));
+  t.push_back(endpoints("SOURCE", rows, "src_addr", "src_port"));
+  t.push_back(endpoints("DESTINATION", rows, "dst_addr", "dst_port"));
+  t.push_back(plain("PACKETS", rows, "packets"));
+  t.push_back(plain("BYTES", rows, "bytes"));
+  if (several_ifaces(rows))
+    t.push_back(plain("IFACE", rows, "iface"));
+  return t;
 }
 
-Cells conn_cells(const Rows &rows) {
-  bool iface = several_ifaces(rows);
-  Cells cells{{"PROTOCOL", "ORIGINATOR", "RESPONDER", "START", "DURATION", "STATE", "ORIG_PKTS",
-               "ORIG_BYTES", "RESP_PKTS", "RESP_BYTES"}};
-  if (iface)
-    cells[0].push_back("IFACE");
-  Columns at(rows, {"proto", "src_addr", "src_port", "dst_addr", "dst_port", "start_ns", "end_ns",
-                    "state", "orig_pkts", "orig_bytes", "resp_pkts", "resp_bytes", "iface"});
-  for (const auto &row : rows.values) {
-    auto proto = text(at(row, "proto"));
-    int64_t start = number(at(row, "start_ns"));
-    auto duration = std::chrono::nanoseconds(number(at(row, "end_ns")) - start);
-    auto &line = cells.emplace_back(std::vector<std::string>{
-        proto, endpoint(proto, text(at(row, "src_addr")), number(at(row, "src_port"))),
-        endpoint(proto, text(at(row, "dst_addr")), number(at(row, "dst_port"))), format_utc(start),
-        human_duration(duration), text(at(row, "state")), text(at(row, "orig_pkts")),
-        human_bytes(number(at(row, "orig_bytes"))), text(at(row, "resp_pkts")),
-        human_bytes(number(at(row, "resp_bytes")))});
-    if (iface)
-      line.push_back(text(at(row, "iface")));
+Table conn_table(const Rows &rows) {
+  size_t start = rows.column("start_ns"), end = rows.column("end_ns");
+  Table t;
+  t.push_back(plain("PROTOCOL", rows, "proto"));
+  t.push_back(endpoints("ORIGINATOR", rows, "src_addr", "src_port"));
+  t.push_back(endpoints("RESPONDER", rows, "dst_addr", "dst_port"));
+  t.push_back(
+      column("START", rows, [start](const Row &r) { return format_utc(number(r[start])); }));
+  t.push_back(column("DURATION", rows, [=](const Row &r) {
+    return human_duration(std::chrono::nanoseconds(number(r[end]) - number(r[start])));
+  }));
+  for (auto name : {"state", "orig_pkts", "orig_bytes", "resp_pkts", "resp_bytes"}) {
+    std::string header = name;
+    std::transform(header.begin(), header.end(), header.begin(), ::toupper);
+    t.push_back(plain(header, rows, name));
   }
-  return cells;
+  if (several_ifaces(rows))
+    t.push_back(plain("IFACE", rows, "iface"));
+  return t;
 }
 
 // --by host|port|proto|total, and every --by in time buckets: the columns
-// as they are (start_ns aside), bytes in human units.
-Cells plain_cells(const Rows &rows) {
-  Cells cells(1);
-  std::vector<size_t> shown;
-  for (size_t c = 0; c < rows.columns.size(); c++) {
-    if (rows.columns[c] == "start_ns")
+// as they are (time and start_ns aside), bytes in human units.
+Table plain_table(const Rows &rows) {
+  Table t;
+  for (const auto &name : rows.columns) {
+    if (name == "time" || name == "start_ns")
       continue;
-    std::string label = rows.columns[c] == "proto" ? "protocol" : rows.columns[c];
-    std::transform(label.begin(), label.end(), label.begin(), ::toupper);
-    cells[0].push_back(label);
-    shown.push_back(c);
+    std::string header = name == "proto" ? "protocol" : name;
+    std::transform(header.begin(), header.end(), header.begin(), ::toupper);
+    t.push_back(plain(header, rows, name));
   }
-  for (const auto &row : rows.values) {
-    auto &line = cells.emplace_back();
-    for (size_t c : shown)
-      line.push_back(rows.columns[c].ends_with("bytes") ? human_bytes(number(row[c]))
-                                                        : text(row[c]));
-  }
-  return cells;
+  return t;
 }
 
-// Time buckets: the bucket's start before each line.
-void add_time(Cells &cells, const Rows &rows) {
-  size_t time = rows.column("time");
-  cells[0].insert(cells[0].begin(), "TIME");
-  for (size_t r = 0; r < rows.values.size(); r++)
-    cells[r + 1].insert(cells[r + 1].begin(), text(rows.values[r][time]));
-}
-
-// Each line gets the bar of its row.
-void add_bars(Cells &cells, const Rows &rows, const ReportOptions &o) {
-  size_t column = rows.column(o.sort == ReportSort::packets ? "packets" : "bytes");
+// Time buckets: the bucket's start first, a bar last.
+void add_time_and_bars(Table &t, const Rows &rows, const ReportOptions &o) {
+  t.insert(t.begin(), plain("TIME", rows, "time"));
+  size_t at = rows.column(o.sort == ReportSort::packets ? "packets" : "bytes");
   int64_t largest = 0;
   for (const auto &row : rows.values)
-    largest = std::max(largest, number(row[column]));
-  cells[0].push_back("");
-  for (size_t r = 0; r < rows.values.size(); r++)
-    cells[r + 1].push_back(bar(number(rows.values[r][column]), largest));
+    largest = std::max(largest, number(row[at]));
+  t.push_back(column("", rows, [=](const Row &r) { return bar(number(r[at]), largest); }));
 }
 
-// Columns padded to their widest cell (bytes: the cells are ASCII but for
-// the last column, the bar).
-std::string aligned(const Cells &cells) {
-  std::vector<size_t> width(cells[0].size());
-  for (const auto &line : cells)
-    for (size_t c = 0; c < line.size(); c++)
-      width[c] = std::max(width[c], line[c].size());
+// Columns padded to their widest cell (in bytes: the cells are ASCII but for
+// the last column, the bar), no blanks at the end of a line.
+std::string aligned(const Table &t) {
+  std::vector<size_t> width;
+  for (const auto &c : t) {
+    size_t w = c.header.size();
+    for (const auto &cell : c.cells)
+      w = std::max(w, cell.size());
+    width.push_back(w);
+  }
   std::string out;
-  for (const auto &line : cells) {
-    size_t end = line.size();
-    while (end > 1 && line[end - 1].empty())
+  size_t lines = t.empty() ? 0 : t[0].cells.size() + 1;
+  for (size_t line = 0; line < lines; line++) {
+    auto cell = [&](size_t c) -> const std::string & {
+      return line ? t[c].cells[line - 1] : t[c].header;
+    };
+    size_t end = t.size();
+    while (end > 1 && cell(end - 1).empty())
       end--;
     for (size_t c = 0; c < end; c++) {
-      out += line[c];
+      out += cell(c);
       if (c + 1 < end)
-        out.append(width[c] - line[c].size() + 1, ' ');
+        out.append(width[c] - cell(c).size() + 1, ' ');
     }
     out += '\n';
   }
@@ -214,19 +207,12 @@ std::string bar(int64_t value, int64_t largest) {
 }
 
 std::string format_table(const Rows &rows, const ReportOptions &o) {
-  bool buckets = o.every.has_value();
-  Cells cells;
-  if (o.by == ReportBy::flow) {
-    cells = flow_cells(rows);
-    if (buckets)
-      add_time(cells, rows);
-  } else if (o.by == ReportBy::conn)
-    cells = conn_cells(rows);
-  else
-    cells = plain_cells(rows);
-  if (buckets)
-    add_bars(cells, rows, o);
-  return aligned(cells);
+  Table t = o.by == ReportBy::flow   ? flow_table(rows)
+            : o.by == ReportBy::conn ? conn_table(rows)
+                                     : plain_table(rows);
+  if (o.every)
+    add_time_and_bars(t, rows, o);
+  return aligned(t);
 }
 
 std::string format_json(const Rows &rows) {
