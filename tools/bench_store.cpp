@@ -2,10 +2,16 @@
 // report latency on a large database, database size per million connections.
 //
 //   build/tools/bench_store [--connections N] [--batch N] [--dir DIR] [--sql SQL]
-//                           [--ordered-uids] [--keep]
+//                           [--address-indexes] [--ordered-uids] [--keep] [--no-writes]
+//                           [--only TEXT]
+//
+// --keep leaves the large database in DIR, where a later run with the same
+// --dir reuses it; --no-writes skips the write figures (for report timings);
+// --only times only the reports whose name has TEXT.
 //
 // --sql runs on each new database before the writes, to try another schema
-// (e.g. --sql "CREATE INDEX h ON connections(src_addr)").
+// (e.g. --sql "CREATE INDEX h ON connections(src_addr)"); --address-indexes
+// adds report/filter.h's address_index_sql, to measure what they cost.
 //
 // Numbers depend on the machine and on what else runs on it; each speed is
 // also given as a ratio to a same-run baseline (bare INSERTs of the same rows
@@ -48,6 +54,8 @@ struct Args {
   std::string sql;           // run on each new database before writing: CREATE INDEX ...
   bool ordered_uids = false; // uids that grow with time, not random ones
   bool keep = false;
+  bool writes = true; // --no-writes: only build (or reuse) the large database and time reports
+  std::string only;   // --only TEXT: only the reports whose name has TEXT
 };
 
 double seconds_since(Clock::time_point start) {
@@ -58,6 +66,31 @@ bool ordered_uids = false;
 
 const InterfacesSnapshot bench_interfaces = std::make_shared<const InterfaceNames>(
     std::vector<InterfaceNames::Entry>{{2, "eth0", false}, {3, "eth1", false}});
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Rows per second of wall time (what the machine gave) and per second of
+// this process's CPU time (what the writes cost, steadier on a shared machine).
+struct Rate {
+  double wall = 0, cpu = 0;
+};
+
+// Measures from construction to rate().
+class Stopwatch {
+public:
+  Rate rate(size_t rows) const {
+    auto n = static_cast<double>(rows);
+    return {n / seconds_since(wall_), n / (cpu_seconds() - cpu_)};
+  }
+
+private:
+  Clock::time_point wall_ = Clock::now();
+  double cpu_ = cpu_seconds();
+};
 
 // A Zeek-like uid: 'C' and 17 base62 characters, random-looking; with
 // --ordered-uids the first 8 grow with n (with time, as if they were the
@@ -94,6 +127,16 @@ void set_hosts(tcf_flow_key &key, uint32_t i, uint32_t j) {
   key.addr[1][0] = htonl(0x20010db8);
   key.addr[1][1] = htonl(j >> 16);
   key.addr[1][3] = htonl(j & 0xffff);
+}
+
+// The addresses set_hosts gives, as a filter names them: internal host i
+// over IPv4, external host j.
+std::string internal_host(uint32_t i) {
+  return fmt::format("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+}
+std::string external_host(uint32_t j) {
+  return j % 4 ? fmt::format("198.{}.{}.{}", 18 + j % 2, j >> 8 & 255, j & 255)
+               : fmt::format("2001:db8:{:x}::{:x}", j >> 16, j & 0xffff);
 }
 
 // Connection n of `total`, spread evenly over a week: 5000 internal hosts
@@ -162,7 +205,7 @@ ConnUpdate checkpoint(const ConnUpdate &u, bool last) {
 }
 
 // The same rows, bare: one unindexed table, prepared INSERTs, one transaction.
-double baseline_rows_per_second(const std::string &path, const std::vector<ConnUpdate> &batch) {
+Rate baseline_rows_per_second(const std::string &path, const std::vector<ConnUpdate> &batch) {
   const InterfaceNames &names = *bench_interfaces;
   sqlite3 *db = nullptr;
   sqlite3_open(path.c_str(), &db);
@@ -176,7 +219,7 @@ double baseline_rows_per_second(const std::string &path, const std::vector<ConnU
   sqlite3_prepare_v2(db, "INSERT INTO c VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &c,
                      nullptr);
   sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?,?,?,?,?,?,?)", -1, &t, nullptr);
-  auto start = Clock::now();
+  Stopwatch watch;
   sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
   for (const auto &u : batch) {
     const auto &r = u.record;
@@ -205,11 +248,27 @@ double baseline_rows_per_second(const std::string &path, const std::vector<ConnU
     sqlite3_reset(t);
   }
   sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-  double elapsed = seconds_since(start);
+  auto rate = watch.rate(2 * batch.size());
   sqlite3_finalize(c);
   sqlite3_finalize(t);
   sqlite3_close(db);
-  return 2.0 * batch.size() / elapsed;
+  return rate;
+}
+
+// Runs SQL on the database (not through the store); returns the seconds it took.
+double run_sql(const std::string &path, const std::string &statements) {
+  sqlite3 *db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  auto start = Clock::now();
+  char *error = nullptr;
+  int rc = sqlite3_exec(db, statements.c_str(), nullptr, nullptr, &error);
+  double seconds = seconds_since(start);
+  std::string message = error ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK)
+    throw std::runtime_error(statements + ": " + message);
+  return seconds;
 }
 
 // Opens the store on a new database, with --sql run on it.
@@ -218,32 +277,28 @@ std::unique_ptr<Store> open_store(const Args &args, const std::string &path) {
   config.path = path;
   auto store = std::make_unique<Store>(config);
   store->set_interfaces(bench_interfaces);
-  if (!args.sql.empty()) {
-    sqlite3 *db = nullptr;
-    sqlite3_open(path.c_str(), &db);
-    char *error = nullptr;
-    int rc = sqlite3_exec(db, args.sql.c_str(), nullptr, nullptr, &error);
-    std::string message = error ? error : "";
-    sqlite3_free(error);
-    sqlite3_close(db);
-    if (rc != SQLITE_OK)
-      throw std::runtime_error("--sql: " + message);
-  }
+  if (!args.sql.empty())
+    run_sql(path, args.sql);
   return store;
 }
 
 // Writes `batches` batches through the store; returns rows (connection
 // upserts plus traffic rows) per second.
-double store_rows_per_second(Store &store, const std::vector<std::vector<ConnUpdate>> &batches,
-                             int64_t now) {
+Rate store_rows_per_second(Store &store, const std::vector<std::vector<ConnUpdate>> &batches,
+                           int64_t now) {
   size_t rows = 0;
-  auto start = Clock::now();
+  Stopwatch watch;
   for (const auto &batch : batches) {
     if (!store.write(batch, {}, static_cast<uint64_t>(now)))
       throw std::runtime_error("write failed: " + store.last_error());
     rows += 2 * batch.size();
   }
-  return static_cast<double>(rows) / seconds_since(start);
+  return watch.rate(rows);
+}
+
+void print_rate(const char *what, Rate rate, Rate baseline) {
+  fmt::print("  {:<46} {:>10.0f} rows/s  ({:.2f} x baseline), {:>10.0f} per CPU second\n", what,
+             rate.wall, rate.wall / baseline.wall, rate.cpu);
 }
 
 void bench_writes(const Args &args) {
@@ -255,8 +310,8 @@ void bench_writes(const Args &args) {
       checkpoints[b].push_back(checkpoint(inserts[b].back(), false));
     }
   auto path = args.dir + "/writes.db";
-  double baseline = baseline_rows_per_second(args.dir + "/baseline.db", inserts[0]);
-  double new_rows, updated_rows;
+  auto baseline = baseline_rows_per_second(args.dir + "/baseline.db", inserts[0]);
+  Rate new_rows, updated_rows;
   {
     auto store = open_store(args, path);
     new_rows = store_rows_per_second(*store, inserts, t_start + week);
@@ -265,13 +320,9 @@ void bench_writes(const Args &args) {
   fmt::print("writes, batches of {} updates (each a connection upsert and a traffic row, "
              "2 rows):\n",
              args.batch);
-  fmt::print("  baseline, bare INSERTs into unindexed tables   {:>10.0f} rows/s\n", baseline);
-  fmt::print("  store, new open connections                    {:>10.0f} rows/s  ({:.2f} x "
-             "baseline)\n",
-             new_rows, new_rows / baseline);
-  fmt::print("  store, checkpoints of these connections        {:>10.0f} rows/s  ({:.2f} x "
-             "baseline)\n",
-             updated_rows, updated_rows / baseline);
+  print_rate("baseline, bare INSERTs into unindexed tables", baseline, baseline);
+  print_rate("store, new open connections", new_rows, baseline);
+  print_rate("store, checkpoints of these connections", updated_rows, baseline);
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");
@@ -280,11 +331,11 @@ void bench_writes(const Args &args) {
 
 // Builds the large database through the store: every connection once, a
 // quarter of them with a second interval. Returns the rows per second.
-double build(const Args &args, const std::string &path) {
+Rate build(const Args &args, const std::string &path) {
   auto store = open_store(args, path);
   std::mt19937_64 rng(2);
   size_t rows = 0;
-  auto start = Clock::now();
+  Stopwatch watch;
   for (size_t first = 0; first < args.connections; first += args.batch) {
     std::vector<ConnUpdate> batch;
     size_t last = std::min(args.connections, first + args.batch);
@@ -299,21 +350,20 @@ double build(const Args &args, const std::string &path) {
       throw std::runtime_error("write failed: " + store->last_error());
     rows += 2 * batch.size();
     if (first / args.batch % 10 == 9)
-      fmt::print(stderr, "  {} connections, {:.0f} rows/s\n", last,
-                 static_cast<double>(rows) / seconds_since(start));
+      fmt::print(stderr, "  {} connections, {:.0f} rows/s\n", last, watch.rate(rows).wall);
   }
-  return static_cast<double>(rows) / seconds_since(start);
-}
-
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  return watch.rate(rows);
 }
 
 // Wall time (what a user waits for on this machine, shared or not) and CPU
 // time (what the report costs), medians of 5 runs, the open included.
+std::string only_reports; // --only
+
+bool wanted(const std::string &name) { return name.find(only_reports) != std::string::npos; }
+
 void time_report(const std::string &path, const std::string &name, ReportOptions o) {
+  if (!wanted(name))
+    return;
   o.db = path;
   std::vector<double> wall, cpu;
   size_t bytes = 0, lines = 0;
@@ -329,15 +379,101 @@ void time_report(const std::string &path, const std::string &name, ReportOptions
   }
   std::sort(wall.begin(), wall.end());
   std::sort(cpu.begin(), cpu.end());
-  fmt::print("  {:<46} wall {:>7.1f} ms  cpu {:>7.1f} ms  ({} lines)\n", name, wall[2], cpu[2],
+  fmt::print("  {:<52} wall {:>7.1f} ms  cpu {:>7.1f} ms  ({} lines)\n", name, wall[2], cpu[2],
              lines);
   (void)bytes;
+}
+
+// The options with a filter expression.
+ReportOptions filtered(ReportOptions o, const std::string &expression) {
+  auto parsed = Filter::parse(expression);
+  if (auto *error = std::get_if<FilterError>(&parsed))
+    throw std::runtime_error(expression + ": " + error->text());
+  o.filter = std::get<Filter>(parsed);
+  return o;
+}
+
+// Host and net filters: over the last hour (the window's traffic rows are
+// read and joined), and over the whole database with --by conn (the hour
+// indexes of the addresses).
+// The --by conn host and net reports over the whole database.
+void bench_history(const std::string &path, const ReportOptions &hour, const char *note) {
+  auto all = hour;
+  all.by = ReportBy::conn;
+  all.since_ns = 0;
+  auto host = "host " + internal_host(1234), external = "host " + external_host(4321);
+  time_report(path, fmt::format("report --since 1000w --by conn --host X{}", note),
+              filtered(all, host));
+  time_report(path, fmt::format("report --since 1000w --by conn host (external){}", note),
+              filtered(all, external));
+  time_report(path, fmt::format("report --since 1000w --by conn net 10.0.19.128/29{}", note),
+              filtered(all, "net 10.0.19.128/29"));
+  time_report(path, fmt::format("report --since 1000w --by conn net 2001:db8::1230/124{}", note),
+              filtered(all, "net 2001:db8::1230/124"));
+}
+
+// The pages in use (a dropped index leaves free pages in the file).
+double used_bytes(const std::string &path) {
+  auto db = open_database_read_only(path);
+  sql::Statement pages(db, "SELECT (page_count - freelist_count) * page_size FROM "
+                           "pragma_page_count, pragma_freelist_count, pragma_page_size");
+  pages.step();
+  return static_cast<double>(pages.int64(0));
+}
+
+bool has_address_indexes(const std::string &path) {
+  auto db = open_database_read_only(path);
+  sql::Statement count(db, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                           "('connections_src_hour', 'connections_dst_hour')");
+  return count.step() && count.int64(0) == 2;
+}
+
+// Host and net filters: over the last hour (the window's traffic rows are
+// read and joined), and over the whole database with --by conn, without and
+// with the address indexes (report/filter.h, address_index_sql): a database
+// built without them gets them for a while.
+void bench_filters(const std::string &path, const ReportOptions &hour) {
+  auto host = "host " + internal_host(1234);
+  time_report(path, "report --since 1h host X", filtered(hour, host));
+  time_report(path, "report --since 1h net 10.0.19.0/24", filtered(hour, "net 10.0.19.0/24"));
+  auto conn = hour;
+  conn.by = ReportBy::conn;
+  // (The names of the first two are those tools/bench looks for.)
+  time_report(path, "report --since 1h --by conn --host X", filtered(conn, host));
+  time_report(path, "  ... --port 443", filtered(conn, host + " and port 443"));
+  if (has_address_indexes(path)) {
+    bench_history(path, hour, ", address indexes");
+    return;
+  }
+  bench_history(path, hour, "");
+  if (!wanted("report --since 1000w --by conn, address indexes"))
+    return;
+  fmt::print("  adding the address indexes took {:.1f} s\n", run_sql(path, address_index_sql));
+  bench_history(path, hour, ", address indexes");
+  run_sql(path, "DROP INDEX connections_src_hour; DROP INDEX connections_dst_hour");
+}
+
+// Time buckets over a day.
+void bench_buckets(const std::string &path, const ReportOptions &hour) {
+  auto day = hour;
+  day.since_ns = hour.now_ns - 86400 * sec;
+  day.by = ReportBy::total;
+  day.every = std::chrono::minutes(1);
+  time_report(path, "report --since 1d --every 1m", day);
+  day.format = ReportFormat::json;
+  time_report(path, "report --since 1d --every 1m --format json", day);
+  day.format = ReportFormat::table;
+  day.by = ReportBy::proto;
+  time_report(path, "report --since 1d --every 1m --by proto", day);
+  day.every.reset();
+  time_report(path, "report --since 1d --by proto (one row per protocol)", day);
 }
 
 void bench_reports(const std::string &path) {
   int64_t now = t_start + week;
   ReportOptions hour;
   hour.since_ns = now - 3600 * sec;
+  hour.now_ns = now;
   fmt::print("report latency (warm page cache, medians of 5 runs, open included):\n");
   time_report(path, "report --since 1h (--by flow, table)", hour);
   auto top = hour;
@@ -353,20 +489,8 @@ void bench_reports(const std::string &path) {
     o.by = by;
     time_report(path, fmt::format("report --since 1h {}", name), o);
   }
-  auto conn = hour;
-  conn.by = ReportBy::conn;
-  conn.host = "10.0.4.210"; // internal host 1234
-  time_report(path, "report --since 1h --by conn --host X", conn);
-  conn.port = 443;
-  time_report(path, "  ... --port 443", conn);
-  auto week_host = conn;
-  week_host.port.reset();
-  week_host.since_ns = 0;
-  time_report(path, "report --since 1000w --by conn --host X", week_host);
-  auto day = hour;
-  day.since_ns = now - 86400 * sec;
-  day.by = ReportBy::proto;
-  time_report(path, "report --since 1d --by proto", day);
+  bench_filters(path, hour);
+  bench_buckets(path, hour);
 }
 
 Args parse(int argc, char **argv) {
@@ -385,14 +509,21 @@ Args parse(int argc, char **argv) {
     else if (arg == "--dir")
       args.dir = value();
     else if (arg == "--sql")
-      args.sql = value();
+      args.sql += value();
+    else if (arg == "--address-indexes")
+      args.sql += address_index_sql;
     else if (arg == "--ordered-uids")
       args.ordered_uids = true;
     else if (arg == "--keep")
       args.keep = true;
+    else if (arg == "--no-writes")
+      args.writes = false;
+    else if (arg == "--only")
+      args.only = value();
     else
       throw std::runtime_error("usage: bench_store [--connections N] [--batch N] [--dir DIR] "
-                               "[--sql STATEMENTS] [--ordered-uids] [--keep]");
+                               "[--sql STATEMENTS] [--address-indexes] [--ordered-uids] [--keep] "
+                               "[--no-writes] [--only TEXT]");
   }
   if (args.dir.empty()) {
     char pattern[] = "/tmp/tcflows-bench-XXXXXX";
@@ -409,21 +540,23 @@ Args parse(int argc, char **argv) {
 int main(int argc, char **argv) try {
   auto args = parse(argc, argv);
   ordered_uids = args.ordered_uids;
+  only_reports = args.only;
   fmt::print("SQLite {}, database in {}\n", sqlite3_libversion(), args.dir);
-  bench_writes(args);
+  if (args.writes)
+    bench_writes(args);
 
   auto path = args.dir + "/large.db";
   if (!std::filesystem::exists(path)) {
     fmt::print("building a database of {} connections through the store ...\n", args.connections);
-    double rate = build(args, path);
-    fmt::print("  {:.0f} rows/s over the whole build\n", rate);
+    auto rate = build(args, path);
+    fmt::print("  {:.0f} rows/s over the whole build, {:.0f} per CPU second\n", rate.wall,
+               rate.cpu);
   } else {
     fmt::print("reusing {}\n", path);
   }
-  auto size = std::filesystem::file_size(path);
-  fmt::print("database size: {:.1f} MiB, {:.1f} MiB per million connections\n",
-             static_cast<double>(size) / (1 << 20),
-             static_cast<double>(size) / (1 << 20) / (static_cast<double>(args.connections) / 1e6));
+  auto size = used_bytes(path);
+  fmt::print("database size: {:.1f} MiB, {:.1f} MiB per million connections\n", size / (1 << 20),
+             size / (1 << 20) / (static_cast<double>(args.connections) / 1e6));
   bench_reports(path);
   if (!args.keep)
     std::filesystem::remove_all(args.dir);

@@ -1,5 +1,6 @@
 #include "cmd/cli.h"
 
+#include "report/chart.h"
 #include "track/flow.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -23,18 +24,21 @@
 namespace tcflows {
 namespace {
 
-void add_duration(CLI::App *app, const std::string &name, std::chrono::nanoseconds &target,
-                  const std::string &description) {
-  app->add_option_function<std::string>(
-         name,
-         [&target, name](const std::string &text) {
-           auto duration = parse_duration(text);
-           if (!duration || duration->count() <= 0)
-             throw CLI::ValidationError(
-                 name, "'" + text + "' is not a duration like 250ms, 30s, 15m, 1h, 2d");
-           target = *duration;
-         },
-         description)
+// A positive duration into `target` (std::chrono::nanoseconds or an optional of it).
+template <typename Target>
+CLI::Option *add_duration(CLI::App *app, const std::string &name, Target &target,
+                          const std::string &description) {
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [&target, name](const std::string &text) {
+            auto duration = parse_duration(text);
+            if (!duration || duration->count() <= 0)
+              throw CLI::ValidationError(
+                  name, "'" + text + "' is not a duration like 250ms, 30s, 15m, 1h, 2d");
+            target = *duration;
+          },
+          description)
       ->type_name("DURATION");
 }
 
@@ -63,29 +67,6 @@ void add_export(CLI::App *record, RecordOptions &o) {
                    "on 127.0.0.1)")
       ->type_name("[ADDR:]PORT")
       ->check(accepted_by(parse_listen_address, "PORT or ADDR:PORT (e.g. 9469, 0.0.0.0:9469)"));
-}
-
-// An IPv4 or IPv6 address (as tcflows writes it: RFC 5952) or a MAC address.
-std::optional<std::string> canonical_address(const std::string &text) {
-  unsigned char bytes[16];
-  char out[INET6_ADDRSTRLEN];
-  for (int family : {AF_INET, AF_INET6})
-    if (inet_pton(family, text.c_str(), bytes) == 1 && inet_ntop(family, bytes, out, sizeof(out)))
-      return std::string(out);
-  // aa:bb:cc:dd:ee:ff (or with dashes), any case
-  if (text.size() != 17)
-    return std::nullopt;
-  std::string mac;
-  for (size_t i = 0; i < text.size(); i++) {
-    char c = text[i];
-    bool ok = i % 3 == 2 ? c == text[2] && (c == ':' || c == '-')
-                         : std::isxdigit(static_cast<unsigned char>(c)) != 0;
-    if (!ok)
-      return std::nullopt;
-    mac += i % 3 == 2 ? ':' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return mac;
-  return std::nullopt;
 }
 
 CLI::Option *add_time(CLI::App *app, const std::string &name, int64_t now_ns,
@@ -126,47 +107,61 @@ void add_choice(CLI::App *app, const std::string &name, T &target,
       ->type_name("WORD");
 }
 
+// --proto, --host, --port, --iface: each the filter primitive of its name.
 void add_report_filters(CLI::App *report, ReportOptions &o) {
+  struct Shortcut {
+    std::string option, field, type, description;
+  };
+  for (const auto &s : std::vector<Shortcut>{
+           {"--proto", "proto", "P", "only this protocol (TCP, UDP, ICMP, 47, ARP, ...)"},
+           {"--host", "host", "ADDR", "only connections with this endpoint address"},
+           {"--port", "port", "N", "only connections with this port at either end"},
+           {"--iface", "iface", "IF", "only connections seen on this interface"}})
+    report
+        ->add_option_function<std::string>(
+            s.option,
+            [&o, s](const std::string &text) {
+              auto primitive = Filter::primitive(s.field, text);
+              if (auto *error = std::get_if<FilterError>(&primitive))
+                throw CLI::ValidationError(s.option, "'" + text + "': " + error->message);
+              o.filter = o.filter && std::get<Filter>(primitive);
+            },
+            s.description)
+        ->type_name(s.type);
+}
+
+// The filter expression: -f EXPR, or the words after the options (joined
+// with blanks, as tcpdump takes them).
+struct FilterText {
+  std::string option;
+  std::vector<std::string> words;
+};
+
+void add_report_expression(CLI::App *report, FilterText &f) {
+  report->add_option("-f,--filter", f.option, "only connections the filter admits (see below)")
+      ->type_name("EXPR");
+  report->add_option("expression", f.words, "the filter, as tcpdump takes it (see below)")
+      ->type_name("EXPR");
+}
+
+// --every, --chart.
+void add_report_buckets(CLI::App *report, ReportOptions &o) {
+  add_duration(report, "--every", o.every,
+               "one row per time bucket of this width (and per --by key, --top of them)");
   report
       ->add_option_function<std::string>(
-          "--proto",
+          "--chart",
           [&o](const std::string &text) {
-            o.proto = canonical_proto_name(text);
-            if (!o.proto)
-              throw CLI::ValidationError("--proto",
-                                         "'" + text +
-                                             "' is not a protocol like TCP, UDP, ICMP, "
-                                             "ICMPv6, SCTP, ARP or an IP protocol number");
+            if (!is_chart_path(text))
+              throw CLI::ValidationError("--chart", "'" + text + "' ends neither in .svg nor .png");
+            o.chart = text;
           },
-          "only this protocol (TCP, UDP, ICMP, 47, ARP, ...)")
-      ->type_name("P");
-  report
-      ->add_option_function<std::string>(
-          "--host",
-          [&o](const std::string &text) {
-            o.host = canonical_address(text);
-            if (!o.host)
-              throw CLI::ValidationError("--host", "'" + text + "' is not an IP or MAC address");
-          },
-          "only connections with this endpoint address")
-      ->type_name("ADDR");
-  report->add_option("--port", o.port, "only connections with this port at either end")
-      ->check(CLI::Range(0, 65535))
-      ->type_name("N");
-  report
-      ->add_option_function<std::string>(
-          "--iface",
-          [&o](const std::string &text) {
-            if (text.empty() || text.size() >= IF_NAMESIZE)
-              throw CLI::ValidationError("--iface", "'" + text + "' is not an interface name");
-            o.iface = text;
-          },
-          "only connections seen on this interface")
-      ->type_name("IF");
+          "draw bytes per bucket of the top keys (--top, default 5) into FILE.svg or FILE.png")
+      ->type_name("FILE");
 }
 
 // Returns the --since option, whose default depends on --until.
-CLI::Option *add_report(CLI::App &app, ReportOptions &o, int64_t now_ns) {
+CLI::Option *add_report(CLI::App &app, ReportOptions &o, FilterText &filter, int64_t now_ns) {
   auto *report = app.add_subcommand("report", "totals and connections from the database");
   report->add_option("--db", o.db, "the database (default ./tcflows.db)")->type_name("PATH");
   auto *since = add_time(
@@ -180,9 +175,12 @@ CLI::Option *add_report(CLI::App &app, ReportOptions &o, int64_t now_ns) {
                         {"conn", ReportBy::conn},
                         {"host", ReportBy::host},
                         {"port", ReportBy::port},
-                        {"proto", ReportBy::proto}},
-                       "flow (default), conn, host, port or proto");
+                        {"proto", ReportBy::proto},
+                        {"total", ReportBy::total}},
+                       "flow (default; total with --every), conn, host, port, proto or total");
   add_report_filters(report, o);
+  add_report_expression(report, filter);
+  add_report_buckets(report, o);
   report->add_option("--top", o.top, "at most this many rows (default: all)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 40))
       ->type_name("N");
@@ -196,7 +194,21 @@ CLI::Option *add_report(CLI::App &app, ReportOptions &o, int64_t now_ns) {
       report, "--format", o.format,
       {{"table", ReportFormat::table}, {"json", ReportFormat::json}, {"csv", ReportFormat::csv}},
       "table (default), json or csv");
+  report->footer(filter_help());
   return since;
+}
+
+// The expression, parsed, joined to what --host, --port, ... give.
+void add_expression(ReportOptions &o, const FilterText &f) {
+  if (!f.option.empty() && !f.words.empty())
+    fail(exit_usage, "the filter is given twice, with -f and after the options; give one");
+  std::string text = f.option;
+  for (const auto &word : f.words)
+    text += (text.empty() ? "" : " ") + word;
+  auto parsed = Filter::parse(text);
+  if (auto *error = std::get_if<FilterError>(&parsed))
+    fail(exit_usage, "filter: {} (see `tcflows report --help`)", error->text());
+  o.filter = std::get<Filter>(parsed) && o.filter;
 }
 
 // What the options cannot check one by one.
@@ -207,25 +219,20 @@ void check_report(const ReportOptions &o) {
   bool by_time = o.sort == ReportSort::start || o.sort == ReportSort::duration;
   if (by_time && o.by != ReportBy::conn)
     fail(exit_usage, "--sort start and --sort duration go with --by conn");
+  if (o.every && o.by == ReportBy::conn)
+    fail(exit_usage, "--every counts traffic per bucket; it does not go with --by conn");
+  if (o.chart && !o.every)
+    fail(exit_usage, "--chart draws time buckets: give their width with --every");
+  if (o.top && o.by == ReportBy::total)
+    fail(exit_usage, "--top keeps the largest keys; --by total has one row per bucket");
 }
 
 // The database: where, how long records are kept, or none.
 void add_record_store(CLI::App *record, RecordOptions &o) {
   auto *db = record->add_option("--db", o.db, "the database to write (default ./tcflows.db)")
                  ->type_name("PATH");
-  auto *retention =
-      record
-          ->add_option_function<std::string>(
-              "--retention",
-              [&o](const std::string &text) {
-                auto duration = parse_duration(text);
-                if (!duration || duration->count() <= 0)
-                  throw CLI::ValidationError("--retention",
-                                             "'" + text + "' is not a duration like 12h, 7d, 4w");
-                o.retention = *duration;
-              },
-              "delete records older than this (default: keep everything)")
-          ->type_name("DURATION");
+  auto *retention = add_duration(record, "--retention", o.retention,
+                                 "delete records older than this (default: keep everything)");
   record->add_flag("--no-db", o.no_db, "write no database")->excludes(db)->excludes(retention);
 }
 
@@ -311,7 +318,8 @@ Command parse_command_line(int argc, char **argv) {
   add_detach(app, detach);
   auto now_ns = static_cast<int64_t>(epoch_now_ns());
   ReportOptions report;
-  auto *since = add_report(app, report, now_ns);
+  FilterText filter;
+  auto *since = add_report(app, report, filter, now_ns);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &) {
@@ -327,6 +335,10 @@ Command parse_command_line(int argc, char **argv) {
     if (since->count() == 0) // the hour before --until, or the last hour
       report.since_ns = report.until_ns.value_or(now_ns) -
                         std::chrono::nanoseconds(std::chrono::hours(1)).count();
+    report.now_ns = now_ns;
+    if (report.every && app.get_subcommand("report")->get_option("--by")->count() == 0)
+      report.by = ReportBy::total;
+    add_expression(report, filter);
     check_report(report);
     command.options = report;
   } else if (app.got_subcommand("detach")) {

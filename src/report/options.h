@@ -1,6 +1,10 @@
-// What `tcflows report` is asked: the window, the grouping, the filters.
+// What `tcflows report` is asked: the window, the grouping, the filter, the
+// time buckets and the output.
 #pragma once
 
+#include "report/filter.h"
+
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -8,7 +12,8 @@
 
 namespace tcflows {
 
-enum class ReportBy { flow, conn, host, port, proto };
+// total: one row for the window, or one per time bucket.
+enum class ReportBy { flow, conn, host, port, proto, total };
 enum class ReportSort { bytes, packets, start, duration };
 enum class ReportFormat { table, json, csv };
 
@@ -16,14 +21,14 @@ struct ReportOptions {
   std::string db = "tcflows.db";
   int64_t since_ns = 0;            // --since, resolved against the time of parsing
   std::optional<int64_t> until_ns; // --until; none: up to now and beyond
+  int64_t now_ns = 0;              // the time of parsing: where buckets end without --until
   ReportBy by = ReportBy::flow;
-  std::optional<std::string> proto; // canonical spelling (canonical_proto_name)
-  std::optional<std::string> host;  // canonical text
-  std::optional<uint16_t> port;
-  std::optional<std::string> iface;
-  std::optional<size_t> top;
+  Filter filter;             // the expression and --proto, --host, --port, --iface
+  std::optional<size_t> top; // rows, or rows per bucket
   ReportSort sort = ReportSort::bytes;
   ReportFormat format = ReportFormat::table;
+  std::optional<std::chrono::nanoseconds> every; // time buckets of this width
+  std::optional<std::string> chart;              // an .svg or .png file to draw
 };
 
 } // namespace tcflows

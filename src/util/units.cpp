@@ -11,13 +11,23 @@ std::string human_bytes(uint64_t bytes) {
   static constexpr std::array units{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   if (bytes < 1024)
     return std::to_string(bytes);
-  double value = static_cast<double>(bytes) / 1024;
   size_t unit = 0;
-  while (value >= 1024 && unit + 1 < units.size()) {
-    value /= 1024;
+  int shift = 10; // bytes / 2^shift in the unit
+  while (unit + 1 < units.size() && bytes >> shift >= 1024) {
     unit++;
+    shift += 10;
   }
-  return fmt::format("{:.2f} {}", value, units[unit]);
+  // Hundredths, rounded to nearest, ties to even, as printf's %.2f rounds
+  // the same exact value; in integers, since reports print many of them.
+  unsigned __int128 scaled = static_cast<unsigned __int128>(bytes) * 100;
+  unsigned __int128 half = static_cast<unsigned __int128>(1) << (shift - 1);
+  auto hundredths = static_cast<uint64_t>(scaled >> shift);
+  unsigned __int128 rest = scaled & ((half << 1) - 1);
+  if (rest > half || (rest == half && hundredths % 2))
+    hundredths++;
+  char fraction[4] = {'.', static_cast<char>('0' + hundredths / 10 % 10),
+                      static_cast<char>('0' + hundredths % 10), ' '};
+  return std::to_string(hundredths / 100).append(fraction, 4).append(units[unit]);
 }
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {

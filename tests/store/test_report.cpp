@@ -237,10 +237,14 @@ ReportOptions options_for(const std::string &path, const Window &w, const Filter
   o.since_ns = w.since;
   o.until_ns = w.until;
   o.by = by;
-  o.proto = f.proto;
-  o.host = f.host;
-  o.port = f.port;
-  o.iface = f.iface;
+  // The options --proto, --host, --port and --iface.
+  for (const auto &[field, value] :
+       {std::pair{"proto", f.proto},
+        {"host", f.host},
+        {"port", f.port ? std::optional(std::to_string(*f.port)) : std::nullopt},
+        {"iface", f.iface}})
+    if (value)
+      o.filter = o.filter && std::get<tcflows::Filter>(tcflows::Filter::primitive(field, *value));
   o.format = format;
   return o;
 }

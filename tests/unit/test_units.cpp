@@ -1,6 +1,10 @@
 #include "util/units.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <array>
+#include <random>
 
 using namespace tcflows;
 using namespace std::chrono;
@@ -14,6 +18,27 @@ TEST_CASE("human_bytes: plain below 1 KiB, two decimals above") {
   CHECK(human_bytes(135456522) == "129.18 MiB");
   CHECK(human_bytes(5ull << 30) == "5.00 GiB");
   CHECK(human_bytes(UINT64_MAX) == "16.00 EiB");
+}
+
+TEST_CASE("human_bytes rounds as printf's %.2f does: to nearest, exact ties to even") {
+  // Ties: bytes * 100 / 1024 ends in exactly .5 (1.125 KiB -> 1.12, 1.375 KiB -> 1.38).
+  CHECK(human_bytes(1152) == "1.12 KiB");
+  CHECK(human_bytes(1408) == "1.38 KiB");
+  CHECK(human_bytes(1048575) == "1024.00 KiB"); // rounds up past the unit it is in
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 200'000; i++) {
+    uint64_t bytes = rng() >> (11 + rng() % 53); // below 2^53: exact as a double
+    if (bytes < 1024)
+      continue;
+    double value = static_cast<double>(bytes);
+    int unit = 0;
+    for (value /= 1024; value >= 1024 && unit < 5; value /= 1024)
+      unit++;
+    auto expected = fmt::format(
+        "{:.2f} {}", value,
+        std::array{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}[static_cast<size_t>(unit)]);
+    REQUIRE_MESSAGE(human_bytes(bytes) == expected, bytes);
+  }
 }
 
 TEST_CASE("parse_duration accepts units and sums") {

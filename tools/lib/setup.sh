@@ -8,13 +8,14 @@ script_args=("$@")
 
 # Build: compilers, the BPF tool chain, libraries.
 build_packages=(clang llvm libbpf-dev bpftool libboost-dev libsqlite3-dev libfmt-dev
-  doctest-dev libcli11-dev nlohmann-json3-dev libmnl-dev libcap-dev meson ninja-build
-  pkg-config g++ clang-format scdoc systemd)
+  doctest-dev libcli11-dev nlohmann-json3-dev libmnl-dev libcap-dev libcairo2-dev meson
+  ninja-build pkg-config g++ clang-format scdoc systemd)
 # Tests: namespaces, traffic, captures and references.
 test_packages=(iproute2 tcpdump tshark tcpreplay conntrack nftables iperf3 ethtool
   iputils-ping python3 sqlite3 libpcap-dev kmod
   nfdump pmacct prometheus # IPFIX collectors; promtool checks the metrics
   systemd # systemd-analyze checks the unit
+  librsvg2-bin # rsvg-convert renders report --chart's SVG
   man-db bash-completion) # tests/package: man --warnings, completion
 # Debian package (tools/package): debhelper's meson build, the checks.
 package_packages=(dpkg-dev debhelper fakeroot lintian)
