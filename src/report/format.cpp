@@ -1,6 +1,7 @@
 #include "report/format.h"
 
 #include "report/filter_values.h"
+#include "util/text_table.h"
 #include "util/timestamp.h"
 #include "util/units.h"
 
@@ -12,13 +13,9 @@
 namespace tcflows {
 namespace {
 
-// A table column: its header and a cell per row. Tables are built column
-// by column: the time and the bar join as columns.
-struct Column {
-  std::string header;
-  std::vector<std::string> cells;
-};
-using Table = std::vector<Column>;
+// Tables are built column by column: the time and the bar join as columns.
+using Column = TextColumn;
+using Table = TextTable;
 
 template <typename Cell> Column column(std::string header, const Rows &rows, Cell cell) {
   Column c{std::move(header), {}};
@@ -56,34 +53,31 @@ bool several_ifaces(const Rows &rows) {
 
 Table flow_table(const Rows &rows) {
   Table t;
-  t.push_back(plain("PROTOCOL", rows, "proto"));
-  t.push_back(endpoints("SOURCE", rows, "src_addr", "src_port"));
-  t.push_back(endpoints("DESTINATION", rows, "dst_addr", "dst_port"));
-  t.push_back(plain("PACKETS", rows, "packets"));
-  t.push_back(plain("BYTES", rows, "bytes"));
+  t.push_back(plain(column_header("proto"), rows, "proto"));
+  t.push_back(endpoints(column_header("src"), rows, "src_addr", "src_port"));
+  t.push_back(endpoints(column_header("dst"), rows, "dst_addr", "dst_port"));
+  t.push_back(plain(column_header("packets"), rows, "packets"));
+  t.push_back(plain(column_header("bytes"), rows, "bytes"));
   if (several_ifaces(rows))
-    t.push_back(plain("IFACE", rows, "iface"));
+    t.push_back(plain(column_header("iface"), rows, "iface"));
   return t;
 }
 
 Table conn_table(const Rows &rows) {
   size_t start = rows.column("start_ns"), end = rows.column("end_ns");
   Table t;
-  t.push_back(plain("PROTOCOL", rows, "proto"));
-  t.push_back(endpoints("ORIGINATOR", rows, "src_addr", "src_port"));
-  t.push_back(endpoints("RESPONDER", rows, "dst_addr", "dst_port"));
-  t.push_back(
-      column("START", rows, [start](const Row &r) { return format_utc(number(r[start])); }));
-  t.push_back(column("DURATION", rows, [=](const Row &r) {
+  t.push_back(plain(column_header("proto"), rows, "proto"));
+  t.push_back(endpoints(column_header("orig"), rows, "src_addr", "src_port"));
+  t.push_back(endpoints(column_header("resp"), rows, "dst_addr", "dst_port"));
+  t.push_back(column(column_header("start_ns"), rows,
+                     [start](const Row &r) { return format_utc(number(r[start])); }));
+  t.push_back(column(column_header("duration"), rows, [=](const Row &r) {
     return human_duration(std::chrono::nanoseconds(number(r[end]) - number(r[start])));
   }));
-  for (auto name : {"state", "orig_pkts", "orig_bytes", "resp_pkts", "resp_bytes"}) {
-    std::string header = name;
-    std::transform(header.begin(), header.end(), header.begin(), ::toupper);
-    t.push_back(plain(header, rows, name));
-  }
+  for (auto name : {"state", "orig_pkts", "orig_bytes", "resp_pkts", "resp_bytes"})
+    t.push_back(plain(column_header(name), rows, name));
   if (several_ifaces(rows))
-    t.push_back(plain("IFACE", rows, "iface"));
+    t.push_back(plain(column_header("iface"), rows, "iface"));
   return t;
 }
 
@@ -94,50 +88,19 @@ Table plain_table(const Rows &rows) {
   for (const auto &name : rows.columns) {
     if (name == "time" || name == "start_ns")
       continue;
-    std::string header = name == "proto" ? "protocol" : name;
-    std::transform(header.begin(), header.end(), header.begin(), ::toupper);
-    t.push_back(plain(header, rows, name));
+    t.push_back(plain(column_header(name), rows, name));
   }
   return t;
 }
 
 // Time buckets: the bucket's start first, a bar last.
 void add_time_and_bars(Table &t, const Rows &rows, const ReportOptions &o) {
-  t.insert(t.begin(), plain("TIME", rows, "time"));
+  t.insert(t.begin(), plain(column_header("time"), rows, "time"));
   size_t at = rows.column(o.sort == ReportSort::packets ? "packets" : "bytes");
   int64_t largest = 0;
   for (const auto &row : rows.values)
     largest = std::max(largest, number(row[at]));
   t.push_back(column("", rows, [=](const Row &r) { return bar(number(r[at]), largest); }));
-}
-
-// Columns padded to their widest cell (in bytes: the cells are ASCII but for
-// the last column, the bar), no blanks at the end of a line.
-std::string aligned(const Table &t) {
-  std::vector<size_t> width;
-  for (const auto &c : t) {
-    size_t w = c.header.size();
-    for (const auto &cell : c.cells)
-      w = std::max(w, cell.size());
-    width.push_back(w);
-  }
-  std::string out;
-  size_t lines = t.empty() ? 0 : t[0].cells.size() + 1;
-  for (size_t line = 0; line < lines; line++) {
-    auto cell = [&](size_t c) -> const std::string & {
-      return line ? t[c].cells[line - 1] : t[c].header;
-    };
-    size_t end = t.size();
-    while (end > 1 && cell(end - 1).empty())
-      end--;
-    for (size_t c = 0; c < end; c++) {
-      out += cell(c);
-      if (c + 1 < end)
-        out.append(width[c] - cell(c).size() + 1, ' ');
-    }
-    out += '\n';
-  }
-  return out;
 }
 
 void append_text(std::string &out, const Value &value) {

@@ -1,6 +1,7 @@
 #include "sinks/live_table.h"
 
 #include "track/flow.h"
+#include "util/text_table.h"
 #include "util/units.h"
 
 #include <fmt/format.h>
@@ -17,23 +18,6 @@ namespace tcflows {
 namespace {
 
 int src_side(const DirectionRow &row) { return row.dir == TCF_DIR_FWD ? 0 : 1; }
-
-template <size_t N>
-std::string align(const std::vector<std::array<std::string, N>> &cells, size_t columns) {
-  std::array<size_t, N> width{};
-  for (const auto &line : cells)
-    for (size_t c = 0; c < columns; c++)
-      width[c] = std::max(width[c], line[c].size());
-  std::string out;
-  for (const auto &line : cells) {
-    for (size_t c = 0; c < columns; c++) {
-      bool last = c + 1 == columns;
-      out += last ? line[c] : fmt::format("{:<{}} ", line[c], width[c]);
-    }
-    out += '\n';
-  }
-  return out;
-}
 
 nlohmann::json counters_json(const Stats &stats) {
   nlohmann::json counters = nlohmann::json::object();
@@ -65,32 +49,62 @@ void keep_top(std::vector<ConnRecord> &conns, size_t top) {
     conns.resize(top);
 }
 
-// The address of key side `side` with the record's port, for protocols
-// that have ports.
-std::string conn_endpoint(const ConnRecord &c, int side, uint16_t port) {
-  std::string addr = addr_text(c.key, side);
-  uint8_t p = c.key.proto;
-  bool ports =
-      c.key.kind != TCF_KIND_LINK && (p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP ||
-                                      p == IPPROTO_DCCP || p == IPPROTO_UDPLITE);
-  if (!ports)
-    return addr;
-  return c.key.ethertype == ETH_P_IPV6 ? fmt::format("[{}]:{}", addr, port)
-                                       : fmt::format("{}:{}", addr, port);
+// A column of `header` with a cell per row, the first `top` of `rows`.
+template <typename Row, typename Cell>
+TextColumn column(std::string_view header, const std::vector<Row> &rows, size_t top, Cell cell) {
+  TextColumn c{column_header(header), {}};
+  for (size_t i = 0; i < rows.size() && i < top; i++)
+    c.cells.push_back(cell(rows[i]));
+  return c;
 }
 
-std::vector<std::array<std::string, 6>> text_cells(const std::vector<DirectionRow> &rows,
-                                                   size_t top, const InterfaceNames &names) {
-  std::vector<std::array<std::string, 6>> cells;
-  cells.push_back({"PROTOCOL", "SOURCE", "DESTINATION", "PACKETS", "BYTES", "IFACE"});
-  for (size_t i = 0; i < rows.size() && i < top; i++) {
-    const auto &row = rows[i];
-    int src = src_side(row);
-    cells.push_back({proto_name(row.key), endpoint_text(row.key, src),
-                     endpoint_text(row.key, 1 - src), std::to_string(row.packets),
-                     human_bytes(row.bytes), names.name_of(row.key.ifindex)});
-  }
-  return cells;
+TextTable flow_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,
+                     const InterfaceNames &names) {
+  using Row = DirectionRow;
+  TextTable t;
+  t.push_back(column("proto", rows, top, [](const Row &r) { return proto_name(r.key); }));
+  t.push_back(
+      column("src", rows, top, [](const Row &r) { return endpoint_text(r.key, src_side(r)); }));
+  t.push_back(
+      column("dst", rows, top, [](const Row &r) { return endpoint_text(r.key, 1 - src_side(r)); }));
+  t.push_back(column("packets", rows, top, [](const Row &r) { return std::to_string(r.packets); }));
+  t.push_back(column("bytes", rows, top, [](const Row &r) { return human_bytes(r.bytes); }));
+  if (show_iface)
+    t.push_back(
+        column("iface", rows, top, [&](const Row &r) { return names.name_of(r.key.ifindex); }));
+  return t;
+}
+
+std::string time_of_day(uint64_t ns) {
+  time_t seconds = static_cast<time_t>(ns / 1'000'000'000);
+  tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:02}:{:02}:{:02}", utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+TextTable conn_table(const std::vector<ConnRecord> &conns, size_t top) {
+  using C = ConnRecord;
+  auto count = [&](std::string_view name, uint64_t C::*field, bool bytes) {
+    return column(name, conns, top, [=](const C &c) {
+      return bytes ? human_bytes(c.*field) : std::to_string(c.*field);
+    });
+  };
+  TextTable t;
+  t.push_back(column("proto", conns, top, [](const C &c) { return proto_name(c.key); }));
+  t.push_back(column("orig", conns, top, [](const C &c) { return endpoint_text(c.key, c.orig); }));
+  t.push_back(
+      column("resp", conns, top, [](const C &c) { return endpoint_text(c.key, c.resp()); }));
+  t.push_back(column("start_ns", conns, top, [](const C &c) { return time_of_day(c.start_ns); }));
+  t.push_back(column("duration", conns, top, [](const C &c) {
+    return human_duration(std::chrono::nanoseconds(c.end_ns - c.start_ns));
+  }));
+  t.push_back(
+      column("state", conns, top, [](const C &c) { return std::string(state_name(c.state)); }));
+  t.push_back(count("orig_pkts", &C::orig_pkts, false));
+  t.push_back(count("orig_bytes", &C::orig_bytes, true));
+  t.push_back(count("resp_pkts", &C::resp_pkts, false));
+  t.push_back(count("resp_bytes", &C::resp_bytes, true));
+  return t;
 }
 
 } // namespace
@@ -144,7 +158,7 @@ std::string status_line(const Stats &stats) {
 
 std::string format_table(const std::vector<DirectionRow> &rows, size_t top, bool show_iface,
                          const Stats &stats, const InterfaceNames &names) {
-  return align(text_cells(rows, top, names), show_iface ? 6 : 5) + status_line(stats) + '\n';
+  return aligned(flow_table(rows, top, show_iface, names)) + status_line(stats) + '\n';
 }
 
 std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, size_t top,
@@ -170,22 +184,7 @@ std::string format_json(uint64_t ts_ns, const std::vector<DirectionRow> &rows, s
 
 std::string format_conn_table(std::vector<ConnRecord> conns, size_t top, const Stats &stats) {
   keep_top(conns, top);
-  std::vector<std::array<std::string, 10>> cells;
-  cells.push_back({"PROTOCOL", "ORIGINATOR", "RESPONDER", "START", "DURATION", "STATE", "ORIG PKTS",
-                   "ORIG BYTES", "RESP PKTS", "RESP BYTES"});
-  for (const auto &c : conns) {
-    time_t start = static_cast<time_t>(c.start_ns / 1'000'000'000);
-    tm utc{};
-    gmtime_r(&start, &utc);
-    cells.push_back({proto_name(c.key), conn_endpoint(c, c.orig, c.src_port),
-                     conn_endpoint(c, c.resp(), c.dst_port),
-                     fmt::format("{:02}:{:02}:{:02}", utc.tm_hour, utc.tm_min, utc.tm_sec),
-                     human_duration(std::chrono::nanoseconds(c.end_ns - c.start_ns)),
-                     std::string(state_name(c.state)), std::to_string(c.orig_pkts),
-                     human_bytes(c.orig_bytes), std::to_string(c.resp_pkts),
-                     human_bytes(c.resp_bytes)});
-  }
-  return align(cells, 10) + status_line(stats) + '\n';
+  return aligned(conn_table(conns, top)) + status_line(stats) + '\n';
 }
 
 std::string format_conn_json(uint64_t ts_ns, std::vector<ConnRecord> conns, size_t top,
