@@ -14,21 +14,8 @@ uint64_t IndexView::load(size_t position) const {
 
 bool IndexView::reaches(const tcf_flow_key &key, uint32_t slot,
                         const std::function<bool(uint32_t)> &holds_key) const {
-  uint64_t digest = tcf_digest(&key, digest_mask_);
-  uint32_t tag = TCF_DIGEST_TAG(digest), start = home(digest);
-  for (uint32_t i = 0; i < TCF_PROBES; i++) {
-    uint64_t e = load(start + i);
-    if (!e)
-      return false;
-    if (!TCF_INDEX_SLOT(e) || TCF_INDEX_TAG(e) != tag)
-      continue;
-    uint32_t named = TCF_INDEX_SLOT(e) - 1;
-    if (named == slot)
-      return true;
-    if (holds_key(named))
-      return false; // an earlier entry of the same key shadows it
-  }
-  return false;
+  auto first = find(key, [&](uint32_t named) { return named == slot || holds_key(named); });
+  return first == slot; // not an earlier entry of the same key, which shadows it
 }
 
 std::optional<uint32_t> IndexView::find(const tcf_flow_key &key,
