@@ -145,11 +145,8 @@ def test_foreign_filters_kept(binary):
 def leftover_files(lab):
     """Lock files that name the interface, and anything in bpffs that does
     (tcflows pins nothing)."""
-    found = []
-    for root in ("/run/tcflows", "/sys/fs/bpf"):
-        for path, dirs, files in os.walk(root):
-            found += [os.path.join(path, n) for n in dirs + files if lab.dev["a"] in n]
-    return found
+    return [p for root in ("/run/tcflows", L.BPFFS) for p in L.paths_under(root)
+            if lab.dev["a"] in os.path.basename(p)]
 
 
 def check_nothing_left(lab, when):

@@ -11,14 +11,9 @@ namespaces (which share /run) do not collide.
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
-import test_restart as R  # noqa: E402
-
-NETNS_EXEC = "ip-netns-exec"
+import tcflows_lab as L
+import test_restart as R
 
 
 def mounts_of(pid):
@@ -41,47 +36,47 @@ def expect_own_sys(agent):
 def test_kill_restart_netns_exec(binary):
     """kill -9 and restart under `ip netns exec`, twice: the database equals
     the capture that covers the gaps (as test_restart's test_kill_restart)."""
-    R.kill_restart(A.Recorded(binary, exec=NETNS_EXEC))
+    R.kill_restart(L.Recorded(binary, nsenter=False))
 
 
 def test_detach_netns_exec(binary):
     """kill -9 under `ip netns exec`, then `ip netns exec NS tcflows detach -i
     IF`: the filters and the lock file go, and with them the program."""
-    with A.new_lab() as lab:
+    with L.new_lab() as lab:
         ns, dev = lab.ns["a"], lab.dev["a"]
-        agent = A.Agent(binary, ns, [dev], exec=NETNS_EXEC)
+        agent = L.Agent(binary, ns, [dev], nsenter=False)
         expect_own_sys(agent)
         lab.link_up()
         L.ping(lab, "a", lab.addr4["b"], count=2)
-        prog = A.tcflows_programs(ns, dev)["ingress"]
+        prog = L.tcflows_programs(ns, dev)["ingress"]
         agent.kill9()
-        killed = A.leftovers(ns, [dev])
+        killed = L.leftovers(ns, [dev])
         L.check(len(killed) == 2, f"kill -9 left {killed}, expected the filters and the lock")
         p = L.run([binary, "detach", "-i", dev], ns=ns, check=False)
         print(f"  ip netns exec {ns} tcflows detach -i {dev}: exit {p.returncode}: "
               f"{L.tail(p.stderr, 2)}")
         L.check(p.returncode == 0, f"detach exited {p.returncode}")
-        left = A.leftovers(ns, [dev])
+        left = L.leftovers(ns, [dev])
     L.check(not left, f"detach left {left}")
-    L.check(A.program_gone(prog), f"program {prog} is still loaded after detach")
+    L.check(L.program_gone(prog), f"program {prog} is still loaded after detach")
 
 
 def test_same_name_two_namespaces(binary):
     """Two agents under `ip netns exec` on interfaces of the same name in two
     namespaces: both record (their locks do not collide), each exactly its side."""
-    with A.new_lab() as lab:
+    with L.new_lab() as lab:
         name = lab.dev["a"][:-1] + "s"
         for side in ("a", "b"):
             lab.ip(side, "link", "set", lab.dev[side], "down")
             lab.ip(side, "link", "set", lab.dev[side], "name", name)
             lab.dev[side] = name
         lab.ip("a", "link", "set", name, "up")
-        dbs = {side: A.Db(os.path.join(L.scratch_dir(), f"{side}.db")) for side in "ab"}
+        dbs = {side: L.Db(os.path.join(L.scratch_dir(), f"{side}.db")) for side in "ab"}
         caps, agents = {}, {}
         for side in "ab":  # b once it is up (a quiet lab sends nothing meanwhile)
-            caps[side] = A.Capture(lab.ns[side], name)
-            agents[side] = A.Agent(binary, lab.ns[side], [name], db=dbs[side].path,
-                                   exec=NETNS_EXEC)
+            caps[side] = L.Capture(lab.ns[side], name)
+            agents[side] = L.Agent(binary, lab.ns[side], [name], db=dbs[side].path,
+                                   nsenter=False)
             if side == "a":
                 lab.link_up()
         # IPv4: the renames (the link down) took the IPv6 addresses away.
@@ -91,11 +86,11 @@ def test_same_name_two_namespaces(binary):
         for side in "ab":
             agents[side].finish()
         frames = {side: caps[side].finish() for side in "ab"}
-        locks = {side: A.lock_file(lab.ns[side], name) for side in "ab"}
+        locks = {side: L.lock_file(lab.ns[side], name) for side in "ab"}
     print(f"  lock files: {locks}")
     L.check(locks["a"] != locks["b"], "both namespaces use one lock file")
     for side in "ab":
-        A.compare_records(A.connections(frames[side]), dbs[side].rows(),
+        L.compare_records(L.capture_connections(frames[side]), dbs[side].rows(),
                           f"{name} in namespace {side}")
 
 

@@ -2,10 +2,11 @@
 """Lab (nothing lost): stopping and restarting `tcflows record`.
 
 A clean stop writes every open connection and removes everything; after
-kill -9 the pinned maps keep counting and a restarted agent adopts them, so
-the database equals a capture that covers the gap; `tcflows detach` removes
-what a killed agent left and nothing else; a second agent on an interface
-refuses. The reference is always a tcpdump capture of the same interface.
+kill -9 the filters keep counting into their maps (nothing is pinned) and a
+restarted agent adopts them from the filters, so the database equals a
+capture that covers the gap; `tcflows detach` removes what a killed agent
+left and nothing else; a second agent on an interface refuses. The
+reference is always a tcpdump capture of the same interface.
 """
 
 import os
@@ -78,7 +79,12 @@ def test_kill_restart(binary):
     start and end in them) and after the restarts. Each connection is
     recorded once, with every packet each way, and its interval rows add up.
     The second kill hits an agent that had adopted the first one's maps."""
-    with L.Recorded(binary) as r:
+    kill_restart(L.Recorded(binary))
+
+
+def kill_restart(recorded):
+    """test_kill_restart on `recorded` (an L.Recorded not yet entered)."""
+    with recorded as r:
         lab = r.lab
         steady = L.SteadyTcp(lab, "a", "b", lab.addr4["b"], 5201)
         steady6 = L.SteadyTcp(lab, "b", "a", lab.addr6["a"], 5202, chunk=3000, reply=10,
@@ -87,9 +93,10 @@ def test_kill_restart(binary):
         left_by_kill, adopted = [], []
         for gap in (3, 1.5):
             time.sleep(2)
+            running = L.tcflows_programs(r.ns, r.dev)
             r.agent.kill9()
             started = short.tcp_done
-            left_by_kill.append((L.tcflows_filters(r.ns, r.dev), pins_of(r.dev)))
+            left_by_kill.append((running, L.tcflows_programs(r.ns, r.dev), pinned(r.dev)))
             time.sleep(gap)
             r.agent = r.start_agent()
             adopted.append(r.agent.said("adopting"))
@@ -101,22 +108,24 @@ def test_kill_restart(binary):
         steady6.close()
         r.finish()
         left = L.leftovers(r.ns, [r.dev])
-    print(f"  after each kill -9, filters and pins: {left_by_kill}; short connections: {made}")
-    for filters, pins in left_by_kill:
-        L.check(filters == {"ingress": 1, "egress": 1}, f"after kill -9 the filters are {filters}")
-        L.check({"flows", "ingress", "egress"} <= set(pins), f"after kill -9 the pins are {pins}")
+    print(f"  programs before and after each kill -9, pins: {left_by_kill}; short connections: "
+          f"{made}")
+    for before, after, pins in left_by_kill:
+        L.check(set(after) == {"ingress", "egress"} and after == before,
+                f"kill -9 did not leave the filters running as they were: {before} -> {after}")
+        L.check(not pins, f"tcflows pinned in bpffs: {pins}")
     r.compare("kill -9 and restart")
     r.db.check_traffic_sums()
     got, want = L.totals(r.db.rows()), L.capture_totals(r.frames)
     print(f"  totals: database {got[0]} packets {got[1]} bytes, capture {want[0]} / {want[1]}")
     L.check(got == want, f"database totals {got} != capture totals {want}")
-    L.check(all(adopted), f"the restarted agents adopted the pinned maps: {adopted}")
+    L.check(all(adopted), f"the restarted agents adopted the filters' maps: {adopted}")
     L.check(not left, f"the clean stop after the restarts left: {left}")
 
 
-def pins_of(dev):
-    path = L.pin_dir([dev])
-    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+def pinned(dev):
+    """What names dev in the host's bpffs (tcflows must pin nothing)."""
+    return [p for p in L.paths_under(L.BPFFS) if dev in p]
 
 
 def test_failed_restart(binary):
@@ -133,17 +142,17 @@ def test_failed_restart(binary):
         print(f"  restart with the database locked: exit {p.returncode}: "
               f"{L.tail(p.stderr, 1)}")
         L.check(p.returncode != 0, "the restart with a locked database ran")
-        filters, pins = L.tcflows_filters(r.ns, r.dev), pins_of(r.dev)
+        filters = L.tcflows_filters(r.ns, r.dev)
         time.sleep(1)
         r.agent = r.start_agent()
         time.sleep(1.5)
         short.stop()
         steady.close()
         r.finish()
-    print(f"  after the failed restart: filters {filters}, pins {pins}")
-    L.check(filters == {"ingress": 1, "egress": 1} and {"flows", "ingress", "egress"} <= set(pins),
-            f"the failed restart did not keep the filters and pins: {filters}, {pins}")
-    L.check(r.agent.said("adopting"), "the next restart did not adopt the pinned maps")
+    print(f"  after the failed restart: filters {filters}")
+    L.check(filters == {"ingress": 1, "egress": 1},
+            f"the failed restart did not keep the filters: {filters}")
+    L.check(r.agent.said("adopting"), "the next restart did not adopt the filters' maps")
     r.compare("after a failed restart")
     r.db.check_traffic_sums()
 
@@ -165,12 +174,13 @@ def add_foreign(lab, dev):
 
 
 def test_detach_after_kill(binary):
-    """`tcflows detach -i` after kill -9: our filters, pins, locks gone; nothing else.
+    """`tcflows detach -i` after kill -9: our filters and locks gone; nothing else.
 
     The killed agent recorded on a veth with someone else's clsact qdisc and
     filters (kept exactly as they were) and on a spare veth where it
     made the qdisc (removed). A live agent on a third interface keeps its
-    filters, pins and lock, and detach refuses on its interface."""
+    filters and lock, and detach refuses on its interface. The killed
+    agent's program (and with it its maps) is gone once its filters are."""
     with L.new_lab() as lab:
         ns, dev = lab.ns["a"], lab.dev["a"]
         dummy, other = add_spare(lab, "x"), add_spare(lab, "y")
@@ -180,8 +190,10 @@ def test_detach_after_kill(binary):
         alive = L.Agent(binary, ns, [other])
         lab.link_up()
         L.ping(lab, "a", lab.addr4["b"], count=2)
+        killed_prog = L.tcflows_programs(ns, dev)["ingress"]
         killed.kill9()
         L.check(L.leftovers(ns, [dev, dummy]), "kill -9 left nothing: no test of detach")
+        L.check(L.program_exists(killed_prog), "kill -9 freed the program its filters run")
         refused = L.tcflows_cmd(binary, ns, "detach", "-i", other)
         L.expect_error(refused, "detach where an agent runs", mentions=[other, str(alive.pid)])
         p = L.tcflows_cmd(binary, ns, "detach", "-i", dev, "-i", dummy)
@@ -194,13 +206,15 @@ def test_detach_after_kill(binary):
         snapshot = alive.finish()
         alive_after = L.leftovers(ns, [other])
     L.check(not left, f"detach left: {left}")
+    L.check(L.program_gone(killed_prog),
+            f"the killed agent's program {killed_prog} is still loaded after detach")
     L.check(after == foreign, f"the foreign qdisc and filters changed: before {foreign}, "
             f"after {after}")
     L.check(not any("clsact" in q for q in dummy_qdiscs),
             f"the clsact qdisc tcflows made on {dummy} is still there: {dummy_qdiscs}")
     print(f"  {dev}: foreign qdisc and filters as before; {dummy}: no qdisc left")
-    L.check(len(alive_left) == 3, f"the live agent on {other} lost some of its filters, pins, "
-            f"lock: it has {alive_left}")
+    L.check(len(alive_left) == 2, f"the live agent on {other} lost its filters or its lock: "
+            f"it has {alive_left}")
     L.check(snapshot is not None and not alive_after,
             f"the live agent's own stop left {alive_after}")
 

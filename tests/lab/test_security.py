@@ -37,23 +37,27 @@ def mode(path):
     return os.stat(path).st_mode & 0o777
 
 
-def record_confined(binary, db_path, user=None):
+def record_confined(binary, db_path, user=None, mount_ns=None):
     """An agent (as root, or --user) with traffic; checks its confinement and
-    its clean stop; returns the database."""
+    its clean stop: its filters detached, its program and maps freed, its
+    lock file gone (emptied, as another user); returns the database."""
     args = ["--user", user] if user else []
     uid = int(L.run(["id", "-u", user]).stdout) if user else 0
-    with L.Recorded(binary, db_path, args=args) as r:
+    with L.Recorded(binary, db_path, args=args, mount_ns=mount_ns) as r:
         expect_confined(r.agent.pid, uid)
+        programs = L.tcflows_programs(r.ns, r.dev)
         steady = L.SteadyTcp(r.lab, "a", "b", r.lab.addr4["b"], 5701)
         L.ping(r.lab, "b", r.lab.addr6["a"], count=2)
         steady.close()
         r.finish()
-        # As another user it cannot remove the emptied pin directory and
-        # lock file from their root-owned parents (detach does).
+        # As another user it cannot remove the emptied lock file from its
+        # root-owned directory (detach or the next agent does).
         left = L.leftovers(r.ns, [r.dev], empty_ok=bool(user))
         remains = L.leftovers(r.ns, [r.dev])
     print(f"  after SIGTERM: {remains or 'nothing left'}")
     L.check(not left, f"the stop left {left}")
+    loaded = [p for p in programs.values() if not L.program_gone(p)]
+    L.check(not loaded, f"the stop left programs {loaded} loaded")
     r.compare("records")
     st = os.stat(db_path)
     L.check(st.st_uid == uid, f"the database belongs to uid {st.st_uid}, not {uid}")
@@ -81,13 +85,23 @@ def report_as_nobody(tcflows, path):
 
 def test_user_nobody(binary):
     """--user nobody: runs as nobody with only CAP_NET_ADMIN, writes its
-    records (exact, 0640), stops cleanly at SIGTERM. `report` as nobody reads
-    that database, and refuses a root 0640 copy with one line, exit 2."""
+    records (exact, 0640), stops cleanly at SIGTERM leaving nothing behind,
+    with bpffs mounted 0700 (as systemd mounts it) and 0755 alike: each in a
+    mount namespace of its own, whatever the host's mount. `report` as
+    nobody reads that database, and refuses a root 0640 copy with one line,
+    exit 2."""
     top = L.scratch_dir()
     os.chmod(top, 0o777)
-    readable = os.path.join(top, "nobody.db")
-    db = record_confined(binary, readable, user="nobody")
-    L.check(mode(readable) == 0o640, f"the database has mode {mode(readable):o}")
+    for bpffs_mode in ("0700", "0755"):
+        bpffs = L.PrivateMount(L.BPFFS, "bpf", f"mode={bpffs_mode}")
+        # A new bpffs holds the kernel's own iterators (maps.debug, progs.debug).
+        fresh = L.paths_under(bpffs.view(L.BPFFS))
+        readable = os.path.join(top, f"nobody-{bpffs_mode}.db")
+        print(f"  bpffs mounted with mode {bpffs_mode}, holding {len(fresh)} entries:")
+        db = record_confined(binary, readable, user="nobody", mount_ns=bpffs.ns)
+        pins = set(L.paths_under(bpffs.view(L.BPFFS))) - set(fresh)
+        L.check(not pins, f"bpffs mode {bpffs_mode}: tcflows left {sorted(pins)}")
+        L.check(mode(readable) == 0o640, f"the database has mode {mode(readable):o}")
     tcflows = L.reachable_copy(binary)
     ok = report_as_nobody(tcflows, readable)
     L.check(ok.returncode == 0 and not ok.stderr, f"report as nobody: exit {ok.returncode}: "

@@ -9,14 +9,11 @@ writes down how it was called (nobody may not become root here).
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
+import tcflows_lab as L
 
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(SOURCE, "tools")
-NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 FAKE_SUDO = """#!/bin/sh
 echo "sudo $*" > "{log}"
@@ -79,7 +76,7 @@ def test_user_with_sudo(binary):
     for tool, args in (("run", []), ("run", ["record", "-i", "lo"]), ("run", ["detach"]),
                        ("test", []), ("bench", ["--quick"])):
         script = os.path.join(TOOLS, tool)
-        p = run_as(NOBODY, [script, *args], path)
+        p = run_as(L.NOBODY, [script, *args], path)
         with open(log) as f:
             called = f.read().strip()
         want = " ".join(["sudo", "--", script, *args])
@@ -93,7 +90,7 @@ def test_user_without_sudo(binary):
     path = without_sudo()
     for argv in (as_root_check(path), [os.path.join(TOOLS, "run")],
                  [os.path.join(TOOLS, "test")]):
-        p = run_as(NOBODY, argv, path)
+        p = run_as(L.NOBODY, argv, path)
         lines = p.stderr.strip().splitlines()
         print(f"  nobody, no sudo: {os.path.basename(argv[-1])}: exit {p.returncode}: {lines}")
         L.check(p.returncode == 1 and len(lines) == 1 and "needs root" in lines[0]

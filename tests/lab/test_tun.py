@@ -11,30 +11,24 @@ IP header on (no Ethernet header): the records must equal the capture.
 With offloads on, the devices exchange virtio-net headers and TSO
 super-packets: the receiving device hands the program TCP super-packets with
 gso_segs 0 (as virtio and tap do), counted from gso_size as the wire
-segments they stand for (tests/lab/segments.py).
+segments they stand for (tcflows_lab/segments.py).
 """
 
 import fcntl
-import itertools
 import os
 import select
 import struct
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
-import segments as S  # noqa: E402
+import tcflows_lab as L
 
 TUNSETIFF = 0x400454CA
 TUNSETOFFLOAD = 0x400454D0
 IFF_TUN, IFF_NO_PI, IFF_VNET_HDR = 0x0001, 0x1000, 0x4000
 TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 = 0x01, 0x02, 0x04
-SYSCTLS = ["net.ipv4.tcp_timestamps=0"]
-LINKTYPE_RAW = 101  # packets from their IP header on  # every full segment carries exactly the MSS
-_numbers = itertools.count()
+SYSCTLS = ["net.ipv4.tcp_timestamps=0"]  # every full segment carries exactly the MSS
+LINKTYPE_RAW = 101  # packets from their IP header on
 
 
 class TunLab:
@@ -43,9 +37,7 @@ class TunLab:
     (nothing is relayed into a device that is down)."""
 
     def __init__(self, offloads=False):
-        pid, n = os.getpid(), next(_numbers)
-        self.ns = {s: f"tu-{s}-{pid}-{n}" for s in "ab"}
-        self.dev = {s: f"tu{pid}{L._letters(n)}{s}" for s in "ab"}
+        self.ns, self.dev = L.lab_names("tu")
         self.addr4 = {"a": "10.78.0.1", "b": "10.78.0.2"}
         self.addr6 = {"a": "fd00:78::1", "b": "fd00:78::2"}
         self.offloads = offloads
@@ -73,10 +65,8 @@ class TunLab:
         ns, dev = self.ns[side], self.dev[side]
         L.run(["ip", "netns", "add", ns])
         self._created.append(ns)
-        quiet = [s.format(c=c) for s in L._QUIET_SYSCTLS for c in ("all", "default")]
-        L.run(["sysctl", "-q", "-w", *quiet, *SYSCTLS], ns=ns)
-        L.run(["ip", "link", "set", "lo", "up"], ns=ns)
-        with L.netns(ns):
+        L.prepare_namespace(ns, SYSCTLS)
+        with L.in_netns(ns):
             fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
             flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if self.offloads else 0)
             fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", dev.encode(), flags))
@@ -108,8 +98,7 @@ class TunLab:
             os.close(fd)
         self.fds.clear()
         for ns in reversed(self._created):
-            L.kill_namespace_processes(ns)
-            L.run(["ip", "netns", "del", ns], check=False)
+            L.remove_namespace(ns)
         self._created.clear()
 
 
@@ -130,8 +119,8 @@ def record(binary, offloads, side, db_path):
         ns, dev = lab.ns[side], lab.dev[side]
         lab.up(side)
         time.sleep(0.3)  # the MLD reports of link-up go out before the observers start
-        cap = A.Capture(ns, dev)
-        agent = A.Agent(binary, ns, [dev], db=db_path)
+        cap = L.Capture(ns, dev)
+        agent = L.Agent(binary, ns, [dev], db=db_path)
         lab.up(lab.peer(side))
         traffic(lab, 5801)
         L.settle()
@@ -144,14 +133,14 @@ def record(binary, offloads, side, db_path):
 
 def test_tun_exact(binary):
     """A tun device without offloads: every connection's record equals the capture."""
-    db = A.Db(os.path.join(L.scratch_dir(), "tun.db"))
+    db = L.Db(os.path.join(L.scratch_dir(), "tun.db"))
     frames, snapshot, linktype = record(binary, False, "a", db.path)
     kinds = {fr.key.proto for fr in frames}
     print(f"  capture: {len(frames)} frames ({', '.join(sorted(kinds))}), link type "
           f"{linktype}\n{L.counters_line(snapshot)}")
     L.check(linktype == LINKTYPE_RAW, f"the capture's link type is {linktype}, not raw IP")
-    A.compare_records(A.connections(frames), db.rows(), "tun")
-    got, want = A.totals(db.rows()), A.capture_totals(frames)
+    L.compare_records(L.capture_connections(frames), db.rows(), "tun")
+    got, want = L.totals(db.rows()), L.capture_totals(frames)
     print(f"  totals: database {got[0]} packets {got[1]} bytes, capture {want[0]} / {want[1]}")
     L.check(got == want, f"database totals {got} != capture totals {want}")
 
@@ -160,20 +149,20 @@ def test_tun_offloads(binary):
     """Tun devices with TSO and virtio-net headers: the recorded device
     receives TCP super-packets with gso_segs 0 and sends its own; each
     connection's record equals the capture counted in wire segments."""
-    db = A.Db(os.path.join(L.scratch_dir(), "tun-gso.db"))
+    db = L.Db(os.path.join(L.scratch_dir(), "tun-gso.db"))
     frames, snapshot, _ = record(binary, True, "b", db.path)
-    mss = S.syn_mss([fr for fr in frames if fr.ip_version == 4])
-    mss6 = S.syn_mss([fr for fr in frames if fr.ip_version == 6])
-    conns = S.wire_connections([fr for fr in frames if fr.ip_version != 6], mss) + \
-        S.wire_connections([fr for fr in frames if fr.ip_version == 6], mss6)
-    supers = S.super_frames([f for f in frames if f.ip_version == 4], mss) + \
-        S.super_frames([f for f in frames if f.ip_version == 6], mss6)
+    mss = L.syn_mss([fr for fr in frames if fr.ip_version == 4])
+    mss6 = L.syn_mss([fr for fr in frames if fr.ip_version == 6])
+    conns = L.wire_connections([fr for fr in frames if fr.ip_version != 6], mss) + \
+        L.wire_connections([fr for fr in frames if fr.ip_version == 6], mss6)
+    supers = L.super_frames([f for f in frames if f.ip_version == 4], mss) + \
+        L.super_frames([f for f in frames if f.ip_version == 6], mss6)
     gso = snapshot["counters"]["gso_frames"]
     print(f"  capture: {len(frames)} frames, {supers} of them super-packets (MSS {mss} and "
           f"{mss6}); tcflows saw {gso} GSO frames")
     L.check(supers > 0 and gso > 0, "no super-packets crossed the device: nothing tested")
-    A.compare_records(conns, db.rows(), "tun with offloads")
-    got, want = A.totals(db.rows()), S.totals(conns)
+    L.compare_records(conns, db.rows(), "tun with offloads")
+    got, want = L.totals(db.rows()), L.connection_totals(conns)
     print(f"  totals: database {got[0]} packets {got[1]} bytes, capture in wire segments "
           f"{want[0]} / {want[1]}")
     L.check(got == want, f"database totals {got} != capture totals {want}")

@@ -10,18 +10,14 @@ Super-packets cross both devices: on the VXLAN device TCP's own, on the
 veth the same encapsulated, where each wire segment repeats the outer IP,
 UDP and VXLAN headers and the inner Ethernet, IP and TCP headers. The
 reference counts each captured frame as its wire segments
-(tests/lab/segments.py); every connection's record on each device must
+(tcflows_lab/segments.py); every connection's record on each device must
 equal its capture.
 """
 
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
-import segments as S  # noqa: E402
+import tcflows_lab as L
 
 SYSCTLS = ["net.ipv4.tcp_timestamps=0"]  # every full segment carries exactly the MSS
 OVERLAY4 = {"a": "10.79.0.1", "b": "10.79.0.2"}
@@ -34,8 +30,7 @@ def add_vxlan(lab, side):
     under, peer = lab.dev[side], lab.addr4[lab.peer(side)]
     lab.ip(side, "link", "add", vx, "type", "vxlan", "id", "42", "dstport", "4789",
            "local", lab.addr4[side], "remote", peer, "dev", under)
-    lab.sysctl(side, *[s.format(c=vx) for s in L._QUIET_SYSCTLS],
-               *[s.format(f=f, c=vx) for s in L._NEIGH_SYSCTLS for f in ("ipv4", "ipv6")])
+    lab.quiet_link(side, vx)
     lab.ip(side, "addr", "add", f"{OVERLAY4[side]}/24", "dev", vx)
     lab.ip(side, "-6", "addr", "add", f"{OVERLAY6[side]}/64", "dev", vx, "nodad")
     return vx
@@ -62,13 +57,13 @@ def traffic(lab, port):
 
 def check_device(name, frames, rows):
     """The device's records against its capture counted in wire segments."""
-    mss = S.syn_mss(frames)
-    conns = S.wire_connections(frames, mss)
-    supers = S.super_frames(frames, mss)
+    mss = L.syn_mss(frames)
+    conns = L.wire_connections(frames, mss)
+    supers = L.super_frames(frames, mss)
     print(f"  {name}: {len(frames)} frames captured, {supers} of them super-packets (MSS {mss})")
     L.check(supers > 0, f"{name}: no super-packet crossed it: nothing tested")
-    A.compare_records(conns, rows, name)
-    got, want = A.totals(rows), S.totals(conns)
+    L.compare_records(conns, rows, name)
+    got, want = L.totals(rows), L.connection_totals(conns)
     print(f"  {name} totals: records {got[0]} packets {got[1]} bytes, capture in wire "
           f"segments {want[0]} / {want[1]}")
     L.check(got == want, f"{name}: record totals {got} != capture totals {want}")
@@ -77,7 +72,7 @@ def check_device(name, frames, rows):
 def test_vxlan_offloads(binary):
     """VXLAN and its underlay with offloads on: each device's records equal its
     capture, super-packets counted as their wire segments with all their headers."""
-    db = A.Db(os.path.join(L.scratch_dir(), "vxlan.db"))
+    db = L.Db(os.path.join(L.scratch_dir(), "vxlan.db"))
     with L.Lab(offloads=True, sysctls=SYSCTLS, prefix="tv") as lab:
         vx = {side: add_vxlan(lab, side) for side in "ab"}
         ns, under = lab.ns["a"], lab.dev["a"]
@@ -87,8 +82,8 @@ def test_vxlan_offloads(binary):
         for side in "ab":
             lab.ip(side, "link", "set", vx[side], "up")
         time.sleep(0.5)  # link-up's MLD reports and the underlay's ARP are done
-        caps = {dev: A.Capture(ns, dev) for dev in (under, vx["a"])}
-        agent = A.Agent(binary, ns, [under, vx["a"]], db=db.path)
+        caps = {dev: L.Capture(ns, dev) for dev in (under, vx["a"])}
+        agent = L.Agent(binary, ns, [under, vx["a"]], db=db.path)
         traffic(lab, 5901)
         L.settle()
         snapshot = agent.finish()

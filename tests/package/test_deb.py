@@ -14,8 +14,8 @@ test's own (nothing reaches the host). Checked there:
   user into /var/lib/tcflows, next to a foreign clsact qdisc and filters;
 - an upgrade asks only try-restart; removal asks to stop the service (the
   stop is SIGTERM, as systemd sends it), after which tcflows' filters are
-  gone and the foreign qdisc and filters are as they were; purge keeps the
-  database and the user.
+  gone, the foreign qdisc and filters are as they were, and no lock file
+  and nothing in bpffs is left; purge keeps the database and the user.
 
 A systemd cannot run in the scratch root: /run/systemd/system is made there
 and a container's policy-rc.d removed (so the scripts talk to systemd as on a
@@ -30,7 +30,6 @@ import ctypes
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "lab"))
-import agent as A  # noqa: E402
-import lab as L  # noqa: E402
+import tcflows_lab as L  # noqa: E402
 
 CLONE_NEWNS = 0x00020000
 PINGS = 3
@@ -112,8 +110,10 @@ class ScratchRoot:
         L.run(["mount", "-t", "proc", "proc", self.path("/proc")])
         L.run(["mount", "--rbind", "/dev", self.path("/dev")])
         L.run(["mount", "--bind", "/sys", self.path("/sys")])
-        # A bpffs of its own, mode 0700 as systemd mounts it at boot.
-        L.run(["mount", "-t", "bpf", "-o", "mode=0700", "bpf", self.path("/sys/fs/bpf")])
+        # A bpffs of its own, mode 0700 as systemd mounts it at boot, and
+        # what a new one holds (the kernel's iterators maps.debug, progs.debug).
+        L.run(["mount", "-t", "bpf", "-o", "mode=0700", "bpf", self.path(L.BPFFS)])
+        self.bpffs_fresh = set(L.paths_under(self.path(L.BPFFS)))
         for d in ("/run", "/tmp"):
             L.run(["mount", "-t", "tmpfs", "tmpfs", self.path(d)])
         os.makedirs(self.path("/run/systemd/system"))
@@ -231,7 +231,7 @@ def record_as_the_service(root, lab):
     agent = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     L.on_cleanup(lambda: agent.poll() is None and (agent.kill(), agent.wait()))
     deadline = time.monotonic() + 30
-    while A.tcflows_filters(lab.ns["a"], lab.dev["a"]) != {"ingress": 1, "egress": 1}:
+    while L.tcflows_filters(lab.ns["a"], lab.dev["a"]) != {"ingress": 1, "egress": 1}:
         if agent.poll() is not None:
             raise L.Failure(f"the service's command exited {agent.returncode}: "
                             f"{L.tail(agent.stderr.read())}")
@@ -243,12 +243,11 @@ def record_as_the_service(root, lab):
 
 
 def leftovers(root):
-    """Lock files under the scratch root's /run (and pins an older tcflows left)."""
-    found = []
-    for top in ("/sys/fs/bpf/tcflows", "/run/tcflows"):
-        for folder, _, files in os.walk(root.path(top)):
-            found += [os.path.join(folder, f)[len(root.root):] for f in files]
-    return sorted(found)
+    """Files under the scratch root's /run/tcflows (lock files), and whatever
+    its bpffs holds beyond what a new one does (tcflows pins nothing)."""
+    locks = [p for p in L.paths_under(root.path("/run/tcflows")) if os.path.isfile(p)]
+    pins = set(L.paths_under(root.path(L.BPFFS))) - root.bpffs_fresh
+    return sorted(p[len(root.root):] for p in locks + list(pins))
 
 
 def add_foreign(lab):
@@ -259,7 +258,7 @@ def add_foreign(lab):
     for hook in ("ingress", "egress"):
         L.run(["tc", "filter", "add", "dev", dev, hook, "pref", "10", "protocol", "ip", "u32",
                "match", "ip", "dport", "7779", "0xffff", "flowid", "1:1"], ns=lab.ns["a"])
-    return A.tc_state(lab.ns["a"], dev)
+    return L.tc_state(lab.ns["a"], dev)
 
 
 def check_records(root):
@@ -268,7 +267,7 @@ def check_records(root):
     owner = root.run("stat", "-c", "%U:%G %a", "/var/lib/tcflows/tcflows.db").stdout.strip()
     print(f"  /var/lib/tcflows/tcflows.db: {owner}")
     L.check(owner == "tcflows:tcflows 640", f"the database is {owner}")
-    rows = A.Db(db).rows()
+    rows = L.Db(db).rows()
     icmp = [(r["orig_pkts"], r["resp_pkts"], r["close_reason"]) for r in rows
             if r["proto"] == "ICMP"]
     print(f"  records: {len(rows)}, ICMP (orig, resp, close): {icmp}; ping sent {PINGS}")
@@ -283,7 +282,8 @@ def apt(root, lab, *args):
 
 def check_upgrade_and_removal(root, lab, local):
     """With the service recording: an upgrade try-restarts it; removal stops
-    it, leaves others' qdisc and filters as they were and no pins or locks."""
+    it, leaves others' qdisc and filters as they were, no lock file and nothing
+    in bpffs."""
     foreign = add_foreign(lab)
     lab.link_up()
     agent = record_as_the_service(root, lab)
@@ -300,14 +300,14 @@ def check_upgrade_and_removal(root, lab, local):
     L.check(changes_of(calls) == ["stop tcflows.service"],
             f"removing asked systemd for {changes_of(calls)}, expected stop")
     L.check(agent.poll() == 0, f"the service did not stop cleanly: {agent.poll()}")
-    after = A.tc_state(lab.ns["a"], lab.dev["a"])
+    after = L.tc_state(lab.ns["a"], lab.dev["a"])
     lines = {hook: len(f) for hook, f in after[1].items()}
     print(f"  tc after removal: qdiscs {after[0]}, filter lines {lines}, "
           f"{'as before' if after == foreign else 'changed'}")
     L.check(after == foreign, f"tc before: {foreign}, after removal: {after}")
     # The service, as the tcflows user, cannot remove its lock file from
     # /run/tcflows; the prerm's `tcflows detach` does.
-    print(f"  lock files after removal: {leftovers(root) or 'none'}")
+    print(f"  lock files and bpffs entries after removal: {leftovers(root) or 'none'}")
     L.check(not leftovers(root), f"removal left {leftovers(root)}")
     L.check(not os.path.exists(root.path("/usr/bin/tcflows")), "/usr/bin/tcflows is left")
 
@@ -325,7 +325,7 @@ def test_package(binary):
     # lab's; then the scratch root, in one of this process's own. The
     # package's scripts run in namespace a: its interfaces are the machine's
     # for them, and the host's stay out of their reach.
-    lab = A.new_lab()
+    lab = L.new_lab()
     lab.setup()
     root = ScratchRoot()
     shutil.copy(deb, root.path("/tmp"))

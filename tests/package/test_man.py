@@ -8,7 +8,6 @@ Usage: test_man.py TCFLOWS_BINARY BUILT_PAGE...
 """
 
 import os
-import sys
 
 import docs as D
 

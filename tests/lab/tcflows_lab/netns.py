@@ -1,5 +1,6 @@
 """Network namespaces: the lab of two namespaces joined by a veth pair, the
-calling thread inside a namespace, and a private mount namespace.
+calling thread inside a namespace, and a private mount (a tmpfs, a bpffs)
+in a mount namespace of its own.
 
 A lab's names start with a prefix, `tl` unless a test passes its own
 (namespaces `tl-a-<pid>-<n>`, veth `tl<pid><letters>a`), so that labs of
@@ -92,6 +93,24 @@ def _letters(n):
             return text
 
 
+def lab_names(prefix):
+    """({side: namespace}, {side: device}) for a new lab of this process:
+    namespaces <prefix>-<side>-<pid>-<n>, devices <prefix><pid><n in
+    letters><side> (unambiguous, at most 15 characters)."""
+    n, pid = next(_lab_numbers), os.getpid()
+    ns = {side: f"{prefix}-{side}-{pid}-{n}" for side in "ab"}
+    dev = {side: f"{prefix}{pid}{_letters(n)}{side}" for side in "ab"}
+    assert all(len(d) <= 15 for d in dev.values())
+    return ns, dev
+
+
+def prepare_namespace(name, sysctls=(), ipv6=True):
+    """A new namespace made ready: IPv6 quiet (or off), sysctls set, lo up."""
+    quiet = [s.format(c=c) for s in _QUIET_SYSCTLS for c in ("all", "default")]
+    run(["sysctl", "-q", "-w", *(quiet if ipv6 else _NO_IPV6), *sysctls], ns=name)
+    run(["ip", "link", "set", "lo", "up"], ns=name)
+
+
 class Lab:
     """Namespaces a and b joined by veth dev['a'] <-> dev['b'].
 
@@ -110,14 +129,9 @@ class Lab:
         if names:
             self.ns = {side: names[side][0] for side in "ab"}
             self.dev = {side: names[side][1] for side in "ab"}
+            assert all(len(d) <= 15 for d in self.dev.values())
         else:
-            n = next(_lab_numbers)
-            pid = os.getpid()
-            self.ns = {"a": f"{prefix}-a-{pid}-{n}", "b": f"{prefix}-b-{pid}-{n}"}
-            # <prefix><pid><lab number in letters><side>: unambiguous, at most 15 chars.
-            tag = f"{prefix}{pid}{_letters(n)}"
-            self.dev = {"a": tag + "a", "b": tag + "b"}
-        assert all(len(d) <= 15 for d in self.dev.values())
+            self.ns, self.dev = lab_names(prefix)
         self.fixed_names = bool(names)
         self.addr4 = dict(ADDR4)
         self.addr6 = dict(ADDR6)
@@ -137,7 +151,7 @@ class Lab:
     def setup(self):
         if self.fixed_names:  # an interrupted run's: the names are ours
             for name in self.ns.values():
-                _remove_namespace(name)
+                remove_namespace(name)
         try:
             self._create()
         except BaseException:
@@ -149,13 +163,7 @@ class Lab:
         for side in ("a", "b"):
             run(["ip", "netns", "add", self.ns[side]])
             self._created.append(self.ns[side])
-            if self.ipv6:
-                self.sysctl(side, *[s.format(c=c) for s in _QUIET_SYSCTLS
-                                    for c in ("all", "default")])
-            else:
-                self.sysctl(side, *_NO_IPV6)
-            self.sysctl(side, *self.sysctls)
-            run(["ip", "link", "set", "lo", "up"], ns=self.ns[side])
+            prepare_namespace(self.ns[side], self.sysctls, self.ipv6)
         mtu = ["mtu", self.mtu] if self.mtu else []
         run(["ip", "-n", self.ns["a"], "link", "add", self.dev["a"], *mtu, "type", "veth",
              "peer", "name", self.dev["b"], *mtu, "netns", self.ns["b"]])
@@ -211,7 +219,7 @@ class Lab:
 
     def destroy(self):
         for name in reversed(self._created):
-            _remove_namespace(name)
+            remove_namespace(name)
         self._created.clear()
 
     def ip(self, side, *args):
@@ -263,7 +271,8 @@ def mac_of(lab, side):
     return bytes.fromhex(_mac(lab.ns[side], lab.dev[side]).replace(":", ""))
 
 
-def _remove_namespace(name):
+def remove_namespace(name):
+    """A namespace of ours and the processes in it, if it is there."""
     if os.path.exists(f"/run/netns/{name}"):
         kill_namespace_processes(name)
         run(["ip", "netns", "del", name], check=False)
@@ -284,27 +293,34 @@ def wait_listening(ns, port, udp=False, timeout=10):
              f"a socket listening on port {port} in {ns}")
 
 
-class PrivateTmpfs:
-    """A tmpfs of `size` mounted on directory `path` in a mount namespace of
-    its own, held by a sleeping process: agents run in it (mount_ns=self.ns),
-    the test reaches its files through /proc/PID/root (view()), and it
-    vanishes with the holder."""
+class PrivateMount:
+    """A file system of type fstype mounted with `options` on directory
+    `path` in a mount namespace of its own, held by a sleeping process:
+    agents run in it (mount_ns=self.ns), the test reaches its files through
+    /proc/PID/root (view()), and it vanishes with the holder."""
 
-    def __init__(self, path, size):
+    def __init__(self, path, fstype, options):
         self.path = path
-        script = f"mount -t tmpfs -o size={size},mode=0755 tmpfs {path} && echo mounted && " \
+        script = f"mount -t {fstype} -o {options} {fstype} {path} && echo mounted && " \
                  "exec sleep 3600"
         self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private",
                                       "sh", "-c", script], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         on_cleanup(lambda: kill_process(self.proc))
         if self.proc.stdout.readline().strip() != "mounted":
-            raise LabError(f"cannot mount a private tmpfs: {self.proc.stderr.read()}")
+            raise LabError(f"cannot mount a private {fstype}: {self.proc.stderr.read()}")
         self.ns = f"/proc/{self.proc.pid}/ns/mnt"
 
     def view(self, path):
         """The path as the test sees it."""
         return f"/proc/{self.proc.pid}/root{path}"
+
+
+class PrivateTmpfs(PrivateMount):
+    """A tmpfs of `size` on directory `path` in a mount namespace of its own."""
+
+    def __init__(self, path, size):
+        super().__init__(path, "tmpfs", f"size={size},mode=0755")
 
     def fill(self):
         """Fills the tmpfs up; returns the bytes written."""

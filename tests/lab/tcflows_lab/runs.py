@@ -42,10 +42,13 @@ class Recorded:
     """A lab whose interface a is captured and recorded by an agent writing
     a database, both from before link-up. A context manager; finish() lets
     late frames settle, stops the agent (exit 0), then the capture, and
-    returns the final snapshot; then `frames` holds the capture."""
+    returns the final snapshot; then `frames` holds the capture. nsenter:
+    how agents start (see Agent)."""
 
-    def __init__(self, binary, db_path=None, args=(), interval="500ms", mount_ns=None):
+    def __init__(self, binary, db_path=None, args=(), interval="500ms", mount_ns=None,
+                 nsenter=True):
         self.binary, self.args, self.interval, self.mount_ns = binary, args, interval, mount_ns
+        self.nsenter = nsenter
         self.db = Db(db_path or os.path.join(scratch_dir(), "records.db"), mount_ns)
         self.lab = new_lab()
         self.frames = None
@@ -63,7 +66,7 @@ class Recorded:
 
     def start_agent(self):
         return Agent(self.binary, self.ns, [self.dev], db=self.db.path, args=self.args,
-                     interval=self.interval, mount_ns=self.mount_ns)
+                     interval=self.interval, mount_ns=self.mount_ns, nsenter=self.nsenter)
 
     def finish(self, sig=signal.SIGTERM, settle_s=1.0):
         settle(settle_s)

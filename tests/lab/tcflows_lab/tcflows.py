@@ -1,6 +1,7 @@
 """tcflows, the program under test: `tcflows record` running in a lab
 namespace, one-shot commands, what it prints (JSON snapshots, JSONL
-records) and what it leaves behind (TC filters, pins, lock files)."""
+records) and what it leaves behind (TC filters and their programs, lock
+files; nothing in bpffs)."""
 
 import contextlib
 import json
@@ -13,26 +14,28 @@ import time
 from .proc import Failure, LabError, Process, check, on_cleanup, run, scratch_dir, tail
 from .tshark import Counts, Key, norm_addr
 
-PIN_ROOT = "/sys/fs/bpf/tcflows"
 RUN_DIR = "/run/tcflows"
+BPFFS = "/sys/fs/bpf"
 CAP_NET_ADMIN = 1 << 12
 
 
 class Tcflows(Process):
     """`tcflows record --format json` on `ifaces` of namespace `ns`.
 
-    db: the --db path (None: --no-db). It runs under `ip netns exec`, or with
-    nsenter (or mount_ns, a /proc/PID/ns/mnt path to run in) under `nsenter
-    --net`: `ip netns exec` remounts /sys, so tcflows would pin its maps in a
-    private bpffs that vanishes with it, and a restarted agent would find
-    nothing to adopt. wait: return once every interface is attached.
+    db: the --db path (None: --no-db). It runs under `ip netns exec` (in a
+    mount namespace of its own, /sys remounted: no bpffs there), or with
+    nsenter under `nsenter --net` in the test's mount namespace (or in
+    mount_ns, a /proc/PID/ns/mnt path). tcflows keeps nothing in bpffs, so
+    an agent started either way adopts the filters a killed one left.
+    wait: return once every interface is attached.
     """
 
     def __init__(self, binary, ns, ifaces, extra=(), interval="500ms", db=None, nsenter=False,
                  mount_ns=None, wait=True):
         # Registered before the process's own cleanup, so it runs after that
-        # kill: pins and locks a test left (a killed agent's) go too.
-        on_cleanup(lambda: remove_leftovers(ifaces))
+        # kill: the lock files a test left (a killed agent's) go too.
+        locks = [lock_file(ns, iface) for iface in ifaces]
+        on_cleanup(lambda: remove_leftovers(locks))
         argv, run_ns = [], ns
         if nsenter or mount_ns:
             argv, run_ns = ["nsenter", f"--net=/run/netns/{ns}"], None
@@ -92,13 +95,13 @@ class Tcflows(Process):
 
 
 class Agent(Tcflows):
-    """tcflows as an agent that outlives itself: under `nsenter --net`, its
-    pins in the bpffs everyone sees; args: further options."""
+    """tcflows as an agent, as a service runs it: under `nsenter --net`
+    unless nsenter=False (then `ip netns exec`); args: further options."""
 
     def __init__(self, binary, ns, ifaces, db=None, args=(), interval="500ms", mount_ns=None,
-                 wait=True):
-        super().__init__(binary, ns, ifaces, extra=args, interval=interval, db=db, nsenter=True,
-                         mount_ns=mount_ns, wait=wait)
+                 wait=True, nsenter=True):
+        super().__init__(binary, ns, ifaces, extra=args, interval=interval, db=db,
+                         nsenter=nsenter, mount_ns=mount_ns, wait=wait)
 
 
 def expect_error(p, what, code=None, mentions=(), pattern=None):
@@ -192,20 +195,17 @@ def latest_jsonl(path):
 # ---------------------------------------------------------------- what it leaves
 
 
-def pin_dir(ifaces):
-    return os.path.join(PIN_ROOT, "+".join(sorted(set(ifaces))))
+def lock_file(ns, iface):
+    """The lock file of interface iface of namespace ns (named by the
+    namespace's inode: interfaces of one name in two namespaces do not meet)."""
+    return os.path.join(RUN_DIR, f"net{os.stat(f'/run/netns/{ns}').st_ino}.{iface}.lock")
 
 
-def lock_file(iface):
-    return os.path.join(RUN_DIR, f"{iface}.lock")
-
-
-def remove_leftovers(ifaces):
-    """Our pins and lock files of these (test-only) interfaces."""
-    shutil.rmtree(pin_dir(ifaces), ignore_errors=True)
-    for iface in ifaces:
+def remove_leftovers(locks):
+    """Our lock files (of test-only interfaces)."""
+    for lock in locks:
         with contextlib.suppress(FileNotFoundError):
-            os.remove(lock_file(iface))
+            os.remove(lock)
 
 
 def tc_state(ns, dev):
@@ -224,18 +224,49 @@ def tcflows_filters(ns, dev):
     return {hook: sum("tcflows_" in line for line in lines) for hook, lines in filters.items()}
 
 
+def tcflows_programs(ns, dev):
+    """{hook: id of the program of the tcflows filter} on dev (hooks without one left out)."""
+    _, filters = tc_state(ns, dev)
+    ids = {}
+    for hook, lines in filters.items():
+        for line in lines:
+            m = re.search(r"tcflows_\w+:\[(\d+)\]", line)
+            if m:
+                ids[hook] = int(m.group(1))
+    return ids
+
+
+def program_exists(prog_id):
+    """Whether the kernel still has BPF program prog_id."""
+    return run(["bpftool", "prog", "show", "id", prog_id], check=False).returncode == 0
+
+
+def program_gone(prog_id, timeout=5):
+    """Whether BPF program prog_id is freed within timeout seconds (the kernel
+    frees a program an RCU grace period after its last filter went)."""
+    deadline = time.monotonic() + timeout
+    while program_exists(prog_id):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def paths_under(root):
+    """Every file and directory below root (none when root is missing): where
+    tcflows keeps lock files, or a bpffs, where it must keep nothing."""
+    return [os.path.join(path, n) for path, dirs, files in os.walk(root) for n in dirs + files]
+
+
 def leftovers(ns, ifaces, empty_ok=False):
-    """What tcflows left for these interfaces: filters, pins, lock files.
-    empty_ok: an empty pin directory and empty lock files do not count."""
+    """What tcflows left for these interfaces: filters, lock files.
+    empty_ok: empty lock files do not count."""
     found = []
     for dev in ifaces:
         n = tcflows_filters(ns, dev)
         if any(n.values()):
             found.append(f"tcflows filters on {dev}: {n}")
-        lock = lock_file(dev)
+        lock = lock_file(ns, dev)
         if os.path.exists(lock) and not (empty_ok and os.path.getsize(lock) == 0):
             found.append(f"lock file {lock}")
-    pins = pin_dir(ifaces)
-    if os.path.exists(pins) and not (empty_ok and not os.listdir(pins)):
-        found.append(f"pins {pins}: {sorted(os.listdir(pins))}")
     return found

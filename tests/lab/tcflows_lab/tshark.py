@@ -244,6 +244,12 @@ def capture_totals(frames):
     return len(frames), sum(f.bytes for f in frames)
 
 
+def connection_totals(conns):
+    """(packets, bytes) of connections, both ways."""
+    return (sum(c.orig.packets + c.resp.packets for c in conns),
+            sum(c.orig.bytes + c.resp.bytes for c in conns))
+
+
 STREAM_FIELDS = ("tcp.stream", "frame.time_epoch", "ip.src", "tcp.srcport", "ip.dst",
                  "tcp.dstport", "ip.len", "tcp.flags")
 

@@ -8,18 +8,15 @@ frame's headers: its IP-level bytes less the TCP payload, which for a tunnel's
 frame are the outer headers, the tunnel's and the inner packet's.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lab as L  # noqa: E402
+from .proc import LabError
+from .tshark import Counts, capture_connections, is_orig_frame
 
 
 def syn_mss(frames):
     """The one MSS the capture's SYNs announce; raises when they differ."""
     values = {fr.mss for fr in frames if fr.syn and fr.mss}
     if len(values) != 1:
-        raise L.LabError(f"the SYNs announce MSS {sorted(values)}: no one segment size")
+        raise LabError(f"the SYNs announce MSS {sorted(values)}: no one segment size")
     return values.pop()
 
 
@@ -38,20 +35,14 @@ def super_frames(frames, mss):
 
 
 def wire_connections(frames, mss):
-    """lab.capture_connections with every frame counted as its wire packets."""
+    """capture_connections with every frame counted as its wire packets."""
     out = []
-    for c in L.capture_connections(frames):
+    for c in capture_connections(frames):
         counts = {True: [0, 0], False: [0, 0]}
         for fr in c.frames:
             segs, nbytes = wire(fr, mss)
-            side = counts[L.is_orig_frame(c, fr)]
+            side = counts[is_orig_frame(c, fr)]
             side[0] += segs
             side[1] += nbytes
-        out.append(c._replace(orig=L.Counts(*counts[True]), resp=L.Counts(*counts[False])))
+        out.append(c._replace(orig=Counts(*counts[True]), resp=Counts(*counts[False])))
     return out
-
-
-def totals(conns):
-    """(packets, bytes) of connections, both ways."""
-    return (sum(c.orig.packets + c.resp.packets for c in conns),
-            sum(c.orig.bytes + c.resp.bytes for c in conns))
