@@ -35,6 +35,7 @@ Agent::Agent(boost::asio::io_context &io, boost::asio::signal_set &signals,
       next_checkpoint_(std::chrono::steady_clock::now() + options.interval), signals_(signals),
       shares_(uint32_t(std::max<int64_t>(1, options.interval / sweep_period(options)))) {
   tracker_.resume(outputs_.take_open_connections());
+  tracker_.set_already_final([this](const Uid &uid) { return outputs_.already_final(uid); });
   outputs_.on_durable([this](uint64_t sequence) { on_durable(sequence); });
   if (!options.metrics.empty())
     metrics_.emplace(io, options.metrics, [this] { return format_metrics(stats(true)); });

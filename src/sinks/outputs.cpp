@@ -80,6 +80,8 @@ std::vector<StoredOpenConn> Outputs::take_open_connections() {
   return store_ ? store_->take_open_connections() : std::vector<StoredOpenConn>{};
 }
 
+bool Outputs::already_final(const Uid &uid) { return store_ && store_->is_final(uid); }
+
 void Outputs::close_stale(std::vector<Uid> uids) {
   if (store_ && !uids.empty())
     store_->close_stale(std::move(uids));

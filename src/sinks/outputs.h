@@ -82,6 +82,10 @@ public:
   std::vector<StoredOpenConn> take_open_connections();
   void close_stale(std::vector<Uid> uids);
   bool has_store() const { return store_.has_value(); }
+  // Whether the database holds the connection's final record already (an
+  // earlier agent wrote it, then stopped before its slot went back); false
+  // without a database.
+  bool already_final(const Uid &uid);
 
   // At shutdown, after the last interval: the collectors get what is queued
   // (for a grace time), then close, so that the loop can end.

@@ -176,6 +176,9 @@ constexpr const char *open_sql = R"(
 SELECT uid, orig_pkts, orig_bytes, resp_pkts, resp_bytes, end_ns
 FROM connections WHERE close_reason IS NULL)";
 
+constexpr const char *is_final_sql =
+    "SELECT close_reason IS NOT NULL FROM connections WHERE uid = ?1";
+
 constexpr const char *close_stale_sql = R"(
 UPDATE connections SET close_reason = 'shutdown' WHERE uid = ?1 AND close_reason IS NULL)";
 
@@ -493,6 +496,16 @@ std::vector<StoredOpenConn> Store::open_connections() {
                     uint64_t(select.int64(5))});
   }
   return open;
+}
+
+bool Store::is_final(const Uid &uid) {
+  try {
+    sql::Statement select(connection().db, is_final_sql);
+    select.bind_ref(1, uid.view());
+    return select.step() && select.int64(0) != 0;
+  } catch (const sql::Error &) {
+    return false;
+  }
 }
 
 void Store::close_stale(std::vector<Uid> uids) {

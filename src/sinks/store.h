@@ -107,6 +107,9 @@ public:
 
   // The connections the database holds as open (close_reason NULL).
   std::vector<StoredOpenConn> open_connections();
+  // Whether the connection's final record is written (false also when the
+  // database cannot say).
+  bool is_final(const Uid &uid);
 
   // Closes, with the next write, connections left open by an agent that
   // stopped without closing them (they ended while no agent ran).

@@ -42,6 +42,11 @@ std::vector<StoredOpenConn> StoreWriter::take_open_connections() {
   return std::exchange(open_at_start_, {});
 }
 
+bool StoreWriter::is_final(const Uid &uid) {
+  std::lock_guard lock(store_mutex_);
+  return store_.is_final(uid);
+}
+
 void StoreWriter::close_stale(std::vector<Uid> uids) {
   std::lock_guard lock(mutex_);
   stale_.insert(stale_.end(), uids.begin(), uids.end());
@@ -108,6 +113,7 @@ void StoreWriter::run() {
       ended_updates_ = 0;
       store_.close_stale(std::exchange(stale_, {}));
     }
+    std::unique_lock store_lock(store_mutex_);
     bool ok = store_.write(batches);
     uint64_t now_ns = batches.back().now_ns, sequence = batches.back().sequence;
     release_memory(std::move(batches));
@@ -125,6 +131,7 @@ void StoreWriter::run() {
       if (ok)
         committed_ = sequence;
     }
+    store_lock.unlock();
     if (ok && on_commit_)
       on_commit_(sequence);
   }

@@ -48,6 +48,9 @@ public:
   std::vector<StoredOpenConn> take_open_connections();
   // Closes, with the next write, connections left open by an earlier agent.
   void close_stale(std::vector<Uid> uids);
+  // Whether the database holds the connection's final record (an earlier
+  // agent's). Waits for a write in progress.
+  bool is_final(const Uid &uid);
 
   // As of the last write, with `queued` counting also the updates handed
   // over and not yet taken by the writer. On the loop's thread, like add().
@@ -58,6 +61,7 @@ private:
   void run();
 
   Store store_;
+  std::mutex store_mutex_; // the store's connection: the writer's, and is_final()
   OnCommit on_commit_;
   std::vector<StoredOpenConn> open_at_start_;
   StoreBatch building_; // the loop's: the interval not yet ended

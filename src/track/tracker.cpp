@@ -38,6 +38,7 @@ extern "C" {
 #include <optional>
 #include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace tcflows {
 namespace {
@@ -92,7 +93,6 @@ tcf_conn snapshot(tcf_conn &slot) {
 }
 
 uint64_t packets(const tcf_conn &c) { return c.pkts[0] + c.pkts[1]; }
-uint64_t total_bytes(const tcf_conn &c) { return c.bytes[0] + c.bytes[1]; }
 uint8_t first_dir(const tcf_conn &c) { return c.first & TCF_FIRST_DIR; }
 
 // An open connection the live table may show.
@@ -265,7 +265,7 @@ struct Tracker::Impl {
   }
 
   // The final record of an ended slot; its mapping goes when the agent sealed it.
-  void finish(uint32_t i, tcf_conn &slot, Tracked &t, uint32_t state, const UpdateSink &sink) {
+  void finish(uint32_t i, tcf_conn &slot, Tracked &t, const UpdateSink &sink) {
     tcf_conn c = snapshot(slot);
     auto carry = carries_.find(i);
     View v = view_of(c, carry != carries_.end() ? &carry->second : nullptr);
@@ -302,7 +302,6 @@ struct Tracker::Impl {
   // the slot the index reaches for its key, or ended with it.
   void orphan(uint32_t i, tcf_conn &slot, Tracked &t, const UpdateSink &sink) {
     shared(slot.state).store((slot.state & ~0xffu) | TCF_SLOT_ENDED);
-    uint32_t state = shared(slot.state).load();
     tcf_conn c = snapshot(slot);
     auto next = index().find(c.key, [&](uint32_t other) { return holds(other, c.key); });
     if (next && *next < tracked_.size() && continues(c, *next)) {
@@ -314,7 +313,7 @@ struct Tracker::Impl {
       return;
     }
     stats_.orphans_alone++;
-    finish(i, slot, t, state, sink);
+    finish(i, slot, t, sink);
   }
 
   // Whether slot `next` continues the connection in `c`, as the program would
@@ -350,9 +349,11 @@ struct Tracker::Impl {
     if (t.phase == Phase::none || t.incarnation != slot_incarnation(state)) {
       t = Tracked{slot_incarnation(state), Phase::open};
       t.inherited = adopting_;
+      if (adopting_ && !resumed_.empty())
+        note_resumed(slot);
     }
     if (t.phase == Phase::ending)
-      return finish(i, slot, t, state, sink);
+      return finish(i, slot, t, sink);
     if (kind == TCF_SLOT_ACTIVE) {
       if (!reached(i, slot)) {
         if (t.unreached && t.unreached < seq_ && synced_)
@@ -449,7 +450,7 @@ struct Tracker::Impl {
         if (slot_kind(state) == TCF_SLOT_ACTIVE)
           end_open(i, slots[k], t, sink);
         else
-          finish(i, slots[k], t, state, sink);
+          finish(i, slots[k], t, sink);
       }
     });
     flush(sink);
@@ -545,13 +546,27 @@ struct Tracker::Impl {
       resumed_.emplace(conn.uid, conn);
   }
 
+  // A slot of the first sweep that an earlier agent wrote as open: its
+  // stored counters wait for its first update (sweeps later if it ends).
+  void note_resumed(const tcf_conn &slot) {
+    auto it = resumed_.find(conn_uid(slot.key, slot.first_ns, config_.uid_salt));
+    if (it != resumed_.end())
+      in_slots_.insert(it->first);
+  }
+
   std::vector<Uid> take_unresumed() {
     if (!updates_done_)
       return {};
     std::vector<Uid> uids;
-    for (auto &[uid, conn] : resumed_)
-      uids.push_back(uid);
-    resumed_.clear();
+    for (auto it = resumed_.begin(); it != resumed_.end();) {
+      if (in_slots_.contains(it->first)) {
+        ++it;
+      } else {
+        uids.push_back(it->first);
+        it = resumed_.erase(it);
+      }
+    }
+    in_slots_ = {};
     return uids;
   }
 
@@ -567,6 +582,7 @@ struct Tracker::Impl {
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> live_;
   KeyMap<Traffic> retired_;
   std::unordered_map<Uid, StoredOpenConn, UidHash> resumed_;
+  std::unordered_set<Uid, UidHash> in_slots_; // of resumed_, those the first sweep found
   std::function<bool(const Uid &)> already_final_;
   bool adopting_ = true;
   bool updates_done_ = false;

@@ -499,6 +499,10 @@ TEST_CASE("open connections are handed to a restarted agent; stale ones are clos
   CHECK(open[0].orig_pkts == make_record("Copen", 1000, 2000).orig_pkts);
   CHECK(open[0].checkpoint_ns == 2000);
   CHECK(open[1].uid.view() == "Cstale");
+  // A slot whose final record was written but not given back is not written again.
+  CHECK(store.is_final(*Uid::from("Cclosed")));
+  CHECK(!store.is_final(*Uid::from("Copen")));
+  CHECK(!store.is_final(*Uid::from("Cnever")));
 
   store.close_stale({*Uid::from("Cstale")});
   REQUIRE(store.write({}, counters_with(0), 6000));

@@ -416,6 +416,30 @@ TEST_CASE("protocol: a restarted agent on the same table: nothing twice, nothing
   rig.check_deltas(); // the deltas of both agents add up to the final
 }
 
+TEST_CASE("protocol: a connection written open that ended while no agent ran: resumed, not stale") {
+  Rig rig;
+  Conversation c("10.0.0.1", 40000, "10.0.0.2", 443);
+  for (Packet p :
+       {c.client(SYN), c.server(SYN | ACK), c.client(ACK), c.client(ACK | PSH, 500, true)})
+    rig.k.send(p);
+  rig.after(1 * sec); // a checkpoint; then the agent is killed
+  ConnRecord last = rig.updates.back().record;
+  REQUIRE(!last.final());
+  StoredOpenConn stored{last.uid,       last.orig_pkts,  last.orig_bytes,
+                        last.resp_pkts, last.resp_bytes, last.end_ns};
+
+  rig.k.send(c.server(ACK | PSH, 700, true)); // while no agent runs
+  close(rig.k, c);
+  rig.k.advance(6 * sec);
+  rig.tracker = std::make_unique<Tracker>(Rig::default_config(), rig.table);
+  rig.tracker->resume({stored});
+  rig.after(1 * sec); // its first sweep finds the slot over: ending, no update yet
+  CHECK(rig.tracker->take_unresumed().empty());
+  rig.after(1 * sec);
+  check_record(rig.final_of(c), c);
+  rig.check_deltas(); // the first agent's checkpoint and the final's delta add up
+}
+
 TEST_CASE("protocol: shutdown: open connections final as shutdown, closed ones as fin") {
   Rig rig;
   Conversation open("10.0.0.1", 40000, "10.0.0.2", 443);

@@ -65,6 +65,11 @@ class Db:
                   f"{r['resp_pkts']}/{r['resp_bytes']}, its {r['intervals']} traffic rows add up "
                   f"to {r['t_orig_pkts']}/{r['t_orig_bytes']} "
                   f"{r['t_resp_pkts']}/{r['t_resp_bytes']}")
+        if bad:
+            rows = self.query("SELECT t.* FROM traffic t JOIN connections c ON c.id = t.conn_id "
+                              f"WHERE c.uid = '{bad[0]['uid']}' ORDER BY to_ns")
+            conn = self.query(f"SELECT * FROM connections WHERE uid = '{bad[0]['uid']}'")
+            print(f"    {bad[0]['uid']}: {conn}\n    its traffic rows: {rows}")
         check(not bad, f"{len(bad)} of {n} connections: traffic rows do not add up to the totals")
         print(f"  traffic: {intervals} interval rows add up to the totals of all {n} connections")
 
