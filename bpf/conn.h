@@ -302,19 +302,26 @@ TCF_INLINE void tcf_untracked(struct tcf_env *env, struct tcf_packet *p)
 	env_count(env, TCF_CTR_UNTRACKED_BYTES, p->bytes);
 }
 
-/* Where a key is in the index: the entry naming its slot, or the empty entry ending its probe. */
+/*
+ * Where a key is in the index: the entry naming its slot; else where a new
+ * connection of the key goes, the first tombstone of its probe or the empty
+ * entry that ends it.
+ */
 struct tcf_place {
 	__u64 value;	  /* the entry as read */
 	__u32 position;	  /* of the entry */
 	__u32 dist;	  /* its distance from the key's home */
 	__u32 slot;	  /* the slot it names */
-	__u32 found;	  /* 1: it names the key's slot; 0: it is the empty entry */
+	__u32 found;	  /* 1: it names the key's slot; 0: a tombstone or the empty entry */
 };
 
 /*
  * Looks the packet's key up: 0, or -TCF_ENOSPC when no entry within reach is
- * the key's or empty. A function of its own in BPF (TCF_SUBPROG), verified
- * once: its result holds no pointers, the caller looks them up again.
+ * the key's, a tombstone or empty. A new key takes the first tombstone: new
+ * keys would otherwise always extend a run at its end, where the agent can
+ * never prune the tombstones inside it, and runs would grow past the probe
+ * under churn of new 5-tuples. A function of its own in BPF (TCF_SUBPROG),
+ * verified once: its result holds no pointers, the caller looks them up again.
  */
 TCF_SUBPROG int tcf_lookup(struct tcf_env *env, struct tcf_packet *p, __u64 digest,
 			   struct tcf_place *at)
@@ -328,11 +335,19 @@ TCF_SUBPROG int tcf_lookup(struct tcf_env *env, struct tcf_packet *p, __u64 dige
 	mask = tcf_cfg_of(env)->index_mask;
 	home = (__u32)digest & mask;
 	tag = TCF_DIGEST_TAG(digest);
+	at->found = 0;
+	at->dist = TCF_PROBES; /* no tombstone yet */
 	for (i = 0; i < TCF_PROBES; i++) {
 		e = env_index(env, (home + i) & mask);
 		if (!e)
 			return -TCF_EINVAL;
 		v = tcf_load64(e);
+		if (v == TCF_INDEX_TOMB && at->dist == TCF_PROBES) {
+			at->value = v;
+			at->position = (home + i) & mask;
+			at->dist = i;
+			at->slot = 0;
+		}
 		if (v && (!TCF_INDEX_SLOT(v) || TCF_INDEX_TAG(v) != tag))
 			continue; /* a tombstone, or another key's entry */
 		slot = v ? TCF_INDEX_SLOT(v) - 1 : 0;
@@ -343,6 +358,8 @@ TCF_SUBPROG int tcf_lookup(struct tcf_env *env, struct tcf_packet *p, __u64 dige
 		}
 		if (i)
 			env_count(env, TCF_CTR_PROBES, i);
+		if (!v && at->dist < TCF_PROBES)
+			return 0; /* not found: the first tombstone */
 		at->value = v;
 		at->position = (home + i) & mask;
 		at->dist = i;
@@ -350,7 +367,7 @@ TCF_SUBPROG int tcf_lookup(struct tcf_env *env, struct tcf_packet *p, __u64 dige
 		at->found = v != 0;
 		return 0;
 	}
-	return -TCF_ENOSPC;
+	return at->dist < TCF_PROBES ? 0 : -TCF_ENOSPC;
 }
 
 /*

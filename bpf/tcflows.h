@@ -152,7 +152,8 @@ enum tcf_end_reason {
  * entries. An entry is empty (0), a tombstone (slot field 0, not empty), or
  * names a slot: the digest's top 24 bits as a tag, the distance from its home,
  * and the slot + 1. Programs fill empty entries and swap slots in entries
- * with a compare-and-swap; only user space turns an entry into a tombstone
+ * with a compare-and-swap (a new key takes the first tombstone of its probe,
+ * else the empty entry that ends it); only user space turns an entry into a tombstone
  * (again a compare-and-swap: only if it still names the slot it removes), or
  * a tombstone back to empty (at the end of a run, so that no probe breaks).
  */
