@@ -2,7 +2,7 @@
 
 A peer starts, says when it is ready (attached or capturing), and at the end
 reports the packets and IP bytes it recorded, from its own output: tcflows
-from its final JSON snapshot, softflowd from the NetFlow v5 it exports,
+from its database (written at its stop), softflowd from the NetFlow v5 it exports,
 pmacctd from the CSV its print plugin writes. None of them samples: tcflows counts every
 packet by design, softflowd samples only with -s (not given), pmacctd only
 with sampling_rate (not set).
@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -92,6 +93,7 @@ class Tcflows(Peer):
         return None
 
     def start(self, workdir, cpu):
+        self.workdir = workdir
         self.out_path = workdir / "tcflows.jsonl"
         self.err_path = workdir / "tcflows.err"
         # A long interval: the one snapshot is the final one, printed at SIGTERM.
@@ -113,15 +115,22 @@ class Tcflows(Peer):
             raise RuntimeError(f"tcflows exited with {status} and {len(lines)} snapshots: "
                                f"{self.err_path.read_text().strip()}")
         snapshot = json.loads(lines[-1])
-        # Flows of this interface, ended connections included (the agent's totals per 5-tuple).
-        flows = [f for f in snapshot["flows"] if f.get("iface", RCV_IF) == RCV_IF]
         counters = snapshot.get("counters", {})
         lost = {k: v for k, v in counters.items()
                 if v and k in ("untracked_packets", "flow_full", "flow_error", "split_failed",
                                "ringbuf_full", "malformed", "store_dropped",
                                "store_write_errors")}
-        return {"packets": sum(f["packets"] for f in flows),
-                "bytes": sum(f["bytes"] for f in flows),
+        # What tcflows recorded: every connection of this interface in its
+        # database, written at the stop (the live table keeps the totals of a
+        # bounded number of finished 5-tuples only).
+        db = sqlite3.connect(f"file:{self.workdir / 'tcflows.db'}?mode=ro", uri=True)
+        try:
+            packets, nbytes = db.execute(
+                "SELECT total(orig_pkts + resp_pkts), total(orig_bytes + resp_bytes) "
+                "FROM connections WHERE iface = ?", (RCV_IF,)).fetchone()
+        finally:
+            db.close()
+        return {"packets": int(packets), "bytes": int(nbytes),
                 "notes": " ".join(f"{k}={v}" for k, v in sorted(lost.items())),
                 "flows": counters.get("flows")}
 

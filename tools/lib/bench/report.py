@@ -128,7 +128,7 @@ def targets(summaries, scenarios):
                   lambda v: v <= 60, f"{fmt(s['ns_per_run'], 1)} ns; an empty program measures "
                   f"{fmt(s['floor_ns_per_run'], 1)} ns here")
         if s["ref_runs"]:
-            judge(f"{sc.name}: packets and bytes exact (JSON snapshot)", s["exact_runs"],
+            judge(f"{sc.name}: packets and bytes exact (its database)", s["exact_runs"],
                   lambda v: v == s["ref_runs"], f"exact in {s['exact_runs']}/{s['ref_runs']} runs")
         for other in COMPETITORS:
             o = by.get((sc.name, other))
