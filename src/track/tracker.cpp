@@ -610,6 +610,10 @@ void Tracker::shutdown(uint64_t now_boot_ns, const UpdateSink &sink) {
   impl_->shutdown(now_boot_ns, sink);
 }
 
+void Tracker::set_boot_to_epoch_ns(int64_t boot_to_epoch_ns) {
+  impl_->config_.boot_to_epoch_ns = boot_to_epoch_ns;
+}
+
 void Tracker::resume(std::vector<StoredOpenConn> conns) { impl_->resume(std::move(conns)); }
 std::vector<Uid> Tracker::take_unresumed() { return impl_->take_unresumed(); }
 void Tracker::set_already_final(std::function<bool(const Uid &)> already_final) {

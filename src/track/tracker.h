@@ -132,6 +132,10 @@ public:
 
   TrackerStats stats() const;
 
+  // The wall clock moved against the packet clock (NTP slews or steps it):
+  // records from now on use this offset (see TrackerConfig).
+  void set_boot_to_epoch_ns(int64_t boot_to_epoch_ns);
+
 private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
