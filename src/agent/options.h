@@ -29,6 +29,7 @@ struct RecordOptions {
   std::chrono::nanoseconds icmp_timeout = std::chrono::seconds(60);
   std::chrono::nanoseconds other_timeout = std::chrono::seconds(60);
   std::chrono::nanoseconds linger = std::chrono::seconds(5);
+  uint16_t community_id_seed = 0;
   std::string user;               // switch to this user after attaching
   std::vector<std::string> ipfix; // collectors: udp://HOST:PORT, tcp://HOST:PORT
   std::chrono::nanoseconds ipfix_active = std::chrono::seconds(60);

@@ -107,7 +107,7 @@ void add_choice(CLI::App *app, const std::string &name, T &target,
       ->type_name("WORD");
 }
 
-// --proto, --host, --port, --iface: each the filter primitive of its name.
+// --proto, --host, --port, --iface, --community-id: each the filter primitive of its name.
 void add_report_filters(CLI::App *report, ReportOptions &o) {
   struct Shortcut {
     std::string option, field, type, description;
@@ -116,7 +116,8 @@ void add_report_filters(CLI::App *report, ReportOptions &o) {
            {"--proto", "proto", "P", "only this protocol (TCP, UDP, ICMP, 47, ARP, ...)"},
            {"--host", "host", "ADDR", "only connections with this endpoint address"},
            {"--port", "port", "N", "only connections with this port at either end"},
-           {"--iface", "iface", "IF", "only connections seen on this interface"}})
+           {"--iface", "iface", "IF", "only connections seen on this interface"},
+           {"--community-id", "community-id", "ID", "only the connection of this Community ID"}})
     report
         ->add_option_function<std::string>(
             s.option,
@@ -236,7 +237,8 @@ void add_record_store(CLI::App *record, RecordOptions &o) {
   record->add_flag("--no-db", o.no_db, "write no database")->excludes(db)->excludes(retention);
 }
 
-// Connection records: JSON lines, and when a connection ends (timeouts, linger).
+// Connection records: JSON lines, when a connection ends (timeouts, linger),
+// their Community ID.
 void add_record_lifecycle(CLI::App *record, RecordOptions &o) {
   record
       ->add_option("--jsonl", o.jsonl,
@@ -249,6 +251,10 @@ void add_record_lifecycle(CLI::App *record, RecordOptions &o) {
                "idle timeout of other protocols and link-layer flows (default 60s)");
   add_duration(record, "--linger", o.linger,
                "how long a closed TCP connection still takes late packets (default 5s)");
+  record
+      ->add_option("--community-id-seed", o.community_id_seed,
+                   "the seed of the records' Community ID, 0 to 65535 (default 0)")
+      ->type_name("N");
 }
 
 // The BPF side: table sizes, TC priority.

@@ -28,6 +28,7 @@ extern "C" {
 #include "key.h"
 }
 
+#include "track/community_id.h"
 #include "track/flow.h"
 #include "track/zeek_state.h"
 #include "util/clock.h"
@@ -184,6 +185,7 @@ struct Tracker::Impl {
     r.rtt_ns = handshake_rtt(v.steps, orig, v.first.ack_dt);
     r.orig_guessed = o.guessed;
     r.close_reason = reason;
+    r.community_id = community_id(r, config_.community_id_seed);
     return r;
   }
 

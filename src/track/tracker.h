@@ -36,6 +36,8 @@ struct TrackerConfig {
   // Tells boots apart in uids (the packet clock restarts at boot): the agent
   // derives it from the kernel's boot id.
   uint64_t uid_salt = 0;
+  // The seed of the records' Community ID (record --community-id-seed).
+  uint16_t community_id_seed = 0;
   // Rows the live tables may show (top_open, flow_totals); 0: no live table.
   size_t live_rows = 0;
   // Count the open connections by conn_state at each sweep (for the metrics).
