@@ -38,6 +38,14 @@ TrackerConfig tracker_config(const RecordOptions &options, size_t interfaces) {
   return config;
 }
 
+TrackerConfig replay_tracker_config(const RecordOptions &options) {
+  TrackerConfig config;
+  config.idle = idle_timeouts(options);
+  config.linger = options.linger;
+  config.community_id_seed = options.community_id_seed;
+  return config;
+}
+
 OutputsConfig outputs_config(const RecordOptions &options) {
   OutputsConfig config;
   config.jsonl = options.jsonl;

@@ -39,4 +39,12 @@ struct RecordOptions {
   bool no_db = false;                                // --no-db: store nothing
 };
 
+// What `tcflows read` is asked: the capture files ("-": standard input),
+// and the options of `record` that apply offline (the outputs, timeouts,
+// --interval in capture time, --max-flows, the Community ID's seed).
+struct ReadOptions {
+  std::vector<std::string> files;
+  RecordOptions record;
+};
+
 } // namespace tcflows

@@ -52,7 +52,7 @@ template <typename Parse> CLI::Validator accepted_by(Parse parse, const std::str
 }
 
 // Exports: IPFIX collectors and their active timeout, the Prometheus endpoint.
-void add_export(CLI::App *record, RecordOptions &o) {
+void add_ipfix(CLI::App *record, RecordOptions &o) {
   record
       ->add_option("--ipfix", o.ipfix,
                    "export connection records to an IPFIX collector (repeatable)")
@@ -61,6 +61,10 @@ void add_export(CLI::App *record, RecordOptions &o) {
   add_duration(record, "--ipfix-active", o.ipfix_active,
                "IPFIX active timeout: open connections are exported as delta records this "
                "often (default 60s)");
+}
+
+void add_export(CLI::App *record, RecordOptions &o) {
+  add_ipfix(record, o);
   record
       ->add_option("--metrics", o.metrics,
                    "serve Prometheus metrics on http://ADDR:PORT/metrics (a bare PORT listens "
@@ -304,6 +308,27 @@ void add_record(CLI::App &app, RecordOptions &o) {
   add_export(record, o);
 }
 
+// `read`: the options of `record` that mean something offline, in capture time.
+void add_read(CLI::App &app, ReadOptions &o) {
+  auto *read = app.add_subcommand(
+      "read", "count the connections of capture files (pcap, pcapng) as record would");
+  read->add_option("files", o.files, "capture files, read as one capture in time order; - is stdin")
+      ->required()
+      ->type_name("FILE...");
+  add_duration(read, "--interval", o.record.interval,
+               "how often, in capture time, open connections are checkpointed (default 5s)");
+  read->add_option("--max-flows", o.record.max_flows,
+                   "live connections the kernel's table holds (default 65536)")
+      ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 26));
+  read->add_flag("-q,--quiet", o.record.quiet, "print no summary at the end");
+  add_record_lifecycle(read, o.record);
+  // No --retention: it counts back from now, and a capture's records are older.
+  auto *db = read->add_option("--db", o.record.db, "the database to write (default ./tcflows.db)")
+                 ->type_name("PATH");
+  read->add_flag("--no-db", o.record.no_db, "write no database")->excludes(db);
+  add_ipfix(read, o.record);
+}
+
 void add_detach(CLI::App &app, DetachOptions &o) {
   auto *detach = app.add_subcommand(
       "detach", "remove what a killed tcflows record left: filters and lock files");
@@ -320,6 +345,8 @@ Command parse_command_line(int argc, char **argv) {
   app.add_flag("-v,--verbose", command.verbose, "debug output, libbpf messages and verifier log");
   RecordOptions record;
   add_record(app, record);
+  ReadOptions read;
+  add_read(app, read);
   DetachOptions detach;
   add_detach(app, detach);
   auto now_ns = static_cast<int64_t>(epoch_now_ns());
@@ -347,6 +374,8 @@ Command parse_command_line(int argc, char **argv) {
     add_expression(report, filter);
     check_report(report);
     command.options = report;
+  } else if (app.got_subcommand("read")) {
+    command.options = read;
   } else if (app.got_subcommand("detach")) {
     command.options = detach;
   } else {

@@ -109,10 +109,12 @@ public:
   // their slots go back to the program at the next sweep.
   void durable(uint64_t seq);
 
-  // The agent stops, its programs detached: every connection not final yet
-  // as a final update, close_reason "shutdown" when it was open (fin or rst
-  // when it had closed and was lingering).
-  void shutdown(uint64_t now_boot_ns, const UpdateSink &sink);
+  // The agent stops, its programs detached (or a capture read offline
+  // ended): every connection not final yet as a final update, close_reason
+  // `open_reason` when it was open (fin or rst when it had closed and was
+  // lingering).
+  void shutdown(uint64_t now_boot_ns, const UpdateSink &sink,
+                CloseReason open_reason = CloseReason::shutdown);
 
   // Connections an earlier agent left open in the database: when the same
   // connection (by uid) turns up in the table, its first update counts only

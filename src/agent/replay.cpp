@@ -1,0 +1,121 @@
+#include "agent/replay.h"
+
+#include "agent/config.h"
+#include "kernel/maps.h"
+#include "kernel/test_run.h"
+#include "util/log.h"
+
+#include <chrono>
+
+namespace tcflows {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The doorbell is looked for this often (in frames): a poll of the loop.
+constexpr uint64_t poll_every = 64;
+// How long a sweep the doorbell asked for waits for the store to make
+// earlier records durable, so that their slots go back to the program.
+constexpr auto durable_wait = 5s;
+
+// The records' interface: frames of a capture pass no device.
+constexpr uint32_t capture_ifindex = 1;
+
+} // namespace
+
+Replay::Replay(boost::asio::io_context &io, const BpfProgram &program, ConnTable &table,
+               const RecordOptions &options, Outputs &outputs)
+    : io_(io), program_(program), options_(options), outputs_(outputs),
+      tracker_(replay_tracker_config(options), table),
+      doorbell_(io, program.events_fd(), [this] { rung_ = true; }) {
+  outputs_.on_durable([this](uint64_t sequence) { on_durable(sequence); });
+  doorbell_.start();
+  outputs_.start();
+}
+
+void Replay::run(const CapturedFrame &frame) {
+  now_ns_ = std::max(now_ns_, frame.ts_ns);
+  if (next_sweep_ns_ == 0)
+    next_sweep_ns_ = now_ns_ + options_.interval.count();
+  if (now_ns_ >= next_sweep_ns_) {
+    sweep(Checkpoint::all());
+    uint64_t step = options_.interval.count();
+    next_sweep_ns_ += step * (1 + (now_ns_ - next_sweep_ns_) / step);
+  }
+  if (++frames_ % poll_every == 0)
+    io_.poll();
+  if (rung_) { // free slots run low: sweep now, and let the store catch up
+    rung_ = false;
+    sweep(Checkpoint{});
+    wait_durable();
+  }
+  uint8_t hook = frame.outgoing ? TCF_HOOK_EGRESS : TCF_HOOK_INGRESS;
+  if (run_frame(program_, frame.data, frame.ts_ns, hook) != 0)
+    run_errors_++;
+}
+
+void Replay::sweep(Checkpoint checkpoint) {
+  outputs_.begin(now_ns_, interfaces());
+  last_ = tracker_.sweep(now_ns_, checkpoint, [this](std::span<const ConnUpdate> chunk) {
+    outputs_.add({chunk.begin(), chunk.end()});
+  });
+  Counters counters = read_counters(program_.counters_fd());
+  pending_.emplace_back(outputs_.end(&counters), last_.seq);
+  on_durable(outputs_.durable());
+}
+
+void Replay::on_durable(uint64_t sequence) {
+  while (!pending_.empty() && pending_.front().first <= sequence) {
+    tracker_.durable(pending_.front().second);
+    pending_.pop_front();
+  }
+}
+
+// Runs the loop until every sweep's records are durable, or for at most
+// durable_wait (a store that cannot write keeps them queued; the program
+// then counts what it cannot track).
+void Replay::wait_durable() {
+  auto until = std::chrono::steady_clock::now() + durable_wait;
+  while (!pending_.empty() && std::chrono::steady_clock::now() < until)
+    io_.run_one_until(until);
+}
+
+void Replay::finish() {
+  io_.poll();
+  // Two sweeps: the second takes the finals of what the first sealed.
+  sweep(Checkpoint{});
+  wait_durable();
+  sweep(Checkpoint::all());
+  outputs_.begin(now_ns_, interfaces());
+  tracker_.shutdown(
+      now_ns_,
+      [this](std::span<const ConnUpdate> chunk) {
+        outputs_.add({chunk.begin(), chunk.end()});
+      },
+      CloseReason::eof);
+  Counters counters = read_counters(program_.counters_fd());
+  outputs_.end(&counters);
+  doorbell_.stop();
+  outputs_.finish();
+  finished_ = true;
+}
+
+InterfacesSnapshot Replay::interfaces() const {
+  std::vector<InterfaceNames::Entry> entries{{capture_ifindex, "capture", false}};
+  return std::make_shared<const InterfaceNames>(std::move(entries));
+}
+
+Stats Replay::stats() const {
+  Stats s;
+  s.flows = program_.kernel_config().slots - std::min(program_.kernel_config().slots, last_.free);
+  s.max_flows = program_.max_flows();
+  s.counters = read_counters(program_.counters_fd());
+  s.doorbells = doorbell_.rung();
+  s.open_connections = finished_ ? 0 : tracker_.open_count(); // as of the last sweep
+  s.tracker = tracker_.stats();
+  s.finished_connections = s.tracker.finished;
+  outputs_.add_to(s);
+  return s;
+}
+
+} // namespace tcflows
