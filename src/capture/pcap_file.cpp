@@ -130,8 +130,8 @@ PcapFile::PcapFile(std::string path, pcap *p, int link_type)
 std::variant<PcapFile, std::string> PcapFile::open(const std::string &path) {
   char err[PCAP_ERRBUF_SIZE] = "";
   pcap *p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  if (!p)
-    return fmt::format("{}: {}", path, err);
+  if (!p) // libpcap names the file in some of its messages
+    return std::string_view(err).starts_with(path) ? err : fmt::format("{}: {}", path, err);
   int link_type = pcap_datalink(p);
   if (!supported(link_type)) {
     const char *name = pcap_datalink_val_to_name(link_type);

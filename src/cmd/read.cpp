@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 
@@ -48,10 +49,10 @@ std::string capture_summary(const CaptureStats &c, uint64_t run_errors) {
 
 int run_read(const ReadOptions &options) {
   CaptureSet captures(options.files);
+  if (captures.opened() == 0)
+    fail(exit_usage, "{}", fmt::join(captures.errors(), "; "));
   for (const auto &error : captures.errors())
     log::error("{}", error);
-  if (captures.opened() == 0)
-    fail(exit_usage, "no capture could be read");
 
   BpfProgram program = BpfProgram::load(replay_program_config(options.record));
   auto table = kernel_conn_table(program);
