@@ -17,6 +17,20 @@ constexpr uint64_t poll_every = 64;
 // How long a sweep the doorbell asked for waits for the store to make
 // earlier records durable, so that their slots go back to the program.
 constexpr auto durable_wait = 5s;
+// How long the end waits for the last records to be written.
+constexpr auto final_wait = 60s;
+
+// Sweeps run at least this often in capture time, as in the agent.
+constexpr std::chrono::nanoseconds max_sweep_period = 1s;
+
+std::chrono::nanoseconds sweep_period(const RecordOptions &options) {
+  return std::min(options.interval, max_sweep_period);
+}
+
+// The first multiple of `step` after `at` that is past `now`.
+uint64_t advance(uint64_t at, uint64_t now, uint64_t step) {
+  return at + step * (1 + (now - at) / step);
+}
 
 // The records' interface: frames of a capture pass no device.
 constexpr uint32_t capture_ifindex = 1;
@@ -35,23 +49,49 @@ Replay::Replay(boost::asio::io_context &io, const BpfProgram &program, ConnTable
 
 void Replay::run(const CapturedFrame &frame) {
   now_ns_ = std::max(now_ns_, frame.ts_ns);
-  if (next_sweep_ns_ == 0)
-    next_sweep_ns_ = now_ns_ + options_.interval.count();
-  if (now_ns_ >= next_sweep_ns_) {
-    sweep(Checkpoint::all());
-    uint64_t step = options_.interval.count();
-    next_sweep_ns_ += step * (1 + (now_ns_ - next_sweep_ns_) / step);
+  if (next_sweep_ns_ == 0) {
+    next_sweep_ns_ = now_ns_ + sweep_period(options_).count();
+    next_checkpoint_ns_ = now_ns_ + options_.interval.count();
   }
+  if (now_ns_ >= next_sweep_ns_)
+    timed_sweep();
   if (++frames_ % poll_every == 0)
     io_.poll();
-  if (rung_) { // free slots run low: sweep now, and let the store catch up
-    rung_ = false;
-    sweep(Checkpoint{});
-    wait_durable();
-  }
+  if (rung_ && frames_ >= next_bell_frame_)
+    make_room();
   uint8_t hook = frame.outgoing ? TCF_HOOK_EGRESS : TCF_HOOK_INGRESS;
   if (run_frame(program_, frame.data, frame.ts_ns, hook) != 0)
     run_errors_++;
+}
+
+// As the agent's timer, in capture time: a sweep every sweep_period (it
+// seals what is closed or idle), the checkpoints of open connections and the
+// counters at every --interval.
+void Replay::timed_sweep() {
+  bool checkpoint = now_ns_ >= next_checkpoint_ns_;
+  sweep(checkpoint ? Checkpoint::all() : Checkpoint{});
+  next_sweep_ns_ = advance(next_sweep_ns_, now_ns_, sweep_period(options_).count());
+  if (checkpoint)
+    next_checkpoint_ns_ = advance(next_checkpoint_ns_, now_ns_, options_.interval.count());
+}
+
+// The doorbell rang, free slots run low: a sweep seals what is over, the
+// next takes their final counters, and once the store made those records
+// durable a third gives their slots back.
+// When the connections are all live (more than --max-flows at once), sweeps
+// free nothing: the next doorbell is then heard only after twice as many
+// frames, so that the table is not swept again for every few frames.
+void Replay::make_room() {
+  rung_ = false;
+  sweep(Checkpoint{});
+  sweep(Checkpoint{});
+  wait_durable(durable_wait);
+  sweep(Checkpoint{});
+  bool room = last_.free > program_.kernel_config().bell_below;
+  bell_gap_ = room ? poll_every
+                   : std::min<uint64_t>(std::max(bell_gap_, poll_every) * 2,
+                                        program_.kernel_config().slots);
+  next_bell_frame_ = frames_ + bell_gap_;
 }
 
 void Replay::sweep(Checkpoint checkpoint) {
@@ -72,10 +112,10 @@ void Replay::on_durable(uint64_t sequence) {
 }
 
 // Runs the loop until every sweep's records are durable, or for at most
-// durable_wait (a store that cannot write keeps them queued; the program
-// then counts what it cannot track).
-void Replay::wait_durable() {
-  auto until = std::chrono::steady_clock::now() + durable_wait;
+// `limit` (a store that cannot write keeps them queued; the program then
+// counts what it cannot track, the summary what is still queued).
+void Replay::wait_durable(std::chrono::nanoseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
   while (!pending_.empty() && std::chrono::steady_clock::now() < until)
     io_.run_one_until(until);
 }
@@ -84,7 +124,7 @@ void Replay::finish() {
   io_.poll();
   // Two sweeps: the second takes the finals of what the first sealed.
   sweep(Checkpoint{});
-  wait_durable();
+  wait_durable(durable_wait);
   sweep(Checkpoint::all());
   outputs_.begin(now_ns_, interfaces());
   tracker_.shutdown(
@@ -94,7 +134,8 @@ void Replay::finish() {
       },
       CloseReason::eof);
   Counters counters = read_counters(program_.counters_fd());
-  outputs_.end(&counters);
+  pending_.emplace_back(outputs_.end(&counters), last_.seq);
+  wait_durable(final_wait); // the summary shows what was written
   doorbell_.stop();
   outputs_.finish();
   finished_ = true;

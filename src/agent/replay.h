@@ -1,8 +1,8 @@
 // The offline twin of the Agent: the frames of a capture run through the TC
 // program (bpf_prog_test_run_opts) with their capture time as the packet
 // clock, and the same tracker and outputs as `record`. Time is capture time
-// throughout: a sweep every --interval of it (and when the program rings its
-// doorbell), timeouts in it, records stamped with it. At the end of the
+// throughout: sweeps as often as the agent's (and when the program rings its
+// doorbell), checkpoints every --interval, timeouts, the records' times. At the end of the
 // input every open connection is final, close reason `eof`.
 #pragma once
 
@@ -17,6 +17,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <utility>
@@ -39,8 +40,10 @@ public:
 
 private:
   void sweep(Checkpoint checkpoint);
+  void timed_sweep();
+  void make_room();
   void on_durable(uint64_t sequence);
-  void wait_durable();
+  void wait_durable(std::chrono::nanoseconds limit);
   InterfacesSnapshot interfaces() const;
 
   boost::asio::io_context &io_;
@@ -50,9 +53,12 @@ private:
   Tracker tracker_;
   Doorbell doorbell_;
   bool rung_ = false;
+  uint64_t next_bell_frame_ = 0; // doorbells before this frame wait (see run())
+  uint64_t bell_gap_ = 0;
   bool finished_ = false;
   uint64_t now_ns_ = 0;        // capture time: the latest frame's
-  uint64_t next_sweep_ns_ = 0; // 0: at the first frame
+  uint64_t next_sweep_ns_ = 0; // 0: set by the first frame
+  uint64_t next_checkpoint_ns_ = 0;
   uint64_t frames_ = 0;
   uint64_t run_errors_ = 0;
   std::deque<std::pair<uint64_t, uint64_t>> pending_; // (the outputs' interval, the sweep)
