@@ -3,7 +3,6 @@
 #include "agent/config.h"
 #include "kernel/maps.h"
 #include "kernel/test_run.h"
-#include "util/log.h"
 
 #include <chrono>
 
@@ -69,7 +68,7 @@ void Replay::run(const CapturedFrame &frame) {
 // counters at every --interval.
 void Replay::timed_sweep() {
   bool checkpoint = now_ns_ >= next_checkpoint_ns_;
-  sweep(checkpoint ? Checkpoint::all() : Checkpoint{});
+  sweep(checkpoint ? Checkpoint::all() : Checkpoint{}, checkpoint);
   next_sweep_ns_ = advance(next_sweep_ns_, now_ns_, sweep_period(options_).count());
   if (checkpoint)
     next_checkpoint_ns_ = advance(next_checkpoint_ns_, now_ns_, options_.interval.count());
@@ -83,10 +82,10 @@ void Replay::timed_sweep() {
 // frames, so that the table is not swept again for every few frames.
 void Replay::make_room() {
   rung_ = false;
-  sweep(Checkpoint{});
-  sweep(Checkpoint{});
+  sweep(Checkpoint{}, false);
+  sweep(Checkpoint{}, false);
   wait_durable(durable_wait);
-  sweep(Checkpoint{});
+  sweep(Checkpoint{}, false);
   bool room = last_.free > program_.kernel_config().bell_below;
   bell_gap_ = room ? poll_every
                    : std::min<uint64_t>(std::max(bell_gap_, poll_every) * 2,
@@ -94,13 +93,15 @@ void Replay::make_room() {
   next_bell_frame_ = frames_ + bell_gap_;
 }
 
-void Replay::sweep(Checkpoint checkpoint) {
+// One sweep, its records one interval of the outputs; with `counters_row`
+// the program's counters go to the database too.
+void Replay::sweep(Checkpoint checkpoint, bool counters_row) {
   outputs_.begin(now_ns_, interfaces());
   last_ = tracker_.sweep(now_ns_, checkpoint, [this](std::span<const ConnUpdate> chunk) {
     outputs_.add({chunk.begin(), chunk.end()});
   });
   Counters counters = read_counters(program_.counters_fd());
-  pending_.emplace_back(outputs_.end(&counters), last_.seq);
+  pending_.emplace_back(outputs_.end(counters_row ? &counters : nullptr), last_.seq);
   on_durable(outputs_.durable());
 }
 
@@ -123,9 +124,9 @@ void Replay::wait_durable(std::chrono::nanoseconds limit) {
 void Replay::finish() {
   io_.poll();
   // Two sweeps: the second takes the finals of what the first sealed.
-  sweep(Checkpoint{});
+  sweep(Checkpoint{}, false);
   wait_durable(durable_wait);
-  sweep(Checkpoint::all());
+  sweep(Checkpoint::all(), true);
   outputs_.begin(now_ns_, interfaces());
   tracker_.shutdown(
       now_ns_,

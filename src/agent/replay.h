@@ -39,7 +39,7 @@ public:
   Stats stats() const;
 
 private:
-  void sweep(Checkpoint checkpoint);
+  void sweep(Checkpoint checkpoint, bool counters_row);
   void timed_sweep();
   void make_room();
   void on_durable(uint64_t sequence);
