@@ -56,6 +56,7 @@ void add_ipfix(CLI::App *record, RecordOptions &o) {
   record
       ->add_option("--ipfix", o.ipfix,
                    "export connection records to an IPFIX collector (repeatable)")
+      ->allow_extra_args(false) // one URL each time: the words after it are read's files
       ->type_name("udp://HOST:PORT|tcp://HOST:PORT")
       ->check(accepted_by(parse_collector_url, "like udp://HOST:PORT or tcp://[IPV6]:PORT"));
   add_duration(record, "--ipfix-active", o.ipfix_active,

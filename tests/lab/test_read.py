@@ -10,6 +10,7 @@ references tcflows did not make.
 - the Community ID of every flow of the specification's captures equals the
   specification's baselines, seed 0 and seed 1, flow by flow;
 - several files (and standard input) are read as one capture in time order;
+- --ipfix exports to a collector on this host;
 - Linux cooked (SLL, SLL2) and raw IP captures read as the Ethernet one;
 - bad input: a missing file, a file that is not a capture, an unsupported
   link type: one line, exit 2; a truncated capture: its frames, exit 0.
@@ -17,6 +18,7 @@ references tcflows did not make.
 
 import json
 import os
+import socket
 import struct
 import subprocess
 
@@ -214,6 +216,21 @@ def test_link_types(binary):
         print(f"  {name}: {len(got)} records, as the Ethernet capture")
 
 
+def test_ipfix(binary):
+    """--ipfix exports to a collector on this host; the files after it are read"""
+    collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    collector.bind(("127.0.0.1", 0))
+    collector.settimeout(5)
+    url = f"udp://127.0.0.1:{collector.getsockname()[1]}"
+    files = [os.path.join(COMMUNITY, f) for f in ("tcp.pcap", "udp.pcap")]
+    p = L.run([binary, "read", "--no-db", "--ipfix", url, *files], timeout=60)
+    L.check("read 14 frames from 2 files" in p.stdout and "0 failed" in p.stdout,
+            f"summary: {p.stdout.strip()}")
+    message = collector.recv(65535)
+    L.check(struct.unpack(">H", message[:2])[0] == 10, "not an IPFIX message")
+    print(f"  {len(message)} bytes of IPFIX; {p.stdout.strip().splitlines()[-1]}")
+
+
 def test_bad_input(binary):
     """bad captures: one line and exit 2; a truncated one: its frames, exit 0"""
     d = L.scratch_dir()
@@ -241,4 +258,4 @@ def test_bad_input(binary):
 if __name__ == "__main__":
     L.main([test_every_capture, test_counts_equal_tshark, test_community_id_seed_0,
             test_community_id_seed_1, test_files_merged_in_time_order, test_link_types,
-            test_bad_input])
+            test_ipfix, test_bad_input])
