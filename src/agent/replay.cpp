@@ -65,12 +65,13 @@ void Replay::run(const CapturedFrame &frame) {
 
 // As the agent's timer, in capture time: a sweep every sweep_period (it
 // seals what is closed or idle), the checkpoints of open connections and the
-// counters at every --interval. Unlike the agent it waits for the store, so
-// that reading a capture twice gives the same records.
+// counters at every --interval. Unlike the agent it first waits for the
+// store to finish the previous sweep's records (written while frames ran),
+// so that reading a capture twice gives the same records.
 void Replay::timed_sweep() {
   bool checkpoint = now_ns_ >= next_checkpoint_ns_;
+  wait_durable(durable_wait); // the previous sweeps' slots come back now, in every run
   sweep(checkpoint ? Checkpoint::all() : Checkpoint{}, checkpoint);
-  wait_durable(durable_wait); // slots come back at the same frame in every run
   next_sweep_ns_ = advance(next_sweep_ns_, now_ns_, sweep_period(options_).count());
   if (checkpoint)
     next_checkpoint_ns_ = advance(next_checkpoint_ns_, now_ns_, options_.interval.count());
