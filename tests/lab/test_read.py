@@ -203,6 +203,15 @@ def test_files_merged_in_time_order(binary):
     print(f"  {len(frames)} frames: {len(whole)} records from one file, two, and stdin")
 
 
+def test_same_records_every_time(binary):
+    """a capture read twice gives the same JSON lines, uids included"""
+    for name in ("mptcp-fclose.pcap", "geneve.pcap"):
+        path = os.path.join(PCAPS, name)
+        first, second = read(binary, [path])[1], read(binary, [path])[1]
+        L.check(first == second, f"{name}: the records differ between two reads")
+        print(f"  {name}: {len(first)} lines, twice the same")
+
+
 def test_link_types(binary):
     """Linux cooked (SLL, SLL2) and raw IP read as the Ethernet capture"""
     path = os.path.join(PCAPS, "dns_tcp.pcap")
@@ -257,5 +266,5 @@ def test_bad_input(binary):
 
 if __name__ == "__main__":
     L.main([test_every_capture, test_counts_equal_tshark, test_community_id_seed_0,
-            test_community_id_seed_1, test_files_merged_in_time_order, test_link_types,
-            test_ipfix, test_bad_input])
+            test_community_id_seed_1, test_files_merged_in_time_order,
+            test_same_records_every_time, test_link_types, test_ipfix, test_bad_input])
