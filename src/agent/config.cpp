@@ -31,9 +31,18 @@ TrackerConfig tracker_config(const RecordOptions &options, size_t interfaces) {
   config.linger = options.linger;
   config.boot_to_epoch_ns = measure_boot_to_epoch_ns();
   config.uid_salt = boot_salt();
+  config.community_id_seed = options.community_id_seed;
   LiveTable live(live_table_config(options, interfaces));
   config.live_rows = live.enabled() ? live.rows() : 0;
   config.count_states = !options.metrics.empty();
+  return config;
+}
+
+TrackerConfig replay_tracker_config(const RecordOptions &options) {
+  TrackerConfig config;
+  config.idle = idle_timeouts(options);
+  config.linger = options.linger;
+  config.community_id_seed = options.community_id_seed;
   return config;
 }
 

@@ -20,6 +20,10 @@ tcf_config kernel_config(const RecordOptions &options);
 // salt of the uids, and what the live table and the metrics need.
 TrackerConfig tracker_config(const RecordOptions &options, size_t interfaces);
 
+// For a capture read offline: the packet clock is the capture's, Unix time
+// already; uids depend on the capture alone; no live table.
+TrackerConfig replay_tracker_config(const RecordOptions &options);
+
 OutputsConfig outputs_config(const RecordOptions &options);
 
 // `interfaces`: how many the recording was asked for (more than one: an

@@ -29,6 +29,7 @@ struct RecordOptions {
   std::chrono::nanoseconds icmp_timeout = std::chrono::seconds(60);
   std::chrono::nanoseconds other_timeout = std::chrono::seconds(60);
   std::chrono::nanoseconds linger = std::chrono::seconds(5);
+  uint16_t community_id_seed = 0;
   std::string user;               // switch to this user after attaching
   std::vector<std::string> ipfix; // collectors: udp://HOST:PORT, tcp://HOST:PORT
   std::chrono::nanoseconds ipfix_active = std::chrono::seconds(60);
@@ -36,6 +37,14 @@ struct RecordOptions {
   std::string db = "tcflows.db";                     // --db
   std::optional<std::chrono::nanoseconds> retention; // --retention; none: keep everything
   bool no_db = false;                                // --no-db: store nothing
+};
+
+// What `tcflows read` is asked: the capture files ("-": standard input),
+// and the options of `record` that apply offline (the outputs, timeouts,
+// --interval in capture time, --max-flows, the Community ID's seed).
+struct ReadOptions {
+  std::vector<std::string> files;
+  RecordOptions record;
 };
 
 } // namespace tcflows

@@ -52,15 +52,20 @@ template <typename Parse> CLI::Validator accepted_by(Parse parse, const std::str
 }
 
 // Exports: IPFIX collectors and their active timeout, the Prometheus endpoint.
-void add_export(CLI::App *record, RecordOptions &o) {
+void add_ipfix(CLI::App *record, RecordOptions &o) {
   record
       ->add_option("--ipfix", o.ipfix,
                    "export connection records to an IPFIX collector (repeatable)")
+      ->allow_extra_args(false) // one URL each time: the words after it are read's files
       ->type_name("udp://HOST:PORT|tcp://HOST:PORT")
       ->check(accepted_by(parse_collector_url, "like udp://HOST:PORT or tcp://[IPV6]:PORT"));
   add_duration(record, "--ipfix-active", o.ipfix_active,
                "IPFIX active timeout: open connections are exported as delta records this "
                "often (default 60s)");
+}
+
+void add_export(CLI::App *record, RecordOptions &o) {
+  add_ipfix(record, o);
   record
       ->add_option("--metrics", o.metrics,
                    "serve Prometheus metrics on http://ADDR:PORT/metrics (a bare PORT listens "
@@ -107,7 +112,7 @@ void add_choice(CLI::App *app, const std::string &name, T &target,
       ->type_name("WORD");
 }
 
-// --proto, --host, --port, --iface: each the filter primitive of its name.
+// --proto, --host, --port, --iface, --community-id: each the filter primitive of its name.
 void add_report_filters(CLI::App *report, ReportOptions &o) {
   struct Shortcut {
     std::string option, field, type, description;
@@ -116,7 +121,8 @@ void add_report_filters(CLI::App *report, ReportOptions &o) {
            {"--proto", "proto", "P", "only this protocol (TCP, UDP, ICMP, 47, ARP, ...)"},
            {"--host", "host", "ADDR", "only connections with this endpoint address"},
            {"--port", "port", "N", "only connections with this port at either end"},
-           {"--iface", "iface", "IF", "only connections seen on this interface"}})
+           {"--iface", "iface", "IF", "only connections seen on this interface"},
+           {"--community-id", "community-id", "ID", "only the connection of this Community ID"}})
     report
         ->add_option_function<std::string>(
             s.option,
@@ -236,7 +242,8 @@ void add_record_store(CLI::App *record, RecordOptions &o) {
   record->add_flag("--no-db", o.no_db, "write no database")->excludes(db)->excludes(retention);
 }
 
-// Connection records: JSON lines, and when a connection ends (timeouts, linger).
+// Connection records: JSON lines, when a connection ends (timeouts, linger),
+// their Community ID.
 void add_record_lifecycle(CLI::App *record, RecordOptions &o) {
   record
       ->add_option("--jsonl", o.jsonl,
@@ -249,6 +256,10 @@ void add_record_lifecycle(CLI::App *record, RecordOptions &o) {
                "idle timeout of other protocols and link-layer flows (default 60s)");
   add_duration(record, "--linger", o.linger,
                "how long a closed TCP connection still takes late packets (default 5s)");
+  record
+      ->add_option("--community-id-seed", o.community_id_seed,
+                   "the seed of the records' Community ID, 0 to 65535 (default 0)")
+      ->type_name("N");
 }
 
 // The BPF side: table sizes, TC priority.
@@ -298,6 +309,27 @@ void add_record(CLI::App &app, RecordOptions &o) {
   add_export(record, o);
 }
 
+// `read`: the options of `record` that mean something offline, in capture time.
+void add_read(CLI::App &app, ReadOptions &o) {
+  auto *read = app.add_subcommand(
+      "read", "count the connections of capture files (pcap, pcapng) as record would");
+  read->add_option("files", o.files, "capture files, read as one capture in time order; - is stdin")
+      ->required()
+      ->type_name("FILE...");
+  add_duration(read, "--interval", o.record.interval,
+               "how often, in capture time, open connections are checkpointed (default 5s)");
+  read->add_option("--max-flows", o.record.max_flows,
+                   "live connections the kernel's table holds (default 65536)")
+      ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 26));
+  read->add_flag("-q,--quiet", o.record.quiet, "print no summary at the end");
+  add_record_lifecycle(read, o.record);
+  // No --retention: it counts back from now, and a capture's records are older.
+  auto *db = read->add_option("--db", o.record.db, "the database to write (default ./tcflows.db)")
+                 ->type_name("PATH");
+  read->add_flag("--no-db", o.record.no_db, "write no database")->excludes(db);
+  add_ipfix(read, o.record);
+}
+
 void add_detach(CLI::App &app, DetachOptions &o) {
   auto *detach = app.add_subcommand(
       "detach", "remove what a killed tcflows record left: filters and lock files");
@@ -314,6 +346,8 @@ Command parse_command_line(int argc, char **argv) {
   app.add_flag("-v,--verbose", command.verbose, "debug output, libbpf messages and verifier log");
   RecordOptions record;
   add_record(app, record);
+  ReadOptions read;
+  add_read(app, read);
   DetachOptions detach;
   add_detach(app, detach);
   auto now_ns = static_cast<int64_t>(epoch_now_ns());
@@ -341,6 +375,8 @@ Command parse_command_line(int argc, char **argv) {
     add_expression(report, filter);
     check_report(report);
     command.options = report;
+  } else if (app.got_subcommand("read")) {
+    command.options = read;
   } else if (app.got_subcommand("detach")) {
     command.options = detach;
   } else {

@@ -11,7 +11,7 @@ namespace tcflows {
 
 struct Command {
   bool verbose = false;
-  std::variant<RecordOptions, ReportOptions, DetachOptions> options;
+  std::variant<RecordOptions, ReadOptions, ReportOptions, DetachOptions> options;
 };
 
 // Parses argv. Throws Fatal (exit 2) with a one-line message on bad input;

@@ -1,4 +1,5 @@
 #include "cmd/cli.h"
+#include "cmd/read.h"
 #include "cmd/record.h"
 #include "report/report.h"
 #include "util/error.h"
@@ -12,6 +13,7 @@ struct Run {
   int operator()(const tcflows::RecordOptions &options) const {
     return tcflows::run_record(options);
   }
+  int operator()(const tcflows::ReadOptions &options) const { return tcflows::run_read(options); }
   int operator()(const tcflows::ReportOptions &options) const {
     return tcflows::run_report(options);
   }

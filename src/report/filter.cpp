@@ -47,6 +47,7 @@ const FilterField fields[] = {
     {"duration", ValueKind::duration, "c.end_ns - c.start_ns"},
     {"rtt", ValueKind::duration, "c.rtt_ns", {}, {}, "c.rtt_ns IS NOT NULL"},
     {"uid", ValueKind::text, "c.uid"},
+    {"community-id", ValueKind::text, "c.community_id", {}, {}, "c.community_id IS NOT NULL"},
 };
 
 // Protocol words that stand alone ("tcp") or qualify the primitive after
@@ -126,6 +127,10 @@ std::vector<Token> tokens_of(std::string_view text) {
       while (i < text.size() && !is_space(text[i]) && text[i] != '(' && text[i] != ')' &&
              !is_op_char(text[i]) && !is_bool_char(text[i]))
         i++;
+      // A Community ID ("1:" and base64) keeps the '=' that pads its end.
+      if (text.substr(start, 2) == "1:")
+        while (i < text.size() && text[i] == '=')
+          i++;
     }
     tokens.push_back({type, text.substr(start, i - start), start + 1});
   }
@@ -464,7 +469,8 @@ for the shell). It selects connections:
   [src|dst] portrange N-M
   proto NAME|N                tcp udp icmp icmp6 sctp arp ... or a number; tcp, udp, ... alone
                               too, and before a test: tcp port 80; ip4, ip6: the family
-  iface NAME   state SF|S0|REJ|...   close fin|rst|idle|shutdown   vlan [OP] N   uid UID
+  iface NAME   state SF|S0|REJ|...   close fin|rst|idle|shutdown|eof   vlan [OP] N   uid UID
+  community-id ID             the Community ID v1 (1:base64), as Zeek and Suricata log it
   [src|dst] bytes [OP] N      the connection's whole counts: 1500, 1k, 1.5M, 2G (x1000), 64KiB,
   [src|dst] packets [OP] N    1MiB (x1024); src: what the originator sent, dst: the responder
   duration [OP] T, rtt [OP] T 250us, 10ms, 1.5s, 2m, 1h30m (without an rtt: false)

@@ -257,7 +257,7 @@ Values protocol(std::string_view text) {
 
 constexpr std::string_view conn_states[] = {"S0",   "S1",     "SF",    "REJ", "S2",  "S3", "RSTO",
                                             "RSTR", "RSTOS0", "RSTRH", "SH",  "SHR", "OTH"};
-constexpr std::string_view close_reasons[] = {"fin", "rst", "idle", "shutdown"};
+constexpr std::string_view close_reasons[] = {"fin", "rst", "idle", "shutdown", "eof"};
 
 Values word_of(std::string_view text, std::span<const std::string_view> words, bool upper) {
   std::string typed = lower(text);

@@ -78,6 +78,7 @@ Table conn_table(const Rows &rows) {
     t.push_back(plain(column_header(name), rows, name));
   if (several_ifaces(rows))
     t.push_back(plain(column_header("iface"), rows, "iface"));
+  t.push_back(plain(column_header("community_id"), rows, "community_id"));
   return t;
 }
 

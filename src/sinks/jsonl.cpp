@@ -1,5 +1,6 @@
 #include "sinks/jsonl.h"
 
+#include "track/community_id.h"
 #include "track/flow.h"
 #include "util/error.h"
 
@@ -31,6 +32,8 @@ std::string conn_json(const ConnUpdate &update, const InterfaceNames &names) {
        r.final() ? nlohmann::json(close_reason_name(r.close_reason)) : nlohmann::json()},
       {"rtt_ns", r.rtt_ns ? nlohmann::json(*r.rtt_ns) : nlohmann::json()},
       {"orig_guessed", r.orig_guessed},
+      {"community_id",
+       r.community_id ? nlohmann::json(community_id_text(*r.community_id)) : nlohmann::json()},
       {"checkpoint", !update.final()},
   };
   return json.dump();

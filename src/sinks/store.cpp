@@ -1,6 +1,7 @@
 #include "sinks/store.h"
 
 #include "sinks/schema.h"
+#include "track/community_id.h"
 #include "track/flow.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -146,12 +147,12 @@ sql::Database open_for_writing(const StoreConfig &config) {
   }
 }
 
-// Parameters ?1 to ?19 are the record's fields, in this order, in both.
+// Parameters ?1 to ?20 are the record's fields, in this order, in both.
 constexpr const char *insert_sql = R"(
 INSERT INTO connections (uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan,
   start_ns, end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history,
-  close_reason, rtt_ns, orig_guessed)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+  close_reason, rtt_ns, orig_guessed, community_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
 ON CONFLICT (uid) DO NOTHING)";
 
 // The uid stays, so its index is not touched; it is checked, since a deleted
@@ -160,8 +161,8 @@ constexpr const char *update_sql = R"(
 UPDATE connections SET iface = ?2, proto = ?3, src_addr = ?4, src_port = ?5, dst_addr = ?6,
   dst_port = ?7, vlan = ?8, start_ns = ?9, end_ns = ?10, orig_pkts = ?11, orig_bytes = ?12,
   resp_pkts = ?13, resp_bytes = ?14, state = ?15, history = ?16, close_reason = ?17,
-  rtt_ns = ?18, orig_guessed = ?19
-WHERE id = ?20 AND uid = ?1)";
+  rtt_ns = ?18, orig_guessed = ?19, community_id = ?20
+WHERE id = ?21 AND uid = ?1)";
 
 constexpr const char *select_id_sql = "SELECT id FROM connections WHERE uid = ?1";
 
@@ -292,13 +293,15 @@ void bind_record(sql::Statement &s, const ConnRecord &r, const InterfaceNames &n
   if (r.rtt_ns)
     s.bind(18, as_sql(*r.rtt_ns));
   s.bind(19, int64_t{r.orig_guessed});
+  if (r.community_id)
+    s.bind(20, community_id_text(*r.community_id));
 }
 
 bool Store::Connection::update_record(const ConnRecord &r, const InterfaceNames &names,
                                       int64_t id) {
   sql::ResetGuard guard(update);
   bind_record(update, r, names);
-  update.bind(20, id).run();
+  update.bind(21, id).run();
   return sqlite3_changes(db.get()) == 1;
 }
 

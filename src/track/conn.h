@@ -53,6 +53,13 @@ struct UidHash {
   size_t operator()(const Uid &uid) const { return fnv1a(uid.view()); }
 };
 
+// A connection's Community ID v1 (see track/community_id.h): the SHA-1
+// digest; the text ("1:" and base64) is made where a sink writes it.
+struct CommunityId {
+  std::array<uint8_t, 20> digest{};
+  bool operator==(const CommunityId &) const = default;
+};
+
 // Zeek history letters: at most 31, kept inline (no allocation per record).
 class History {
 public:
@@ -101,6 +108,7 @@ struct ConnRecord {
   uint8_t resp_tcp_flags = 0;     // and the responder
   bool orig_guessed = false;      // originator from the port heuristic
   bool orig_ingress = false; // the originator's packets arrive at TC ingress (else leave at egress)
+  std::optional<CommunityId> community_id; // none for link-layer flows and lone fragments
 
   uint32_t ifindex() const { return key.ifindex; }
   uint16_t vlan() const { return key.vlan[0]; } // outer VLAN id, 0 when untagged

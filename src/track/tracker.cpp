@@ -28,6 +28,7 @@ extern "C" {
 #include "key.h"
 }
 
+#include "track/community_id.h"
 #include "track/flow.h"
 #include "track/zeek_state.h"
 #include "util/clock.h"
@@ -184,6 +185,7 @@ struct Tracker::Impl {
     r.rtt_ns = handshake_rtt(v.steps, orig, v.first.ack_dt);
     r.orig_guessed = o.guessed;
     r.close_reason = reason;
+    r.community_id = community_id(r, config_.community_id_seed);
     return r;
   }
 
@@ -432,7 +434,7 @@ struct Tracker::Impl {
             table_.used()};
   }
 
-  void shutdown(uint64_t now, const UpdateSink &sink) {
+  void shutdown(uint64_t now, const UpdateSink &sink, CloseReason open_reason) {
     table_.synchronize();
     seq_++;
     now_ = now;
@@ -448,7 +450,7 @@ struct Tracker::Impl {
         if (t.phase == Phase::none || t.incarnation != slot_incarnation(state))
           t = Tracked{slot_incarnation(state), Phase::open};
         if (slot_kind(state) == TCF_SLOT_ACTIVE)
-          end_open(i, slots[k], t, sink);
+          end_open(i, slots[k], t, open_reason, sink);
         else
           finish(i, slots[k], t, sink);
       }
@@ -456,15 +458,16 @@ struct Tracker::Impl {
     flush(sink);
   }
 
-  // An open connection at shutdown: final, "shutdown" unless it had closed.
-  void end_open(uint32_t i, tcf_conn &slot, Tracked &t, const UpdateSink &sink) {
+  // An open connection at shutdown: final, `reason` unless it had closed.
+  void end_open(uint32_t i, tcf_conn &slot, Tracked &t, CloseReason reason,
+                const UpdateSink &sink) {
     tcf_conn c = snapshot(slot);
     auto carry = carries_.find(i);
     View v = view_of(c, carry != carries_.end() ? &carry->second : nullptr);
     if (!packets(c))
       return;
     std::optional<CloseReason> closed = is_tcp(c.key) ? closed_by(v.steps) : std::nullopt;
-    emit(update_of(t, v, closed.value_or(CloseReason::shutdown), now_epoch_), sink);
+    emit(update_of(t, v, closed.value_or(reason), now_epoch_), sink);
     stats_.finished++;
     t.phase = Phase::done;
   }
@@ -606,8 +609,8 @@ SweepResult Tracker::sweep(uint64_t now_boot_ns, Checkpoint checkpoint, const Up
 
 void Tracker::durable(uint64_t seq) { impl_->durable_ = std::max(impl_->durable_, seq); }
 
-void Tracker::shutdown(uint64_t now_boot_ns, const UpdateSink &sink) {
-  impl_->shutdown(now_boot_ns, sink);
+void Tracker::shutdown(uint64_t now_boot_ns, const UpdateSink &sink, CloseReason open_reason) {
+  impl_->shutdown(now_boot_ns, sink, open_reason);
 }
 
 void Tracker::set_boot_to_epoch_ns(int64_t boot_to_epoch_ns) {

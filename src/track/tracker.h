@@ -36,6 +36,8 @@ struct TrackerConfig {
   // Tells boots apart in uids (the packet clock restarts at boot): the agent
   // derives it from the kernel's boot id.
   uint64_t uid_salt = 0;
+  // The seed of the records' Community ID (record --community-id-seed).
+  uint16_t community_id_seed = 0;
   // Rows the live tables may show (top_open, flow_totals); 0: no live table.
   size_t live_rows = 0;
   // Count the open connections by conn_state at each sweep (for the metrics).
@@ -107,10 +109,12 @@ public:
   // their slots go back to the program at the next sweep.
   void durable(uint64_t seq);
 
-  // The agent stops, its programs detached: every connection not final yet
-  // as a final update, close_reason "shutdown" when it was open (fin or rst
-  // when it had closed and was lingering).
-  void shutdown(uint64_t now_boot_ns, const UpdateSink &sink);
+  // The agent stops, its programs detached (or a capture read offline
+  // ended): every connection not final yet as a final update, close_reason
+  // `open_reason` when it was open (fin or rst when it had closed and was
+  // lingering).
+  void shutdown(uint64_t now_boot_ns, const UpdateSink &sink,
+                CloseReason open_reason = CloseReason::shutdown);
 
   // Connections an earlier agent left open in the database: when the same
   // connection (by uid) turns up in the table, its first update counts only

@@ -13,13 +13,14 @@ import sys
 # What each stage may include besides itself: the libraries it links.
 ALLOWED = {
     "util": set(),
+    "capture": {"util"},
     "kernel": {"util"},
     "attach": {"util", "kernel"},
     "track": {"util", "kernel"},
     "sinks": {"util", "kernel", "track"},
-    "agent": {"util", "kernel", "attach", "track", "sinks"},
+    "agent": {"util", "capture", "kernel", "attach", "track", "sinks"},
     "report": {"util", "kernel", "track", "sinks"},
-    "cmd": {"util", "kernel", "attach", "track", "sinks", "agent", "report"},
+    "cmd": {"util", "capture", "kernel", "attach", "track", "sinks", "agent", "report"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"')
 

@@ -93,6 +93,7 @@ def test_values(binary, script):
             open(os.path.join(top, name), "w").close()
         expect(binary, script, "report --db f", ["flows.db"], cwd=top)
         expect(binary, script, "record --jsonl ", ["-", "flows.db", "other.db"], cwd=top)
+        expect(binary, script, "read ", ["flows.db", "other.db"], cwd=top)
     expect(binary, script, "report --top ", [])
 
 

@@ -3,6 +3,7 @@
 #include "helpers.h"
 #include "report/report.h"
 #include "sinks/store.h"
+#include "track/community_id.h"
 #include "util/units.h"
 
 #include <doctest/doctest.h>
@@ -503,13 +504,14 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
       auto csv = parse_csv(report(options_for(path, w, f, ReportBy::conn, ReportFormat::csv)));
       REQUIRE(csv.size() == expected.size() + 1);
       CHECK(csv[0] == std::vector<std::string>{
-                          "id",       "uid",       "iface",        "proto",     "src_addr",
-                          "src_port", "dst_addr",  "dst_port",     "vlan",      "start_ns",
-                          "end_ns",   "orig_pkts", "orig_bytes",   "resp_pkts", "resp_bytes",
-                          "state",    "history",   "close_reason", "rtt_ns",    "orig_guessed"});
+                          "id",          "uid",       "iface",        "proto",     "src_addr",
+                          "src_port",    "dst_addr",  "dst_port",     "vlan",      "start_ns",
+                          "end_ns",      "orig_pkts", "orig_bytes",   "resp_pkts", "resp_bytes",
+                          "state",       "history",   "close_reason", "rtt_ns",    "orig_guessed",
+                          "community_id"});
       std::set<std::string> csv_uids, expected_uids;
       for (size_t i = 1; i < csv.size(); i++) {
-        CHECK(csv[i].size() == 20);
+        CHECK(csv[i].size() == 21);
         csv_uids.insert(csv[i][1]);
       }
       std::multiset<std::string> lines;
@@ -537,7 +539,7 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
           words += header[i];
       CHECK(words == std::string("PROTOCOL ORIGINATOR RESPONDER START DURATION STATE ORIG_PKTS "
                                  "ORIG_BYTES RESP_PKTS RESP_BYTES") +
-                         (ifaces.size() > 1 ? " IFACE" : ""));
+                         (ifaces.size() > 1 ? " IFACE" : "") + " COMMUNITY_ID");
     }
 }
 
@@ -664,4 +666,41 @@ TEST_CASE("json and csv carry odd text exactly") {
   auto csv = report(o);
   CHECK(csv.find(",\"we\"\"ird,\\\x01\",") != std::string::npos);
   CHECK(csv.find(",\"S\nh\",") != std::string::npos);
+}
+
+TEST_CASE("community id: stored with the record, shown by --by conn, found by its filter") {
+  TempDir dir;
+  auto path = dir.file("cid.db");
+  std::string wanted;
+  {
+    TestStore store(store_config(path));
+    std::vector<ConnUpdate> updates;
+    for (uint16_t port : {41234, 41235}) {
+      auto r = make_record("Ccid" + std::to_string(port), t0, t0 + sec);
+      r.src_port = port;
+      auto update = make_update(r, t0, t0 + interval, 1, 60, 1, 60);
+      update.record.community_id = community_id(update.record, 0);
+      wanted = community_id_text(*update.record.community_id);
+      updates.push_back(update);
+    }
+    REQUIRE(store.write(updates, {}, t0 + interval));
+  }
+  RawDb db(path, true);
+  CHECK(db.integer("SELECT count(*) FROM connections WHERE community_id LIKE '1:%'") == 2);
+  CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'connections_community_id'") ==
+        1);
+  ReportOptions o;
+  o.db = path;
+  o.since_ns = 0;
+  o.by = ReportBy::conn;
+  o.format = ReportFormat::json;
+  CHECK(Json::parse(report(o)).size() == 2);
+  // The base64 padding ('=') is part of the value, not a comparison.
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("community-id " + wanted));
+  auto json = Json::parse(report(o));
+  REQUIRE(json.size() == 1);
+  CHECK(json[0]["uid"] == "Ccid41235");
+  CHECK(json[0]["community_id"] == wanted);
+  o.format = ReportFormat::table;
+  CHECK(report(o).find(wanted) != std::string::npos);
 }

@@ -8,8 +8,8 @@ script_args=("$@")
 
 # Build: compilers, the BPF tool chain, libraries.
 build_packages=(clang llvm libbpf-dev bpftool libboost-dev libsqlite3-dev libfmt-dev
-  doctest-dev libcli11-dev nlohmann-json3-dev libmnl-dev libcap-dev libcairo2-dev meson
-  ninja-build pkg-config g++ clang-format scdoc systemd)
+  doctest-dev libcli11-dev nlohmann-json3-dev libmnl-dev libcap-dev libcairo2-dev libssl-dev
+  libpcap-dev meson ninja-build pkg-config g++ clang-format scdoc systemd)
 # Tests: namespaces, traffic, captures and references.
 test_packages=(iproute2 tcpdump tshark tcpreplay conntrack nftables iperf3 ethtool
   iputils-ping python3 sqlite3 libpcap-dev kmod

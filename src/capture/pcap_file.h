@@ -1,0 +1,41 @@
+// One capture file, pcap or pcapng (read by libpcap), its frames turned into
+// the Ethernet frames the TC program parses: Ethernet as it is; Linux cooked
+// (SLL, SLL2) and raw IPv4/IPv6 behind a made-up Ethernet header of the
+// right EtherType.
+#pragma once
+
+#include "capture/frame.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+struct pcap;
+
+namespace tcflows {
+
+class PcapFile {
+public:
+  // Opens `path` ("-": standard input). The error is one line: why the file
+  // cannot be read, or the link type that is not supported.
+  static std::variant<PcapFile, std::string> open(const std::string &path);
+
+  // The next frame; nullopt at the end of the file or at an error (counted
+  // in `stats`, which also counts the frames read, bad, cut and padded).
+  std::optional<CapturedFrame> next(CaptureStats &stats);
+
+  const std::string &path() const { return path_; }
+
+private:
+  struct Close {
+    void operator()(pcap *p) const;
+  };
+  PcapFile(std::string path, pcap *p, int link_type);
+
+  std::string path_;
+  std::unique_ptr<pcap, Close> pcap_;
+  int link_type_;
+};
+
+} // namespace tcflows
