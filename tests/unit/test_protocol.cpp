@@ -469,6 +469,26 @@ TEST_CASE("protocol: a connection written open that ended while no agent ran: re
   rig.check_deltas(); // the first agent's checkpoint and the final's delta add up
 }
 
+TEST_CASE("protocol: records take the wall clock's offset as it is at their sweep") {
+  // NTP stepped the wall clock by 2 ms between the two connections' sweeps.
+  Rig rig;
+  int64_t offset = 1'700'000'000 * sec;
+  rig.tracker->set_boot_to_epoch_ns(offset);
+  Conversation a("10.0.0.1", 40000, "10.0.0.2", 80);
+  uint64_t a_start = rig.k.clock_ns;
+  a.short_tcp(rig.k);
+  rig.after(6 * sec);
+  rig.after(1 * sec);
+  rig.tracker->set_boot_to_epoch_ns(offset + 2'000'000);
+  Conversation b("10.0.0.1", 40001, "10.0.0.2", 80);
+  uint64_t b_start = rig.k.clock_ns;
+  b.short_tcp(rig.k);
+  rig.after(6 * sec);
+  rig.after(1 * sec);
+  CHECK(rig.final_of(a).start_ns == a_start + uint64_t(offset));
+  CHECK(rig.final_of(b).start_ns == b_start + uint64_t(offset) + 2'000'000);
+}
+
 TEST_CASE("protocol: shutdown: open connections final as shutdown, closed ones as fin") {
   Rig rig;
   Conversation open("10.0.0.1", 40000, "10.0.0.2", 443);
