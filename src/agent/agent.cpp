@@ -85,7 +85,7 @@ void Agent::sweep(Checkpoint checkpoint, bool counters_row) {
     outputs_.close_stale(std::move(stale));
   }
   outputs_.begin(epoch_now_ns(), interfaces());
-  tracker_.set_boot_to_epoch_ns(measure_boot_to_epoch_ns()); // the wall clock as it is now
+  tracker_.follow_wall_clock(measure_boot_to_epoch_ns());
   last_ = tracker_.sweep(boot_now_ns(), checkpoint, [this](std::span<const ConnUpdate> chunk) {
     outputs_.add({chunk.begin(), chunk.end()});
   });

@@ -613,8 +613,11 @@ void Tracker::shutdown(uint64_t now_boot_ns, const UpdateSink &sink, CloseReason
   impl_->shutdown(now_boot_ns, sink, open_reason);
 }
 
-void Tracker::set_boot_to_epoch_ns(int64_t boot_to_epoch_ns) {
-  impl_->config_.boot_to_epoch_ns = boot_to_epoch_ns;
+void Tracker::follow_wall_clock(int64_t boot_to_epoch_ns) {
+  constexpr int64_t noise_ns = 100'000; // far above a measurement's jitter, far below 1 ms
+  int64_t &offset = impl_->config_.boot_to_epoch_ns;
+  if (boot_to_epoch_ns > offset + noise_ns || boot_to_epoch_ns < offset - noise_ns)
+    offset = boot_to_epoch_ns;
 }
 
 void Tracker::resume(std::vector<StoredOpenConn> conns) { impl_->resume(std::move(conns)); }

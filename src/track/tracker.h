@@ -136,9 +136,11 @@ public:
 
   TrackerStats stats() const;
 
-  // The wall clock moved against the packet clock (NTP slews or steps it):
-  // records from now on use this offset (see TrackerConfig).
-  void set_boot_to_epoch_ns(int64_t boot_to_epoch_ns);
+  // The wall clock's offset from the packet clock as measured now (see
+  // TrackerConfig): records from now on use it once it differs by more than
+  // a measurement's noise (NTP stepped or slewed the wall clock), so that a
+  // connection's start does not move from one update to the next otherwise.
+  void follow_wall_clock(int64_t boot_to_epoch_ns);
 
 private:
   struct Impl;

@@ -469,17 +469,20 @@ TEST_CASE("protocol: a connection written open that ended while no agent ran: re
   rig.check_deltas(); // the first agent's checkpoint and the final's delta add up
 }
 
-TEST_CASE("protocol: records take the wall clock's offset as it is at their sweep") {
-  // NTP stepped the wall clock by 2 ms between the two connections' sweeps.
-  Rig rig;
+TEST_CASE("protocol: records follow the wall clock when it steps, not the noise of measuring it") {
+  // NTP stepped the wall clock by 2 ms between the two connections' sweeps;
+  // before the first, a measurement 50 ns off changed nothing.
   int64_t offset = 1'700'000'000 * sec;
-  rig.tracker->set_boot_to_epoch_ns(offset);
+  TrackerConfig config = Rig::default_config();
+  config.boot_to_epoch_ns = offset;
+  Rig rig(64, config);
   Conversation a("10.0.0.1", 40000, "10.0.0.2", 80);
   uint64_t a_start = rig.k.clock_ns;
   a.short_tcp(rig.k);
+  rig.tracker->follow_wall_clock(offset + 50);
   rig.after(6 * sec);
   rig.after(1 * sec);
-  rig.tracker->set_boot_to_epoch_ns(offset + 2'000'000);
+  rig.tracker->follow_wall_clock(offset + 2'000'000);
   Conversation b("10.0.0.1", 40001, "10.0.0.2", 80);
   uint64_t b_start = rig.k.clock_ns;
   b.short_tcp(rig.k);
