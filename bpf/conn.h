@@ -200,23 +200,20 @@ TCF_INLINE void tcf_add(struct tcf_env *env, struct tcf_conn *c, struct tcf_pack
 	__u32 mine = (__u32)p->bits << (8 * d) | (__u32)p->tcp_flags << (16 + 8 * d);
 	__u32 marks, old;
 	__u64 now;
-	int fresh, timed;
 
 	tcf_add64(&c->pkts[d], p->pkts);
 	tcf_add64(&c->bytes[d], p->bytes);
+	/*
+	 * The precise clock for every packet: a connection's end is its last
+	 * packet's time. (Read only when the coarse tick moved, the end could be
+	 * a whole tick early: 4 ms at HZ=250.)
+	 */
+	now = tcf_now(env, p);
+	if (now > tcf_load64(&c->last_ns))
+		c->last_ns = now;
+	c->last_tick = (__u32)p->tick;
 	marks = tcf_load32(&c->marks);
-	fresh = (marks & mine) != mine;
-	/* The precise clock when the tick moved on, for the handshake and the close. */
-	timed = fresh || (__u32)p->tick != tcf_load32(&c->last_tick) ||
-		(p->tcp_flags & (TCF_TCP_SYN | TCF_TCP_FIN | TCF_TCP_RST)) ||
-		(marks & (TCF_RST_EITHER | TCF_SEEN_FIN | TCF_SEEN_FIN << 8));
-	if (timed) {
-		now = tcf_now(env, p);
-		if (now > tcf_load64(&c->last_ns))
-			c->last_ns = now;
-		c->last_tick = (__u32)p->tick;
-	}
-	if (fresh) {
+	if ((marks & mine) != mine) {
 		old = tcf_or32(&c->marks, mine);
 		tcf_mark_first(env, c, p, old);
 	}

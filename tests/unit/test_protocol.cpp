@@ -492,6 +492,24 @@ TEST_CASE("protocol: records follow the wall clock when it steps, not the noise 
   CHECK(rig.final_of(b).start_ns == b_start + uint64_t(offset) + 2'000'000);
 }
 
+TEST_CASE("protocol: a connection ends at its last packet, also within the coarse tick") {
+  // Three datagrams within one 4 ms tick: the end is the third's time.
+  Rig rig;
+  rig.k.advance(4 * ms - rig.k.clock_ns % (4 * ms)); // the start of a tick
+  Conversation c("10.0.0.1", 40000, "10.0.0.2", 53, 17);
+  uint64_t start = rig.k.clock_ns;
+  rig.k.send(c.client(0, 60, true));
+  rig.k.advance(1 * ms);
+  rig.k.send(c.server(0, 120, true));
+  rig.k.advance(2 * ms);
+  rig.k.send(c.client(0, 60, true));
+  REQUIRE(rig.k.clock_ns / (4 * ms) == start / (4 * ms));
+  rig.after(61 * sec);
+  rig.after(1 * sec);
+  auto r = rig.final_of(c);
+  CHECK(r.end_ns - r.start_ns == 3 * ms);
+}
+
 TEST_CASE("protocol: shutdown: open connections final as shutdown, closed ones as fin") {
   Rig rig;
   Conversation open("10.0.0.1", 40000, "10.0.0.2", 443);
