@@ -211,14 +211,50 @@ def capture_history(conn):
     """Zeek's history of a capture connection: for TCP each letter's first
     occurrence per direction (s h a d f r, q i), upper case the originator;
     for other protocols 'd' for a direction's first packet."""
-    history, done = "", set()
+    return "".join(letter for letter, _ in capture_history_times(conn))
+
+
+def capture_history_times(conn):
+    """capture_history as (letter, capture time of its frame) pairs."""
+    history, done = [], set()
     for fr in conn.frames:
         orig = is_orig_frame(conn, fr)
         letter, kind = _tcp_letter(fr) if fr.tcp_flags is not None else ("D", "D")
         if letter and (orig, kind) not in done:
             done.add((orig, kind))
-            history += letter if orig else letter.lower()
+            history.append((letter if orig else letter.lower(), fr.time_ns))
     return history
+
+
+# Packets that cross the interface at about the same time on two CPUs can
+# pass the TC hook in one order and the capture's tap in the other: a
+# device's taps run before TC ingress and after TC egress, and either CPU can
+# be interrupted between the two.
+CONCURRENT_NS = 200_000
+
+
+def same_history(recorded, capture):
+    """Whether a recorded history is the capture's (capture_history_times),
+    allowing two adjacent letters whose frames were captured within
+    CONCURRENT_NS of each other to be swapped."""
+    letters = [letter for letter, _ in capture]
+    if recorded == "".join(letters):
+        return True
+    if len(recorded) != len(letters):
+        return False
+    times = [t for _, t in capture]
+    i = 0
+    while i < len(letters):
+        if recorded[i] == letters[i]:
+            i += 1
+            continue
+        j = i + 1
+        if (j < len(letters) and recorded[i] == letters[j] and recorded[j] == letters[i]
+                and abs(times[j] - times[i]) <= CONCURRENT_NS):
+            i += 2
+            continue
+        return False
+    return True
 
 
 def capture_rtt(conn):
