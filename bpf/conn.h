@@ -59,7 +59,6 @@ struct tcf_packet {
 	struct tcf_flow_key key; /* canonical */
 	__u64 pkts;		 /* wire packets (GSO segments) */
 	__u64 bytes;		 /* wire IP bytes */
-	__u64 tick;		 /* coarse clock: jiffies (offline: the packet clock) */
 	__u64 now;		 /* the precise packet clock once read, else 0 */
 	__u64 tstamp;		 /* the frame's own timestamp (the clock offline) */
 	__u32 tcp_seq;
@@ -137,14 +136,11 @@ TCF_INLINE __u32 tcf_starts_connection(struct tcf_env *env, struct tcf_conn *c,
 	__u32 marks, seen, syn_dir;
 	__u64 idle, now, last;
 
-	/* Within the tick of the connection's last packet it is not idle. */
-	if ((__u32)p->tick != tcf_load32(&c->last_tick)) {
-		idle = tcf_idle_ns(env, &p->key);
-		now = tcf_now(env, p);
-		last = tcf_load64(&c->last_ns);
-		if (idle && now > last && now - last > idle)
-			return TCF_END_IDLE;
-	}
+	idle = tcf_idle_ns(env, &p->key);
+	now = tcf_now(env, p);
+	last = tcf_load64(&c->last_ns);
+	if (idle && now > last && now - last > idle)
+		return TCF_END_IDLE;
 	if (!p->tcp || !(p->bits & TCF_SEEN_SYN))
 		return TCF_END_NONE;
 	marks = tcf_load32(&c->marks);
@@ -205,13 +201,12 @@ TCF_INLINE void tcf_add(struct tcf_env *env, struct tcf_conn *c, struct tcf_pack
 	tcf_add64(&c->bytes[d], p->bytes);
 	/*
 	 * The precise clock for every packet: a connection's end is its last
-	 * packet's time. (Read only when the coarse tick moved, the end could be
-	 * a whole tick early: 4 ms at HZ=250.)
+	 * packet's time. (A coarse clock such as jiffies would put it up to a
+	 * tick early: 4 ms at HZ=250.)
 	 */
 	now = tcf_now(env, p);
 	if (now > tcf_load64(&c->last_ns))
 		c->last_ns = now;
-	c->last_tick = (__u32)p->tick;
 	marks = tcf_load32(&c->marks);
 	if ((marks & mine) != mine) {
 		old = tcf_or32(&c->marks, mine);
@@ -271,7 +266,6 @@ TCF_INLINE struct tcf_conn *tcf_take(struct tcf_env *env, struct tcf_packet *p, 
 	c->order = 0;
 	c->marks = 0;
 	c->ack_dt = 0;
-	c->last_tick = (__u32)p->tick;
 	c->syn_seq = 0;
 	c->first = (p->dir & 1) | (p->egress ? TCF_FIRST_EGRESS : 0);
 	c->icmp_type = p->icmp_type;

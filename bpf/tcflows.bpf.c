@@ -275,14 +275,6 @@ static __always_inline int env_doorbell(struct tcf_env *env, __s64 free)
 
 #include "conn.h"
 
-/* The coarse clock that tells whether the precise one is needed. */
-static __always_inline __u64 coarse_tick(__u64 tstamp)
-{
-	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP)
-		return tstamp;
-	return bpf_jiffies64();
-}
-
 /*
  * Counts a parsed frame (`pkts` wire packets, `bytes` wire bytes) in its
  * connection. conn.h's lookup and its use are functions of their own
@@ -299,7 +291,6 @@ static __always_inline void account(struct pkt *p, __u64 pkts, __u64 bytes, __u6
 	tp.key = p->key;
 	tp.pkts = pkts;
 	tp.bytes = bytes;
-	tp.tick = coarse_tick(tstamp);
 	tp.tcp_seq = p->tcp_seq;
 	tp.egress = hook == TCF_HOOK_EGRESS;
 	tp.tcp = p->key.proto == IPPROTO_TCP && p->key.kind == TCF_KIND_PORTS;

@@ -89,14 +89,14 @@ struct tcf_conn {
 	__u64 pkts[2];		 /* wire packets per enum tcf_dir */
 	__u64 bytes[2];		 /* IP-level bytes (frame bytes for link flows) */
 	__u64 first_ns;		 /* packet clock of the first packet */
-	__u64 last_ns;		 /* packet clock of the latest packet (within a tick) */
+	__u64 last_ns;		 /* packet clock of the latest packet */
 	__u64 order;		 /* 4 bits per seen bit: bits seen before it */
 	__u32 state;		 /* enum tcf_slot_state | reason << 4 | incarnation << 8 */
 	__u32 marks;		 /* enum tcf_seen bits per direction (bits 0..15), and the
 				    OR of the TCP flags per direction (bits 16..31) */
 	__u32 ack_dt;		 /* ns from first_ns to the ACK that completed the
 				    handshake; 0 when none, ~0 when later than 4.29 s */
-	__u32 last_tick;	 /* coarse clock tick (jiffies) of last_ns */
+	__u32 spare;		 /* 0: room for a field */
 	__u32 syn_seq;		 /* sequence number of the first SYN (its ISN) */
 	__u8 first;		 /* enum tcf_first of the first packet */
 	__u8 icmp_type;		 /* type and code of the first ICMP packet */

@@ -211,21 +211,17 @@ size_t Kernel::mapped() const {
   return std::count_if(index.begin(), index.end(), [](uint64_t e) { return TCF_INDEX_SLOT(e); });
 }
 
-void Kernel::advance(uint64_t ns) {
-  clock_ns += ns;
-  jiffies = clock_ns / (4 * ms);
-}
+void Kernel::advance(uint64_t ns) { clock_ns += ns; }
 
 namespace {
 
 // The program's view of a packet (what tcflows.bpf.c's to_packet makes).
-tcf_packet to_packet(const Packet &packet, uint64_t jiffies) {
+tcf_packet to_packet(const Packet &packet) {
   tcf_packet p{};
   p.key = packet.key;
   p.dir = uint8_t(tcflows::canonicalise(p.key));
   p.pkts = 1;
   p.bytes = packet.bytes;
-  p.tick = jiffies;
   p.tcp_seq = packet.seq;
   p.egress = packet.egress;
   p.tcp = p.key.proto == 6 && p.key.kind == TCF_KIND_PORTS;
@@ -239,7 +235,7 @@ tcf_packet to_packet(const Packet &packet, uint64_t jiffies) {
 } // namespace
 
 void Kernel::start(size_t cpu, const Packet &packet) {
-  tcf_packet p = to_packet(packet, jiffies);
+  tcf_packet p = to_packet(packet);
   counters[TCF_CTR_FRAMES]++;
   cpus.at(cpu)->start([this, p]() mutable {
     tcf_env env{this};

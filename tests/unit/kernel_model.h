@@ -88,7 +88,6 @@ struct Kernel {
   tcf_pool pool{};
   tcflows::Counters counters{};
   uint64_t clock_ns = 1000 * sec;
-  uint64_t jiffies = 1;
   int ring_room = 1000; // doorbells the ring buffer still takes
   int doorbells = 0;
   std::vector<std::unique_ptr<Cpu>> cpus;
@@ -96,7 +95,7 @@ struct Kernel {
   // Index entries that name a slot.
   size_t mapped() const;
 
-  // Moves both clocks on (a tick is 4 ms, as at CONFIG_HZ=250).
+  // Moves the packet clock on.
   void advance(uint64_t ns);
 
   // Starts a packet on a CPU (stopped before its first step).
