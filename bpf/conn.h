@@ -23,8 +23,8 @@
  *   env_count(env, counter, n)          adds n to a per-CPU counter
  *   env_doorbell(env, free)             0 when the doorbell event was sent
  *   tcf_load32/64(p), tcf_cas32/64(p, old, new) -> old, tcf_xchg32(p, v),
- *   tcf_or32(p, v) -> old, tcf_or64(p, v), tcf_add64(p, v), tcf_adds64(p, v) -> old,
- *   tcf_adds32(p, v) -> old
+ *   tcf_or32(p, v) -> old, tcf_or64(p, v), tcf_add32(p, v), tcf_add64(p, v),
+ *   tcf_adds64(p, v) -> old, tcf_adds32(p, v) -> old
  *
  * Every access to memory another CPU or the agent may write goes through
  * those: they are the points where the tests interleave. TCF_SUBPROG, when
@@ -62,6 +62,12 @@ struct tcf_packet {
 	__u64 now;		 /* the precise packet clock once read, else 0 */
 	__u64 tstamp;		 /* the frame's own timestamp (the clock offline) */
 	__u32 tcp_seq;
+	__u32 tcp_ack;
+	__u32 tcp_payload; /* payload bytes */
+	__u32 tcp_tsval;   /* the timestamp option, when has_ts */
+	__u32 tcp_tsecr;
+	__u16 tcp_window; /* unscaled */
+	__u8 has_ts;
 	__u8 dir;	/* enum tcf_dir against the canonical key */
 	__u8 egress;	/* seen at TC egress */
 	__u8 bits;	/* enum tcf_seen this packet shows in its direction */
@@ -69,7 +75,6 @@ struct tcf_packet {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 tcp; /* TCP with ports: the SYN rules apply */
-	__u8 pad;
 };
 
 /* The Zeek history letters (enum tcf_seen) a packet shows in its direction. */
@@ -189,6 +194,118 @@ TCF_INLINE void tcf_mark_first(struct tcf_env *env, struct tcf_conn *c, struct t
 	}
 }
 
+/* Out of order rather than retransmitted: within this of the highest segment, absent a handshake. */
+#define TCF_OOO_NS (3ULL * 1000 * 1000)
+
+/* Zeek repeats a health letter at 1, 10, 100, ... occurrences: the first two keep their place. */
+TCF_INLINE void tcf_health_letter(struct tcf_conn *c, __u32 letter, __u32 d, __u32 old, __u32 n)
+{
+	__u32 rank = tcf_popcount16(tcf_load32(&c->marks)), shift = 8 * (2 * letter + d);
+
+	if (rank > 15)
+		rank = 15;
+	if (old == 0)
+		tcf_or32(&c->health_order, rank << shift);
+	if (old < 10 && old + n >= 10)
+		tcf_or32(&c->health_order, rank << (shift + 4));
+}
+
+TCF_INLINE void tcf_rtt_sample(struct tcf_tcp_dir *t, __u64 rtt)
+{
+	__u32 ns = rtt > 0xffffffffULL ? 0xffffffffu : (__u32)rtt;
+
+	tcf_add64(&t->rtt_sum_ns, rtt);
+	if (tcf_adds32(&t->rtt_n, 1) == 0 || ns < tcf_load32(&t->rtt_min_ns))
+		t->rtt_min_ns = ns;
+	if (ns > tcf_load32(&t->rtt_max_ns))
+		t->rtt_max_ns = ns;
+}
+
+/*
+ * A round trip of the peer's: this segment echoes the TSval it waits for (or
+ * a later one), or, without timestamps, acknowledges the sequence end.
+ */
+TCF_INLINE void tcf_rtt_echo(struct tcf_tcp_dir *peer, struct tcf_packet *p, __u64 now)
+{
+	__u64 mark_ns = tcf_load64(&peer->rtt_mark_ns);
+	__u32 mark;
+
+	if (!mark_ns || !(p->tcp_flags & TCF_TCP_ACK))
+		return;
+	mark = tcf_load32(&peer->rtt_mark);
+	if (mark_ns & 1 ? !p->has_ts || !p->tcp_tsecr || (__s32)(p->tcp_tsecr - mark) < 0
+			: (__s32)(p->tcp_ack - mark) < 0)
+		return;
+	peer->rtt_mark_ns = 0;
+	if (now >= (mark_ns & ~1ULL))
+		tcf_rtt_sample(peer, now - (mark_ns & ~1ULL));
+}
+
+/* New data in a direction that waits for no echo: time its round trip. */
+TCF_INLINE void tcf_rtt_mark(struct tcf_tcp_dir *me, struct tcf_packet *p, __u32 end, __u64 now)
+{
+	if (tcf_load64(&me->rtt_mark_ns) || now < 2)
+		return;
+	me->rtt_mark = p->has_ts ? p->tcp_tsval : end;
+	me->rtt_mark_ns = p->has_ts ? now | 1 : now & ~1ULL;
+}
+
+/*
+ * A segment that takes `len` of sequence space (payload, SYN and FIN), as
+ * Wireshark's TCP analysis judges data segments: one that starts below the
+ * highest sequence already sent is out of order when it comes within a
+ * handshake's round trip (3 ms without one) of the segment that set it, and
+ * does not end where that one did; else a retransmission (keep-alives, and
+ * SYNs or FINs sent again, are neither).
+ */
+TCF_INLINE void tcf_tcp_sequence(struct tcf_conn *c, struct tcf_packet *p, struct tcf_tcp_dir *me,
+				 __u32 len, __u64 now)
+{
+	__u32 d = p->dir & 1, end = p->tcp_seq + len, hi, old;
+	__u64 hi_ns = tcf_load64(&me->seq_hi_ns), ooo_ns;
+
+	hi = tcf_load32(&me->seq_hi);
+	if (!hi_ns || (__s32)(end - hi) > 0) {
+		me->seq_hi = end;
+		me->seq_hi_ns = now;
+	}
+	if (!hi_ns || (__s32)(p->tcp_seq - hi) >= 0) {
+		tcf_rtt_mark(me, p, end, now);
+		return;
+	}
+	if (!p->tcp_payload)
+		return; /* a SYN or FIN again: no data */
+	if (len <= 1 && !(p->tcp_flags & (TCF_TCP_SYN | TCF_TCP_FIN | TCF_TCP_RST)) &&
+	    p->tcp_seq == hi - 1)
+		return; /* a keep-alive */
+	ooo_ns = c->ack_dt ? c->ack_dt : TCF_OOO_NS;
+	if (now >= hi_ns && now - hi_ns < ooo_ns && end != hi) {
+		tcf_add32(&me->ooo_pkts, p->pkts);
+		return;
+	}
+	old = tcf_adds32(&me->retx_pkts, p->pkts);
+	tcf_add64(&me->retx_bytes, p->bytes);
+	tcf_health_letter(c, TCF_HEALTH_RETX, d, old, p->pkts);
+	/* Karn: an acknowledgement no longer tells which copy it answers. */
+	if (!(tcf_load64(&me->rtt_mark_ns) & 1))
+		me->rtt_mark_ns = 0;
+}
+
+/* Retransmissions, out-of-order segments, zero windows and round trips. */
+TCF_INLINE void tcf_tcp_health(struct tcf_conn *c, struct tcf_packet *p, __u64 now)
+{
+	__u32 d = p->dir & 1, flags = p->tcp_flags, len, old;
+
+	tcf_rtt_echo(&c->tcp[1 - d], p, now);
+	if (!p->tcp_window && !(flags & (TCF_TCP_SYN | TCF_TCP_FIN | TCF_TCP_RST))) {
+		old = tcf_adds32(&c->tcp[d].zero_win, p->pkts);
+		tcf_health_letter(c, TCF_HEALTH_ZWIN, d, old, p->pkts);
+	}
+	len = p->tcp_payload + !!(flags & TCF_TCP_SYN) + !!(flags & TCF_TCP_FIN);
+	if (len)
+		tcf_tcp_sequence(c, p, &c->tcp[d], len, now);
+}
+
 /* Counts the packet in an ACTIVE slot. */
 TCF_INLINE void tcf_add(struct tcf_env *env, struct tcf_conn *c, struct tcf_packet *p)
 {
@@ -212,6 +329,8 @@ TCF_INLINE void tcf_add(struct tcf_env *env, struct tcf_conn *c, struct tcf_pack
 		old = tcf_or32(&c->marks, mine);
 		tcf_mark_first(env, c, p, old);
 	}
+	if (p->tcp)
+		tcf_tcp_health(c, p, now);
 }
 
 /* Rings the doorbell once per arming: user space re-arms it when it sweeps. */
@@ -266,7 +385,10 @@ TCF_INLINE struct tcf_conn *tcf_take(struct tcf_env *env, struct tcf_packet *p, 
 	c->order = 0;
 	c->marks = 0;
 	c->ack_dt = 0;
+	c->health_order = 0;
 	c->syn_seq = 0;
+	if (p->tcp)
+		__builtin_memset(c->tcp, 0, sizeof(c->tcp));
 	c->first = (p->dir & 1) | (p->egress ? TCF_FIRST_EGRESS : 0);
 	c->icmp_type = p->icmp_type;
 	c->icmp_code = p->icmp_code;

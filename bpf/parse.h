@@ -31,6 +31,11 @@
 #define TCF_MAX_VLAN_TAGS 4
 
 /* IPv6 extension headers with the hop-by-hop layout (linux/in6.h has only the first). */
+/* TCP options (net/tcp.h is not UAPI). */
+#define TCPOPT_NOP	  1
+#define TCPOPT_TIMESTAMP  8
+#define TCPOLEN_TIMESTAMP 10
+
 #define IPV6_MOBILITY 135
 #define IPV6_HIP      139
 #define IPV6_SHIM6    140
@@ -91,7 +96,13 @@ struct pkt {
 	__u8 frag_last;		 /* a later fragment with no more fragments after it */
 	__u8 frag_proto;	 /* IPv4 protocol, or next header of the fragment header */
 	__u32 tcp_seq;		 /* sequence number of a TCP segment */
+	__u32 tcp_ack;		 /* its acknowledgement number */
+	__u32 tcp_payload;	 /* its payload bytes (all segments of a super-packet) */
+	__u32 tcp_tsval;	 /* its timestamp option, when has_ts */
+	__u32 tcp_tsecr;
+	__u16 tcp_window;	 /* the window field, unscaled */
 	__u8 tcp_flags;
+	__u8 has_ts;
 	__u8 has_data;
 	__u8 icmp_type;
 	__u8 icmp_code;
@@ -316,6 +327,34 @@ static __always_inline int is_echo(__u8 proto, __u8 type)
 	return type == ICMPV6_ECHO_REQUEST || type == ICMPV6_ECHO_REPLY;
 }
 
+/*
+ * The timestamp option where TCP stacks put it on segments after the
+ * handshake: first, after two NOPs (RFC 7323, appendix A) or alone. Elsewhere
+ * (SYNs put it after MSS and SACK-permitted) it is not looked for: a scan of
+ * every option would cost each packet more than the round trips gain.
+ */
+static __always_inline void tcp_timestamps(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					   __u32 doff)
+{
+	__u8 *opt;
+
+	if (doff < sizeof(struct tcphdr) + 12)
+		return;
+	opt = pkt_ptr(skb, off + sizeof(struct tcphdr), 12);
+	if (!opt)
+		return;
+	if (opt[0] == TCPOPT_NOP && opt[1] == TCPOPT_NOP && opt[2] == TCPOPT_TIMESTAMP &&
+	    opt[3] == TCPOLEN_TIMESTAMP) {
+		p->tcp_tsval = bpf_ntohl(*(__u32 *)(opt + 4));
+		p->tcp_tsecr = bpf_ntohl(*(__u32 *)(opt + 8));
+		p->has_ts = 1;
+	} else if (opt[0] == TCPOPT_TIMESTAMP && opt[1] == TCPOLEN_TIMESTAMP) {
+		p->tcp_tsval = (__u32)opt[2] << 24 | (__u32)opt[3] << 16 | (__u32)opt[4] << 8 | opt[5];
+		p->tcp_tsecr = (__u32)opt[6] << 24 | (__u32)opt[7] << 16 | (__u32)opt[8] << 8 | opt[9];
+		p->has_ts = 1;
+	}
+}
+
 static __always_inline int parse_tcp(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
 {
 	struct tcphdr *th = pkt_ptr(skb, off, sizeof(*th));
@@ -330,8 +369,12 @@ static __always_inline int parse_tcp(struct __sk_buff *skb, struct pkt *p, __u32
 	p->key.port[1] = bpf_ntohs(th->dest);
 	p->tcp_flags = ((__u8 *)th)[13];
 	p->tcp_seq = bpf_ntohl(th->seq);
+	p->tcp_ack = bpf_ntohl(th->ack_seq);
+	p->tcp_window = bpf_ntohs(th->window);
+	p->tcp_payload = l4_len - doff;
 	p->has_data = l4_len > doff;
 	p->hdr_len += doff;
+	tcp_timestamps(skb, p, off, doff);
 	return 0;
 }
 

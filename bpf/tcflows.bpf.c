@@ -226,6 +226,7 @@ struct tcf_env {
 #define tcf_xchg32(p, v)	 __sync_lock_test_and_set((p), (v))
 #define tcf_or32(p, v)		 __sync_fetch_and_or((p), (v))
 #define tcf_or64(p, v)		 __sync_fetch_and_or((p), (v))
+#define tcf_add32(p, v)		 __sync_fetch_and_add((p), (v))
 #define tcf_add64(p, v)		 __sync_fetch_and_add((p), (v))
 #define tcf_adds64(p, v)	 __sync_fetch_and_add((p), (v))
 #define tcf_adds32(p, v)	 __sync_fetch_and_add((p), (v))
@@ -292,6 +293,12 @@ static __always_inline void account(struct pkt *p, __u64 pkts, __u64 bytes, __u6
 	tp.pkts = pkts;
 	tp.bytes = bytes;
 	tp.tcp_seq = p->tcp_seq;
+	tp.tcp_ack = p->tcp_ack;
+	tp.tcp_payload = p->tcp_payload;
+	tp.tcp_window = p->tcp_window;
+	tp.has_ts = p->has_ts;
+	tp.tcp_tsval = p->tcp_tsval;
+	tp.tcp_tsecr = p->tcp_tsecr;
 	tp.egress = hook == TCF_HOOK_EGRESS;
 	tp.tcp = p->key.proto == IPPROTO_TCP && p->key.kind == TCF_KIND_PORTS;
 	tp.tcp_flags = tp.tcp ? p->tcp_flags : 0;

@@ -69,6 +69,42 @@ enum tcf_seen {
 
 
 /*
+ * TCP health of one direction of a connection: what the segments sent that
+ * way show, seen where the program runs (see tcf_tcp_health in conn.h).
+ * Sequence numbers compare modulo 2^32. The counters are updated
+ * atomically, the rest by plain stores: two CPUs sending the same direction
+ * at once may lose a round-trip sample, never a packet.
+ */
+struct tcf_tcp_dir {
+	__u32 seq_hi;	   /* the highest sequence number sent, plus one */
+	__u32 rtt_mark;	   /* the TSval, or the sequence end, whose echo or ACK is awaited */
+	__u64 seq_hi_ns;   /* when seq_hi last advanced; 0 before the first segment */
+	__u64 rtt_mark_ns; /* when rtt_mark was sent, bit 0 set for a TSval; 0: none */
+	__u64 retx_bytes;  /* IP-level bytes of retx_pkts */
+	__u64 rtt_sum_ns;  /* the sum of the rtt_n round trips */
+	__u32 retx_pkts;   /* segments starting below seq_hi: retransmissions */
+	__u32 ooo_pkts;	   /* segments starting below seq_hi soon after it advanced:
+			      out of order (not in retx_pkts) */
+	__u32 zero_win;	   /* segments advertising a zero window */
+	__u32 rtt_n;	   /* round trips measured */
+	__u32 rtt_min_ns;  /* the shortest and longest, capped at ~4.29 s */
+	__u32 rtt_max_ns;
+};
+
+/*
+ * tcf_conn.health_order: for each health letter (TCF_HEALTH_RETX,
+ * TCF_HEALTH_ZWIN per direction: index 2 * letter + dir) and its 1st and 10th
+ * occurrence, 4 bits holding how many seen bits (tcf_conn.order) came before
+ * it; at bit 8 * index + 4 * (10th occurrence).
+ */
+enum tcf_health_letter {
+	TCF_HEALTH_RETX = 0, /* Zeek's 't' */
+	TCF_HEALTH_ZWIN = 1, /* Zeek's 'w' */
+};
+#define TCF_HEALTH_RANK(order, letter, dir, tenth)                                              \
+	(((order) >> (8 * (2 * (letter) + (dir)) + 4 * (tenth))) & 0xf)
+
+/*
  * One connection: a slot of the `conns` array, which user space maps into its
  * memory. The `index` (see TCF_INDEX_*) says which slot holds the current
  * connection of a flow key; the slot holds everything about it. A slot is
@@ -96,12 +132,13 @@ struct tcf_conn {
 				    OR of the TCP flags per direction (bits 16..31) */
 	__u32 ack_dt;		 /* ns from first_ns to the ACK that completed the
 				    handshake; 0 when none, ~0 when later than 4.29 s */
-	__u32 spare;		 /* 0: room for a field */
+	__u32 health_order;	 /* TCF_HEALTH_RANK: where the health letters go in the history */
 	__u32 syn_seq;		 /* sequence number of the first SYN (its ISN) */
 	__u8 first;		 /* enum tcf_first of the first packet */
 	__u8 icmp_type;		 /* type and code of the first ICMP packet */
 	__u8 icmp_code;
 	__u8 pad;
+	struct tcf_tcp_dir tcp[2]; /* TCP only, per enum tcf_dir: zero for other protocols */
 };
 
 /* tcf_conn.first: the first packet's direction and hook, and its first SYN's. */

@@ -14,7 +14,9 @@ static_assert(offsetof(tcf_flow_key, port) == 32);
 static_assert(offsetof(tcf_flow_key, ifindex) == 36);
 static_assert(offsetof(tcf_flow_key, ethertype) == 44);
 static_assert(offsetof(tcf_flow_key, kind) == 47);
-static_assert(sizeof(tcf_conn) == 128); // 32 slots a page
+static_assert(sizeof(tcf_tcp_dir) == 64);
+static_assert(sizeof(tcf_conn) == 256); // 16 slots a page
+static_assert(offsetof(tcf_conn, tcp) == 128);
 static_assert(offsetof(tcf_conn, pkts) == 48);
 static_assert(offsetof(tcf_conn, first_ns) == 80);
 static_assert(offsetof(tcf_conn, order) == 96);

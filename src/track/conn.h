@@ -83,6 +83,22 @@ private:
   uint8_t size_ = 0;
 };
 
+// TCP health of the segments one side sent, as seen where tcflows runs (see
+// struct tcf_tcp_dir): what Wireshark's TCP analysis flags in a capture there.
+struct TcpHealth {
+  uint64_t retx_pkts = 0;    // retransmitted segments (wire packets)
+  uint64_t retx_bytes = 0;   // their IP-level bytes
+  uint64_t ooo_pkts = 0;     // segments out of order
+  uint64_t zero_windows = 0; // segments advertising a zero window
+  // Round trips from this side's segment to the peer's echo of its timestamp
+  // (or, without timestamps, the ACK of its data); 0 ns when none.
+  uint64_t rtt_samples = 0;
+  uint64_t rtt_min_ns = 0;
+  uint64_t rtt_mean_ns = 0;
+  uint64_t rtt_max_ns = 0;
+  bool operator==(const TcpHealth &) const = default;
+};
+
 // The record of one connection, in the shape of Zeek's conn.log. The
 // originator (key side `orig`, what sinks print as src_*) is who sent the SYN
 // (or the echo request); for flows first seen mid-stream it is guessed from
@@ -109,6 +125,8 @@ struct ConnRecord {
   bool orig_guessed = false;      // originator from the port heuristic
   bool orig_ingress = false; // the originator's packets arrive at TC ingress (else leave at egress)
   std::optional<CommunityId> community_id; // none for link-layer flows and lone fragments
+  std::optional<TcpHealth> orig_tcp;       // TCP only: the originator's segments
+  std::optional<TcpHealth> resp_tcp;       // and the responder's
 
   uint32_t ifindex() const { return key.ifindex; }
   uint16_t vlan() const { return key.vlan[0]; } // outer VLAN id, 0 when untagged

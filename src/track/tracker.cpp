@@ -94,6 +94,42 @@ tcf_conn snapshot(tcf_conn &slot) {
 }
 
 uint64_t packets(const tcf_conn &c) { return c.pkts[0] + c.pkts[1]; }
+
+// The TCP health of key side `side` over the slots of one connection.
+TcpHealth tcp_health(std::initializer_list<const tcf_conn *> slots, int side) {
+  TcpHealth h;
+  uint64_t sum = 0;
+  for (const tcf_conn *c : slots) {
+    if (!c)
+      continue;
+    const tcf_tcp_dir &t = c->tcp[side];
+    h.retx_pkts += t.retx_pkts;
+    h.retx_bytes += t.retx_bytes;
+    h.ooo_pkts += t.ooo_pkts;
+    h.zero_windows += t.zero_win;
+    if (!t.rtt_n)
+      continue;
+    h.rtt_min_ns = h.rtt_samples ? std::min<uint64_t>(h.rtt_min_ns, t.rtt_min_ns) : t.rtt_min_ns;
+    h.rtt_max_ns = std::max<uint64_t>(h.rtt_max_ns, t.rtt_max_ns);
+    h.rtt_samples += t.rtt_n;
+    sum += t.rtt_sum_ns;
+  }
+  h.rtt_mean_ns = h.rtt_samples ? sum / h.rtt_samples : 0;
+  return h;
+}
+
+// The health letters of a connection; those of two slots go at the end.
+HealthLetters conn_health_letters(const tcf_conn &last, const tcf_conn *carry) {
+  HealthLetters h = health_letters(last);
+  if (!carry)
+    return h;
+  HealthLetters earlier = health_letters(*carry);
+  for (int l = 0; l < 2; l++)
+    for (int d = 0; d < 2; d++)
+      h.count[l][d] += earlier.count[l][d];
+  h.ranked = false;
+  return h;
+}
 uint8_t first_dir(const tcf_conn &c) { return c.first & TCF_FIRST_DIR; }
 
 // An open connection the live table may show.
@@ -179,13 +215,17 @@ struct Tracker::Impl {
     uint32_t flags = (v.last.marks >> 16) | (v.carry ? v.carry->marks >> 16 : 0);
     r.orig_tcp_flags = uint8_t(flags >> (8 * orig));
     r.resp_tcp_flags = uint8_t(flags >> (8 * resp));
-    ZeekView zeek = zeek_view(key, v.steps, o);
+    ZeekView zeek = zeek_view(key, v.steps, o, conn_health_letters(v.last, v.carry));
     r.state = zeek.state;
     r.history = zeek.history;
     r.rtt_ns = handshake_rtt(v.steps, orig, v.first.ack_dt);
     r.orig_guessed = o.guessed;
     r.close_reason = reason;
     r.community_id = community_id(r, config_.community_id_seed);
+    if (is_tcp(key)) {
+      r.orig_tcp = tcp_health({&v.last, v.carry}, orig);
+      r.resp_tcp = tcp_health({&v.last, v.carry}, resp);
+    }
     return r;
   }
 

@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <climits>
 #include <cstring>
+#include <vector>
 
 namespace tcflows {
 namespace {
@@ -295,13 +298,64 @@ uint32_t steps_seen(std::span<const SeenStep> steps) {
   return seen;
 }
 
-History zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bool flipped) {
+namespace {
+
+// One occurrence of a health letter that goes into the history.
+struct HealthMark {
+  unsigned rank; // seen bits before it; UINT_MAX: at the end
+  uint64_t nth;  // the occurrence: 1, 10, 100, ...
+  char letter;
+  uint8_t dir;
+};
+
+std::vector<HealthMark> health_marks(const HealthLetters &h) {
+  constexpr char letters[2] = {'t', 'w'};
+  std::vector<HealthMark> marks;
+  for (int l = 0; l < 2; l++)
+    for (uint8_t d = 0; d < 2; d++)
+      for (uint64_t nth = 1, i = 0; nth <= h.count[l][d]; nth *= 10, i++) {
+        unsigned rank = h.ranked && i < 2 ? h.rank[l][d][i] : UINT_MAX;
+        marks.push_back({rank, nth, letters[l], d});
+      }
+  std::stable_sort(marks.begin(), marks.end(), [](const HealthMark &a, const HealthMark &b) {
+    return a.rank != b.rank ? a.rank < b.rank : a.nth < b.nth;
+  });
+  return marks;
+}
+
+} // namespace
+
+HealthLetters health_letters(const tcf_conn &c) {
+  HealthLetters h;
+  for (int d = 0; d < 2; d++) {
+    h.count[TCF_HEALTH_RETX][d] = c.tcp[d].retx_pkts;
+    h.count[TCF_HEALTH_ZWIN][d] = c.tcp[d].zero_win;
+    for (int l = 0; l < 2; l++)
+      for (int tenth = 0; tenth < 2; tenth++)
+        h.rank[l][d][tenth] = uint8_t(TCF_HEALTH_RANK(c.health_order, l, d, tenth));
+  }
+  return h;
+}
+
+History zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bool flipped,
+                     const HealthLetters &health) {
   History history;
   if (flipped)
     history.push_back('^');
+  auto marks = tcp ? health_marks(health) : std::vector<HealthMark>{};
+  auto mark = marks.begin();
+  // A health letter seen when `rank` bits were seen goes before the step
+  // that brought bit number rank + 1.
+  auto marks_before = [&](unsigned rank) {
+    for (; mark != marks.end() && mark->rank <= rank; ++mark)
+      history.push_back(mark->dir == orig ? char(mark->letter - 'a' + 'A') : mark->letter);
+  };
   uint8_t written[2] = {0, 0};
+  unsigned rank = 0;
   for (const auto &step : steps) {
     int dir = step.dir & 1;
+    marks_before(rank);
+    rank += unsigned(std::popcount(step.bits));
     auto put = [&](uint8_t bit, char letter) {
       if (!(step.bits & bit) || (written[dir] & bit))
         return;
@@ -315,6 +369,7 @@ History zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bool f
     for (const auto &l : tcp_letters)
       put(l.bit, l.letter);
   }
+  marks_before(UINT_MAX);
   return history;
 }
 
@@ -375,11 +430,11 @@ bool seen_closed(uint32_t seen) {
 }
 
 ZeekView zeek_view(const tcf_flow_key &key, std::span<const SeenStep> steps,
-                   const Orientation &orientation) {
+                   const Orientation &orientation, const HealthLetters &health) {
   int orig = orientation.orig;
   bool tcp = is_tcp(key);
   ZeekView view;
-  view.history = zeek_history(steps, orig, tcp, orientation.flipped);
+  view.history = zeek_history(steps, orig, tcp, orientation.flipped, health);
   if (tcp) {
     view.state = tcp_conn_state(steps, orig);
     view.closed_by = closed_by(steps);

@@ -79,10 +79,26 @@ struct Orientation {
 Orientation decide_orientation(const tcf_flow_key &key, int first_dir, uint8_t icmp_type,
                                std::span<const SeenStep> steps);
 
+// The letters Zeek repeats in a TCP history, per canonical direction: 't'
+// for retransmissions and 'w' for zero windows (enum tcf_health_letter),
+// written at the 1st, 10th, 100th, ... occurrence. The 1st and 10th go where
+// the program saw them (tcf_conn.health_order: how many seen bits came
+// before); later ones, and all of them when not `ranked`, at the end.
+struct HealthLetters {
+  uint64_t count[2][2] = {};  // [letter][dir]
+  uint8_t rank[2][2][2] = {}; // [letter][dir][10th]
+  bool ranked = true;
+};
+
+// The health letters of a slot.
+HealthLetters health_letters(const tcf_conn &c);
+
 // Zeek's history: s h a d f r for TCP (upper case originator, lower case
-// responder, each at most once per direction), 'd' for any packet of other
-// protocols (as Zeek does for UDP), '^' first when `flipped`.
-History zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bool flipped);
+// responder, each at most once per direction) with the health letters in
+// between, 'd' for any packet of other protocols (as Zeek does for UDP), '^'
+// first when `flipped`.
+History zeek_history(std::span<const SeenStep> steps, int orig, bool tcp, bool flipped,
+                     const HealthLetters &health = {});
 
 // Zeek's conn_state of a TCP connection, from its ordered steps.
 ConnState tcp_conn_state(std::span<const SeenStep> steps, int orig);
@@ -110,7 +126,7 @@ struct ZeekView {
 
 // Everything above for one connection.
 ZeekView zeek_view(const tcf_flow_key &key, std::span<const SeenStep> steps,
-                   const Orientation &orientation);
+                   const Orientation &orientation, const HealthLetters &health = {});
 
 // The record's ports: transport ports for TCP, UDP and the like; for ICMP
 // Zeek's convention, the type of the originator's message and its code (an

@@ -64,6 +64,10 @@ static inline void tcf_or64(__u64 *p, __u64 v) {
   model::step_point("or64");
   *p |= v;
 }
+static inline void tcf_add32(__u32 *p, __u32 v) {
+  model::step_point("add32");
+  *p += v;
+}
 static inline void tcf_add64(__u64 *p, __u64 v) {
   model::step_point("add64");
   *p += v;
@@ -223,6 +227,12 @@ tcf_packet to_packet(const Packet &packet) {
   p.pkts = 1;
   p.bytes = packet.bytes;
   p.tcp_seq = packet.seq;
+  p.tcp_ack = packet.ack;
+  p.tcp_payload = packet.data ? packet.payload : 0;
+  p.tcp_window = packet.window;
+  p.has_ts = packet.has_ts;
+  p.tcp_tsval = packet.tsval;
+  p.tcp_tsecr = packet.tsecr;
   p.egress = packet.egress;
   p.tcp = p.key.proto == 6 && p.key.kind == TCF_KIND_PORTS;
   p.tcp_flags = p.tcp ? packet.tcp_flags : 0;

@@ -26,6 +26,7 @@ namespace model {
 
 constexpr uint64_t sec = 1'000'000'000;
 constexpr uint64_t ms = 1'000'000;
+constexpr uint64_t us = 1'000;
 
 // TCP flags as on the wire.
 constexpr uint8_t FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10;
@@ -40,6 +41,13 @@ struct Packet {
   uint8_t icmp_type = 0;
   uint8_t icmp_code = 0;
   bool egress = false;
+  // TCP health (added after the fields the tests initialise by position)
+  uint32_t ack = 0;
+  uint32_t payload = 100;  // payload bytes, when data
+  uint16_t window = 65535; // unscaled
+  bool has_ts = false;     // a timestamp option
+  uint32_t tsval = 0;
+  uint32_t tsecr = 0;
 };
 
 // A simulated CPU: runs one packet at a time on a thread of its own, which

@@ -2,6 +2,8 @@
 
 #include "track/flow.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 using namespace tcflows;
@@ -15,6 +17,11 @@ Conversation::Conversation(const char *c, uint16_t cport, const char *s, uint16_
 Packet Conversation::count(Packet p, int side) {
   pkts[side]++;
   bytes[side] += p.bytes;
+  if (p.seq == next)
+    p.seq = next_seq[side];
+  p.payload = p.data ? std::max<uint32_t>(p.bytes, 41) - 40 : 0;
+  p.ack = next_seq[1 - side];
+  next_seq[side] = p.seq + p.payload + bool(p.tcp_flags & SYN) + bool(p.tcp_flags & FIN);
   return p;
 }
 

@@ -20,9 +20,13 @@ public:
   // Client `c` port `cport` to server `s` port `sport` over TCP (or `proto`).
   Conversation(const char *c, uint16_t cport, const char *s, uint16_t sport, uint8_t proto = 6);
 
-  // A packet from the client (or the server), counted here.
-  Packet client(uint8_t flags, uint32_t bytes = 40, bool data = false, uint32_t seq = 1000);
-  Packet server(uint8_t flags, uint32_t bytes = 40, bool data = false, uint32_t seq = 5000);
+  // A packet from the client (or the server), counted here. Sequence
+  // numbers go on from the side's last packet unless `seq` says otherwise;
+  // the payload is the bytes past 40 of headers; the ACK number is the
+  // peer's next sequence number.
+  static constexpr uint32_t next = UINT32_MAX;
+  Packet client(uint8_t flags, uint32_t bytes = 40, bool data = false, uint32_t seq = next);
+  Packet server(uint8_t flags, uint32_t bytes = 40, bool data = false, uint32_t seq = next);
 
   // The whole of a short TCP connection: handshake, a request and a reply,
   // FIN both ways; sent on CPU 0, `gap` apart.
@@ -31,6 +35,7 @@ public:
   uint64_t pkts[2] = {0, 0}; // client, server
   uint64_t bytes[2] = {0, 0};
   tcf_flow_key key{}; // as sent by the client
+  uint32_t next_seq[2] = {1000, 5000};
 
 private:
   Packet count(Packet p, int side);
