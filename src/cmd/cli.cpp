@@ -194,8 +194,11 @@ CLI::Option *add_report(CLI::App &app, ReportOptions &o, FilterText &filter, int
                          {{"bytes", ReportSort::bytes},
                           {"packets", ReportSort::packets},
                           {"start", ReportSort::start},
-                          {"duration", ReportSort::duration}},
-                         "bytes (default), packets, start or duration (--by conn)");
+                          {"duration", ReportSort::duration},
+                          {"retx", ReportSort::retx},
+                          {"rtt", ReportSort::rtt}},
+                         "bytes (default), packets; with --by conn also start, duration, retx "
+                         "(TCP retransmissions) or rtt (the larger side's mean round trip)");
   add_choice<ReportFormat>(
       report, "--format", o.format,
       {{"table", ReportFormat::table}, {"json", ReportFormat::json}, {"csv", ReportFormat::csv}},
@@ -222,9 +225,9 @@ void check_report(const ReportOptions &o) {
   if (o.until_ns && o.since_ns > *o.until_ns)
     fail(exit_usage, "--since {} is after --until {}", format_utc(o.since_ns),
          format_utc(*o.until_ns));
-  bool by_time = o.sort == ReportSort::start || o.sort == ReportSort::duration;
-  if (by_time && o.by != ReportBy::conn)
-    fail(exit_usage, "--sort start and --sort duration go with --by conn");
+  bool per_conn = o.sort != ReportSort::bytes && o.sort != ReportSort::packets;
+  if (per_conn && o.by != ReportBy::conn)
+    fail(exit_usage, "--sort start, duration, retx and rtt go with --by conn");
   if (o.every && o.by == ReportBy::conn)
     fail(exit_usage, "--every counts traffic per bucket; it does not go with --by conn");
   if (o.chart && !o.every)

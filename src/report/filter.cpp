@@ -48,6 +48,12 @@ const FilterField fields[] = {
     {"rtt", ValueKind::duration, "c.rtt_ns", {}, {}, "c.rtt_ns IS NOT NULL"},
     {"uid", ValueKind::text, "c.uid"},
     {"community-id", ValueKind::text, "c.community_id", {}, {}, "c.community_id IS NOT NULL"},
+    {"retx", ValueKind::count, "c.orig_retx_pkts + c.resp_retx_pkts", "c.orig_retx_pkts",
+     "c.resp_retx_pkts", "c.orig_retx_pkts IS NOT NULL"},
+    {"ooo", ValueKind::count, "c.orig_ooo_pkts + c.resp_ooo_pkts", "c.orig_ooo_pkts",
+     "c.resp_ooo_pkts", "c.orig_ooo_pkts IS NOT NULL"},
+    {"zero-windows", ValueKind::count, "c.orig_zero_windows + c.resp_zero_windows",
+     "c.orig_zero_windows", "c.resp_zero_windows", "c.orig_zero_windows IS NOT NULL"},
 };
 
 // Protocol words that stand alone ("tcp") or qualify the primitive after
@@ -474,6 +480,8 @@ for the shell). It selects connections:
   [src|dst] bytes [OP] N      the connection's whole counts: 1500, 1k, 1.5M, 2G (x1000), 64KiB,
   [src|dst] packets [OP] N    1MiB (x1024); src: what the originator sent, dst: the responder
   duration [OP] T, rtt [OP] T 250us, 10ms, 1.5s, 2m, 1h30m (without an rtt: false)
+  [src|dst] retx [OP] N       TCP retransmitted segments; ooo: out of order; zero-windows:
+                              zero window advertisements (other protocols: false)
 OP: = == != < <= > >=, or eq ne lt le gt ge; = when none. src or dst is the default; src and dst:
 both. not (!) binds tighter than and (&&), and tighter than or (||), unlike tcpdump, where and
 and or bind alike; parentheses group. A value alone repeats the test before it: port 80 or 443.

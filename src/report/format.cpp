@@ -63,6 +63,28 @@ Table flow_table(const Rows &rows) {
   return t;
 }
 
+// "orig/resp" of a TCP health count; "-" for other protocols.
+Column per_side(std::string header, const Rows &rows, std::string_view field) {
+  size_t o = rows.column("orig_" + std::string(field)),
+         r = rows.column("resp_" + std::string(field));
+  return column(std::move(header), rows, [=](const Row &row) {
+    if (std::holds_alternative<std::monostate>(row[o]))
+      return std::string("-");
+    return fmt::format("{}/{}", number(row[o]), number(row[r]));
+  });
+}
+
+// Retransmissions and the originator's mean round trip ("-" without one).
+void add_health(Table &t, const Rows &rows) {
+  t.push_back(per_side("RETX", rows, "retx_pkts"));
+  size_t rtt = rows.column("orig_rtt_mean_ns");
+  t.push_back(column("RTT", rows, [rtt](const Row &r) {
+    if (std::holds_alternative<std::monostate>(r[rtt]))
+      return std::string("-");
+    return human_round_trip(std::chrono::nanoseconds(number(r[rtt])));
+  }));
+}
+
 Table conn_table(const Rows &rows) {
   size_t start = rows.column("start_ns"), end = rows.column("end_ns");
   Table t;
@@ -76,6 +98,7 @@ Table conn_table(const Rows &rows) {
   }));
   for (auto name : {"state", "orig_pkts", "orig_bytes", "resp_pkts", "resp_bytes"})
     t.push_back(plain(column_header(name), rows, name));
+  add_health(t, rows);
   if (several_ifaces(rows))
     t.push_back(plain(column_header("iface"), rows, "iface"));
   t.push_back(plain(column_header("community_id"), rows, "community_id"));

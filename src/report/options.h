@@ -14,7 +14,8 @@ namespace tcflows {
 
 // total: one row for the window, or one per time bucket.
 enum class ReportBy { flow, conn, host, port, proto, total };
-enum class ReportSort { bytes, packets, start, duration };
+// start, duration, retx and rtt go with --by conn.
+enum class ReportSort { bytes, packets, start, duration, retx, rtt };
 enum class ReportFormat { table, json, csv };
 
 struct ReportOptions {

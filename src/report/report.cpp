@@ -5,6 +5,7 @@
 #include "report/query.h"
 #include "report/traffic.h"
 #include "sinks/store.h"
+#include "track/conn.h"
 #include "util/error.h"
 
 #include <sqlite3.h>
@@ -24,6 +25,15 @@ constexpr const char *hours_sql =
     "WITH RECURSIVE hours(h) AS (SELECT :first_hour UNION ALL SELECT h + 1 FROM hours "
     "WHERE h < :last_hour) ";
 
+// ", orig_retx_pkts, ..., resp_rtt_max_ns": the TCP health columns.
+std::string health_columns_sql() {
+  std::string sql;
+  for (std::string_view side : {"orig_", "resp_"})
+    for (const auto &field : tcp_health_fields)
+      sql += ", " + std::string(side) + std::string(field.name);
+  return sql;
+}
+
 std::string conn_sql(const ReportOptions &options, const FilterSql &o) {
   std::string order;
   switch (options.sort) {
@@ -39,13 +49,20 @@ std::string conn_sql(const ReportOptions &options, const FilterSql &o) {
   case ReportSort::duration:
     order = "end_ns - start_ns DESC";
     break;
+  case ReportSort::retx:
+    order = "coalesce(orig_retx_pkts, 0) + coalesce(resp_retx_pkts, 0) DESC";
+    break;
+  case ReportSort::rtt:
+    order = "max(coalesce(orig_rtt_mean_ns, 0), coalesce(resp_rtt_mean_ns, 0)) DESC";
+    break;
   }
   std::string sql = o.uses_hours ? hours_sql : "";
   sql += "SELECT id, uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan, start_ns, "
          "end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history, close_reason, "
-         "rtt_ns, orig_guessed, community_id FROM connections c "
-         "WHERE c.end_ns >= :since AND c.start_ns < :until" +
-         filters_sql(o) + " ORDER BY " + order + ", id LIMIT :top";
+         "rtt_ns, orig_guessed, community_id" +
+         health_columns_sql() +
+         " FROM connections c WHERE c.end_ns >= :since AND c.start_ns < :until" + filters_sql(o) +
+         " ORDER BY " + order + ", id LIMIT :top";
   return sql;
 }
 

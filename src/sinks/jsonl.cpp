@@ -36,7 +36,17 @@ std::string conn_json(const ConnUpdate &update, const InterfaceNames &names) {
        r.community_id ? nlohmann::json(community_id_text(*r.community_id)) : nlohmann::json()},
       {"checkpoint", !update.final()},
   };
+  add_tcp_health(json, r);
   return json.dump();
+}
+
+void add_tcp_health(nlohmann::json &object, const ConnRecord &r) {
+  for (auto [side, prefix] : {std::pair{&r.orig_tcp, "orig_"}, std::pair{&r.resp_tcp, "resp_"}})
+    for (const auto &field : tcp_health_fields) {
+      auto value = health_value(*side, field);
+      object[std::string(prefix) + std::string(field.name)] =
+          value ? nlohmann::json(*value) : nlohmann::json();
+    }
 }
 
 void JsonlWriter::Close::operator()(std::FILE *file) const { std::fclose(file); }

@@ -5,6 +5,8 @@
 #include "sinks/interfaces.h"
 #include "track/conn.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdio>
 #include <memory>
 #include <span>
@@ -16,6 +18,9 @@ namespace tcflows {
 // One record as a JSON object (no newline). Checkpoints carry
 // "checkpoint": true and "close_reason": null.
 std::string conn_json(const ConnUpdate &update, const InterfaceNames &names);
+
+// Adds the TCP health keys ("orig_retx_pkts", ...; null for other protocols).
+void add_tcp_health(nlohmann::json &object, const ConnRecord &r);
 
 class JsonlWriter {
 public:

@@ -1,5 +1,7 @@
 #include "sinks/live_table.h"
 
+#include "sinks/jsonl.h"
+
 #include "track/flow.h"
 #include "util/text_table.h"
 #include "util/units.h"
@@ -104,6 +106,16 @@ TextTable conn_table(const std::vector<ConnRecord> &conns, size_t top) {
   t.push_back(count("orig_bytes", &C::orig_bytes, true));
   t.push_back(count("resp_pkts", &C::resp_pkts, false));
   t.push_back(count("resp_bytes", &C::resp_bytes, true));
+  // TCP health as `report --by conn` shows it: retransmissions per side,
+  // the originator's mean round trip.
+  t.push_back(column("retx", conns, top, [](const C &c) {
+    return c.orig_tcp ? fmt::format("{}/{}", c.orig_tcp->retx_pkts, c.resp_tcp->retx_pkts) : "-";
+  }));
+  t.push_back(column("rtt", conns, top, [](const C &c) {
+    if (!c.orig_tcp || !c.orig_tcp->rtt_samples)
+      return std::string("-");
+    return human_round_trip(std::chrono::nanoseconds(c.orig_tcp->rtt_mean_ns));
+  }));
   return t;
 }
 
@@ -191,7 +203,7 @@ std::string format_conn_json(uint64_t ts_ns, std::vector<ConnRecord> conns, size
                              const Stats &stats, const InterfaceNames &names) {
   keep_top(conns, top);
   nlohmann::json list = nlohmann::json::array();
-  for (const auto &c : conns)
+  for (const auto &c : conns) {
     list.push_back({{"uid", c.uid.view()},
                     {"proto", proto_name(c.key)},
                     {"src_addr", addr_text(c.key, c.orig)},
@@ -207,6 +219,8 @@ std::string format_conn_json(uint64_t ts_ns, std::vector<ConnRecord> conns, size
                     {"orig_bytes", c.orig_bytes},
                     {"resp_pkts", c.resp_pkts},
                     {"resp_bytes", c.resp_bytes}});
+    add_tcp_health(list.back(), c);
+  }
   nlohmann::json snapshot = {
       {"ts_ns", ts_ns}, {"connections", list}, {"counters", counters_json(stats)}};
   return snapshot.dump();

@@ -147,12 +147,18 @@ sql::Database open_for_writing(const StoreConfig &config) {
   }
 }
 
-// Parameters ?1 to ?20 are the record's fields, in this order, in both.
+// Parameters ?1 to ?36 are the record's fields, in this order, in both:
+// ?21 to ?36 the TCP health fields (tcp_health_fields), originator's first.
 constexpr const char *insert_sql = R"(
 INSERT INTO connections (uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan,
   start_ns, end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history,
-  close_reason, rtt_ns, orig_guessed, community_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+  close_reason, rtt_ns, orig_guessed, community_id,
+  orig_retx_pkts, orig_retx_bytes, orig_ooo_pkts, orig_zero_windows, orig_rtt_samples,
+  orig_rtt_min_ns, orig_rtt_mean_ns, orig_rtt_max_ns,
+  resp_retx_pkts, resp_retx_bytes, resp_ooo_pkts, resp_zero_windows, resp_rtt_samples,
+  resp_rtt_min_ns, resp_rtt_mean_ns, resp_rtt_max_ns)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)
 ON CONFLICT (uid) DO NOTHING)";
 
 // The uid stays, so its index is not touched; it is checked, since a deleted
@@ -161,8 +167,13 @@ constexpr const char *update_sql = R"(
 UPDATE connections SET iface = ?2, proto = ?3, src_addr = ?4, src_port = ?5, dst_addr = ?6,
   dst_port = ?7, vlan = ?8, start_ns = ?9, end_ns = ?10, orig_pkts = ?11, orig_bytes = ?12,
   resp_pkts = ?13, resp_bytes = ?14, state = ?15, history = ?16, close_reason = ?17,
-  rtt_ns = ?18, orig_guessed = ?19, community_id = ?20
-WHERE id = ?21 AND uid = ?1)";
+  rtt_ns = ?18, orig_guessed = ?19, community_id = ?20,
+  orig_retx_pkts = ?21, orig_retx_bytes = ?22, orig_ooo_pkts = ?23, orig_zero_windows = ?24,
+  orig_rtt_samples = ?25, orig_rtt_min_ns = ?26, orig_rtt_mean_ns = ?27, orig_rtt_max_ns = ?28,
+  resp_retx_pkts = ?29, resp_retx_bytes = ?30, resp_ooo_pkts = ?31, resp_zero_windows = ?32,
+  resp_rtt_samples = ?33, resp_rtt_min_ns = ?34, resp_rtt_mean_ns = ?35, resp_rtt_max_ns = ?36
+WHERE id = ?37 AND uid = ?1)";
+constexpr int update_id_param = 37;
 
 constexpr const char *select_id_sql = "SELECT id FROM connections WHERE uid = ?1";
 
@@ -295,13 +306,20 @@ void bind_record(sql::Statement &s, const ConnRecord &r, const InterfaceNames &n
   s.bind(19, int64_t{r.orig_guessed});
   if (r.community_id)
     s.bind(20, community_id_text(*r.community_id));
+  int param = 21;
+  for (const auto *side : {&r.orig_tcp, &r.resp_tcp})
+    for (const auto &field : tcp_health_fields) {
+      if (auto value = health_value(*side, field))
+        s.bind(param, as_sql(*value));
+      param++;
+    }
 }
 
 bool Store::Connection::update_record(const ConnRecord &r, const InterfaceNames &names,
                                       int64_t id) {
   sql::ResetGuard guard(update);
   bind_record(update, r, names);
-  update.bind(21, id).run();
+  update.bind(update_id_param, id).run();
   return sqlite3_changes(db.get()) == 1;
 }
 

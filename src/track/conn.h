@@ -99,6 +99,32 @@ struct TcpHealth {
   bool operator==(const TcpHealth &) const = default;
 };
 
+// The TCP health fields as sinks name them, each side's prefixed "orig_" or
+// "resp_". The round trips' (`rtt`) are none when rtt_samples is 0.
+struct TcpHealthField {
+  std::string_view name;
+  uint64_t TcpHealth::*member;
+  bool rtt;
+};
+inline constexpr std::array<TcpHealthField, 8> tcp_health_fields{{
+    {"retx_pkts", &TcpHealth::retx_pkts, false},
+    {"retx_bytes", &TcpHealth::retx_bytes, false},
+    {"ooo_pkts", &TcpHealth::ooo_pkts, false},
+    {"zero_windows", &TcpHealth::zero_windows, false},
+    {"rtt_samples", &TcpHealth::rtt_samples, false},
+    {"rtt_min_ns", &TcpHealth::rtt_min_ns, true},
+    {"rtt_mean_ns", &TcpHealth::rtt_mean_ns, true},
+    {"rtt_max_ns", &TcpHealth::rtt_max_ns, true},
+}};
+
+// A health field's value, none for other protocols and absent round trips.
+inline std::optional<uint64_t> health_value(const std::optional<TcpHealth> &h,
+                                            const TcpHealthField &f) {
+  if (!h || (f.rtt && !h->rtt_samples))
+    return std::nullopt;
+  return (*h).*f.member;
+}
+
 // The record of one connection, in the shape of Zeek's conn.log. The
 // originator (key side `orig`, what sinks print as src_*) is who sent the SYN
 // (or the echo request); for flows first seen mid-stream it is guessed from

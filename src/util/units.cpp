@@ -83,4 +83,15 @@ std::string human_duration(std::chrono::nanoseconds duration) {
   return fmt::format("{}d{:02}h", s / 86400, s % 86400 / 3600);
 }
 
+std::string human_round_trip(std::chrono::nanoseconds rtt) {
+  double us = double(rtt.count()) / 1000;
+  if (us < 1000)
+    return fmt::format("{:.0f} us", us);
+  if (us < 10'000)
+    return fmt::format("{:.2f} ms", us / 1000);
+  if (us < 1'000'000)
+    return fmt::format("{:.1f} ms", us / 1000);
+  return human_duration(rtt);
+}
+
 } // namespace tcflows

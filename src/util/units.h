@@ -18,4 +18,8 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
 // "325 ms", "1.5 s", "2h03m".
 std::string human_duration(std::chrono::nanoseconds duration);
 
+// A round trip, finer than a duration: "85 us", "1.50 ms", "12.3 ms", then
+// as human_duration.
+std::string human_round_trip(std::chrono::nanoseconds rtt);
+
 } // namespace tcflows

@@ -503,15 +503,46 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
 
       auto csv = parse_csv(report(options_for(path, w, f, ReportBy::conn, ReportFormat::csv)));
       REQUIRE(csv.size() == expected.size() + 1);
-      CHECK(csv[0] == std::vector<std::string>{
-                          "id",          "uid",       "iface",        "proto",     "src_addr",
-                          "src_port",    "dst_addr",  "dst_port",     "vlan",      "start_ns",
-                          "end_ns",      "orig_pkts", "orig_bytes",   "resp_pkts", "resp_bytes",
-                          "state",       "history",   "close_reason", "rtt_ns",    "orig_guessed",
-                          "community_id"});
+      CHECK(csv[0] == std::vector<std::string>{"id",
+                                               "uid",
+                                               "iface",
+                                               "proto",
+                                               "src_addr",
+                                               "src_port",
+                                               "dst_addr",
+                                               "dst_port",
+                                               "vlan",
+                                               "start_ns",
+                                               "end_ns",
+                                               "orig_pkts",
+                                               "orig_bytes",
+                                               "resp_pkts",
+                                               "resp_bytes",
+                                               "state",
+                                               "history",
+                                               "close_reason",
+                                               "rtt_ns",
+                                               "orig_guessed",
+                                               "community_id",
+                                               "orig_retx_pkts",
+                                               "orig_retx_bytes",
+                                               "orig_ooo_pkts",
+                                               "orig_zero_windows",
+                                               "orig_rtt_samples",
+                                               "orig_rtt_min_ns",
+                                               "orig_rtt_mean_ns",
+                                               "orig_rtt_max_ns",
+                                               "resp_retx_pkts",
+                                               "resp_retx_bytes",
+                                               "resp_ooo_pkts",
+                                               "resp_zero_windows",
+                                               "resp_rtt_samples",
+                                               "resp_rtt_min_ns",
+                                               "resp_rtt_mean_ns",
+                                               "resp_rtt_max_ns"});
       std::set<std::string> csv_uids, expected_uids;
       for (size_t i = 1; i < csv.size(); i++) {
-        CHECK(csv[i].size() == 21);
+        CHECK(csv[i].size() == 37);
         csv_uids.insert(csv[i][1]);
       }
       std::multiset<std::string> lines;
@@ -526,7 +557,7 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
                      human_duration(std::chrono::nanoseconds(r.end_ns - r.start_ns)) + " " +
                      r.state + " " + std::to_string(r.orig_pkts) + " " + human_bytes(r.orig_bytes) +
                      " " + std::to_string(r.resp_pkts) + " " + human_bytes(r.resp_bytes) +
-                     (ifaces.size() > 1 ? " " + r.iface : ""));
+                     " - -" + (ifaces.size() > 1 ? " " + r.iface : ""));
       }
       CHECK(csv_uids == expected_uids);
       auto table = report(options_for(path, w, f, ReportBy::conn, ReportFormat::table));
@@ -538,7 +569,7 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
         if (header[i] != ' ' || (i > 0 && header[i - 1] != ' '))
           words += header[i];
       CHECK(words == std::string("PROTOCOL ORIGINATOR RESPONDER START DURATION STATE ORIG_PKTS "
-                                 "ORIG_BYTES RESP_PKTS RESP_BYTES") +
+                                 "ORIG_BYTES RESP_PKTS RESP_BYTES RETX RTT") +
                          (ifaces.size() > 1 ? " IFACE" : "") + " COMMUNITY_ID");
     }
 }
@@ -703,4 +734,61 @@ TEST_CASE("community id: stored with the record, shown by --by conn, found by it
   CHECK(json[0]["community_id"] == wanted);
   o.format = ReportFormat::table;
   CHECK(report(o).find(wanted) != std::string::npos);
+}
+
+TEST_CASE("tcp health: stored per side, none for other protocols, sorted and filtered") {
+  TempDir dir;
+  auto path = dir.file("health.db");
+  {
+    TestStore store(store_config(path));
+    std::vector<ConnUpdate> updates;
+    for (int i = 0; i < 3; i++) {
+      auto r = make_record("Chealth" + std::to_string(i), t0, t0 + sec);
+      r.src_port = uint16_t(41000 + i);
+      r.proto = i < 2 ? "TCP" : "UDP";
+      auto update = make_update(r, t0, t0 + interval, 1, 60, 1, 60);
+      if (i < 2) {
+        uint64_t retx = 3 * uint64_t(i), mean = 2000 + uint64_t(i);
+        update.record.orig_tcp = TcpHealth{retx, retx * 1500, 1, 0, 0, 0, 0, 0};
+        update.record.resp_tcp = TcpHealth{0, 0, 0, 2, 4, 1000, mean, 5000};
+      }
+      updates.push_back(update);
+    }
+    REQUIRE(store.write(updates, {}, t0 + interval));
+  }
+  RawDb db(path, true);
+  CHECK(db.integer("SELECT orig_retx_pkts FROM connections WHERE uid = 'Chealth1'") == 3);
+  CHECK(db.integer("SELECT orig_retx_bytes FROM connections WHERE uid = 'Chealth1'") == 4500);
+  CHECK(db.integer("SELECT resp_zero_windows FROM connections WHERE uid = 'Chealth1'") == 2);
+  CHECK(db.integer("SELECT resp_rtt_mean_ns FROM connections WHERE uid = 'Chealth1'") == 2001);
+  // No round trip measured: no minimum, mean or maximum; other protocols: nothing.
+  CHECK(db.integer("SELECT count(*) FROM connections WHERE orig_rtt_samples = 0 AND "
+                   "orig_rtt_min_ns IS NULL AND orig_rtt_mean_ns IS NULL") == 2);
+  CHECK(db.integer("SELECT count(*) FROM connections WHERE uid = 'Chealth2' AND "
+                   "orig_retx_pkts IS NULL AND resp_zero_windows IS NULL") == 1);
+  CHECK(db.integer("SELECT count(*) FROM conn_log WHERE resp_rtt_mean_ms = 0.002001") == 1);
+  ReportOptions o;
+  o.db = path;
+  o.since_ns = 0;
+  o.by = ReportBy::conn;
+  o.format = ReportFormat::json;
+  o.sort = ReportSort::retx;
+  auto json = Json::parse(report(o));
+  REQUIRE(json.size() == 3);
+  CHECK(json[0]["uid"] == "Chealth1");
+  CHECK(json[0]["orig_retx_pkts"] == 3);
+  CHECK(json[2]["orig_retx_pkts"].is_null());
+  o.sort = ReportSort::rtt;
+  CHECK(Json::parse(report(o))[0]["uid"] == "Chealth1");
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("src retx > 0"));
+  json = Json::parse(report(o));
+  REQUIRE(json.size() == 1);
+  CHECK(json[0]["uid"] == "Chealth1");
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("not zero-windows > 0"));
+  CHECK(Json::parse(report(o)).size() == 1); // UDP: neither true nor NULL
+  o.filter = {};
+  o.format = ReportFormat::table;
+  auto table = report(o);
+  CHECK(table.find("3/0") != std::string::npos);
+  CHECK(table.find("RETX") != std::string::npos);
 }

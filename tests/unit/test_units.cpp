@@ -65,3 +65,11 @@ TEST_CASE("human_duration") {
   CHECK(human_duration(minutes(123)) == "2h03m");
   CHECK(human_duration(hours(50)) == "2d02h");
 }
+
+TEST_CASE("human_round_trip: microseconds, then milliseconds with fewer decimals") {
+  using std::chrono::nanoseconds;
+  CHECK(human_round_trip(nanoseconds(85'400)) == "85 us");
+  CHECK(human_round_trip(nanoseconds(1'500'000)) == "1.50 ms");
+  CHECK(human_round_trip(nanoseconds(12'340'000)) == "12.3 ms");
+  CHECK(human_round_trip(nanoseconds(2'500'000'000)) == "2.5 s");
+}
