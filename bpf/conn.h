@@ -286,9 +286,11 @@ TCF_INLINE void tcf_tcp_sequence(struct tcf_conn *c, struct tcf_packet *p, struc
 	old = tcf_adds32(&me->retx_pkts, p->pkts);
 	tcf_add64(&me->retx_bytes, p->bytes);
 	tcf_health_letter(c, TCF_HEALTH_RETX, d, old, p->pkts);
-	/* Karn: an acknowledgement no longer tells which copy it answers. */
-	if (!(tcf_load64(&me->rtt_mark_ns) & 1))
-		me->rtt_mark_ns = 0;
+	/*
+	 * Karn: an ACK no longer tells which copy it answers, and an echo of
+	 * the copy's later TSval would time the wait for it too.
+	 */
+	me->rtt_mark_ns = 0;
 }
 
 /* Retransmissions, out-of-order segments, zero windows and round trips. */

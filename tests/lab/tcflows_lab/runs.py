@@ -16,7 +16,8 @@ from .tshark import capture_connections
 
 AGENT_PREFIX = "tr"  # the labs of tests that run tcflows as an agent
 
-Observation = namedtuple("Observation", "snapshot frames traffic captured snapshots")
+# pcap: the capture file, for readers with other questions than read_capture's.
+Observation = namedtuple("Observation", "snapshot frames traffic captured snapshots pcap")
 
 
 def observe(binary, lab, traffic, interval="500ms", settle_s=1.0, tcflows_args=()):
@@ -30,7 +31,7 @@ def observe(binary, lab, traffic, interval="500ms", settle_s=1.0, tcflows_args=(
     settle(settle_s)
     snapshot = flows.finish()
     frames = capture.finish()
-    return Observation(snapshot, frames, result, len(frames), flows.out.count)
+    return Observation(snapshot, frames, result, len(frames), flows.out.count, capture.path)
 
 
 def new_lab(**kwargs):
