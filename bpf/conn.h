@@ -194,7 +194,7 @@ TCF_INLINE void tcf_mark_first(struct tcf_env *env, struct tcf_conn *c, struct t
 	}
 }
 
-/* Out of order rather than retransmitted: within this of the highest segment, absent a handshake. */
+/* Out of order, not retransmitted: this soon after the highest segment, without a handshake. */
 #define TCF_OOO_NS (3ULL * 1000 * 1000)
 
 /* Zeek repeats a health letter at 1, 10, 100, ... occurrences: the first two keep their place. */
