@@ -50,6 +50,10 @@ std::vector<Case> cases() {
                        .tcp(40000, 443, tcp_flags::ack)
                        .payload(1400)
                        .build()},
+      // Without payload: a repeated data segment is a retransmission for the
+      // TCP health counters (the slowest path, as tcp4_ack now measures).
+      {"tcp4_pureack",
+       PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, tcp_flags::ack).build()},
       {"tcp6_ack", PacketBuilder()
                        .eth()
                        .ipv6("2001:db8::1", "2001:db8::2")
