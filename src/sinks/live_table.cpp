@@ -82,6 +82,11 @@ std::string time_of_day(uint64_t ns) {
   return fmt::format("{:02}:{:02}:{:02}", utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
+// The owner of the connection's socket as "comm[pid]", "-" when none.
+std::string process_text(const ConnRecord &c) {
+  return c.process ? fmt::format("{}[{}]", c.process->comm(), c.process->pid) : "-";
+}
+
 TextTable conn_table(const std::vector<ConnRecord> &conns, size_t top) {
   using C = ConnRecord;
   auto count = [&](std::string_view name, uint64_t C::*field, bool bytes) {
@@ -104,6 +109,7 @@ TextTable conn_table(const std::vector<ConnRecord> &conns, size_t top) {
   t.push_back(count("orig_bytes", &C::orig_bytes, true));
   t.push_back(count("resp_pkts", &C::resp_pkts, false));
   t.push_back(count("resp_bytes", &C::resp_bytes, true));
+  t.push_back(column("process", conns, top, [](const C &c) { return process_text(c); }));
   return t;
 }
 
@@ -206,7 +212,9 @@ std::string format_conn_json(uint64_t ts_ns, std::vector<ConnRecord> conns, size
                     {"orig_pkts", c.orig_pkts},
                     {"orig_bytes", c.orig_bytes},
                     {"resp_pkts", c.resp_pkts},
-                    {"resp_bytes", c.resp_bytes}});
+                    {"resp_bytes", c.resp_bytes},
+                    {"pid", c.process ? nlohmann::json(c.process->pid) : nlohmann::json()},
+                    {"comm", c.process ? nlohmann::json(c.process->comm()) : nlohmann::json()}});
   nlohmann::json snapshot = {
       {"ts_ns", ts_ns}, {"connections", list}, {"counters", counters_json(stats)}};
   return snapshot.dump();

@@ -147,12 +147,14 @@ sql::Database open_for_writing(const StoreConfig &config) {
   }
 }
 
-// Parameters ?1 to ?20 are the record's fields, in this order, in both.
+// Parameters ?1 to ?20 are the record's fields, in this order, in both;
+// ?22 to ?24 its process (pid, comm, cgroup).
 constexpr const char *insert_sql = R"(
 INSERT INTO connections (uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan,
   start_ns, end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history,
-  close_reason, rtt_ns, orig_guessed, community_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+  close_reason, rtt_ns, orig_guessed, community_id, pid, comm, cgroup)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+  ?22, ?23, ?24)
 ON CONFLICT (uid) DO NOTHING)";
 
 // The uid stays, so its index is not touched; it is checked, since a deleted
@@ -161,7 +163,8 @@ constexpr const char *update_sql = R"(
 UPDATE connections SET iface = ?2, proto = ?3, src_addr = ?4, src_port = ?5, dst_addr = ?6,
   dst_port = ?7, vlan = ?8, start_ns = ?9, end_ns = ?10, orig_pkts = ?11, orig_bytes = ?12,
   resp_pkts = ?13, resp_bytes = ?14, state = ?15, history = ?16, close_reason = ?17,
-  rtt_ns = ?18, orig_guessed = ?19, community_id = ?20
+  rtt_ns = ?18, orig_guessed = ?19, community_id = ?20,
+  pid = COALESCE(?22, pid), comm = COALESCE(?23, comm), cgroup = COALESCE(?24, cgroup)
 WHERE id = ?21 AND uid = ?1)";
 
 constexpr const char *select_id_sql = "SELECT id FROM connections WHERE uid = ?1";
@@ -277,6 +280,16 @@ struct Store::Connection {
   IdCache ids;
 };
 
+// The owner of the connection's socket (a checkpoint without one keeps what
+// an earlier one wrote); the cgroup NULL when its path was not found.
+void bind_process(sql::Statement &s, const ConnRecord &r) {
+  if (!r.process)
+    return;
+  s.bind(22, int64_t{r.process->pid}).bind(23, r.process->comm());
+  if (!r.process->cgroup.empty())
+    s.bind(24, r.process->cgroup);
+}
+
 // The record's text is made here. What the record or a table of constants
 // holds is bound without a copy: both outlive the statement's use, which a
 // ResetGuard ends; the text made here is copied.
@@ -295,6 +308,7 @@ void bind_record(sql::Statement &s, const ConnRecord &r, const InterfaceNames &n
   s.bind(19, int64_t{r.orig_guessed});
   if (r.community_id)
     s.bind(20, community_id_text(*r.community_id));
+  bind_process(s, r);
 }
 
 bool Store::Connection::update_record(const ConnRecord &r, const InterfaceNames &names,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "kernel/abi.h"
+#include "track/process.h"
 #include "util/hash.h"
 
 #include <string.h>
@@ -109,6 +110,9 @@ struct ConnRecord {
   bool orig_guessed = false;      // originator from the port heuristic
   bool orig_ingress = false; // the originator's packets arrive at TC ingress (else leave at egress)
   std::optional<CommunityId> community_id; // none for link-layer flows and lone fragments
+  // The owner of the local socket (see track/process.h); none when no socket
+  // of this host was seen using the connection (forwarded, or unattributed).
+  std::optional<ProcessOwner> process;
 
   uint32_t ifindex() const { return key.ifindex; }
   uint16_t vlan() const { return key.vlan[0]; } // outer VLAN id, 0 when untagged

@@ -178,18 +178,19 @@ TEST_CASE("--by conn: the records' text, made from the binary record") {
   ping.orig_bytes = ping.resp_bytes = 84;
   ping.state = "OTH";
   std::vector<ConnRecord> conns = {test::binary(ping), test::binary(web)};
+  conns[1].process = ProcessOwner{.pid = 4242, .comm_chars = {'c', 'u', 'r', 'l'}};
   auto names = test::interfaces();
   Stats stats;
   std::string table = format_conn_table(conns, 10, stats);
   // The headers `tcflows report --by conn` prints, and the database's names.
   CHECK(table.starts_with("PROTOCOL ORIGINATOR          RESPONDER         START    DURATION STATE "
-                          "ORIG_PKTS ORIG_BYTES RESP_PKTS RESP_BYTES\n"));
+                          "ORIG_PKTS ORIG_BYTES RESP_PKTS RESP_BYTES PROCESS\n"));
   CHECK(
       table.find("TCP      [2001:db8::9]:50000 [2001:db8::1]:443 22:13:20 2.5 s    S1    10        "
-                 "2.00 KiB   8         4.00 KiB\n") != std::string::npos);
+                 "2.00 KiB   8         4.00 KiB   curl[4242]\n") != std::string::npos);
   CHECK(
       table.find("ICMP     10.0.0.2            10.0.0.1          22:13:20 2.5 s    OTH   10        "
-                 "84         8         84\n") != std::string::npos);
+                 "84         8         84         -\n") != std::string::npos);
   auto json = nlohmann::json::parse(format_conn_json(7, conns, 10, stats, *names));
   REQUIRE(json["connections"].size() == 2);
   const auto &first = json["connections"][0]; // the larger
@@ -199,4 +200,7 @@ TEST_CASE("--by conn: the records' text, made from the binary record") {
   CHECK(first["iface"] == "eth0");
   CHECK(first["state"] == "S1");
   CHECK(first["history"] == "ShAD");
+  CHECK(first["pid"] == 4242);
+  CHECK(first["comm"] == "curl");
+  CHECK(json["connections"][1]["pid"].is_null());
 }

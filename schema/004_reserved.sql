@@ -1,0 +1,3 @@
+-- Number 004 is taken by the TCP health columns, written beside process
+-- attribution (005): this empty migration holds its place so that the
+-- numbers stay 1..N. Merging the two replaces this file with that one.
