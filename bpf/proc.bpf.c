@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * tcflows: who owns a connection's local socket. Two BTF tracepoints on
- * the socket send and receive calls write the calling task into `owners`,
- * keyed by the socket's 5-tuple; the agent looks a connection up there when
- * it makes the connection's record (see proc.h). Off the per-packet path:
- * a send or receive call on an IP socket costs one map lookup, and an
- * update only when another process than the last one uses the socket.
+ * tcflows: who owns a connection's local socket. BTF tracepoints on the
+ * socket send and receive calls, and on TCP's connect (its state changes),
+ * write the calling task into `owners`, keyed by the socket's 5-tuple; the
+ * agent looks a connection up there when it makes the connection's record
+ * (see proc.h). Off the per-packet path: a send or receive call on an IP
+ * socket costs one map lookup, and an update only when another process than
+ * the last one uses the socket; a TCP connect two updates.
  *
  * Why tracepoints and not fentry/fexit on tcp_connect, inet_csk_accept and
  * udp_sendmsg: kernels may refuse BPF trampolines (the machine tcflows was
@@ -27,12 +28,13 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET	    2
-#define AF_INET6    10
-#define ETH_P_IP    0x0800
-#define ETH_P_IPV6  0x86DD
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
+#define AF_INET	     2
+#define AF_INET6     10
+#define ETH_P_IP     0x0800
+#define ETH_P_IPV6   0x86DD
+#define IPPROTO_TCP  6
+#define IPPROTO_UDP  17
+#define TCP_SYN_SENT 2
 
 struct tcf_in6 {
 	__u32 a[4];
@@ -54,12 +56,31 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+struct inet_sock {
+	struct sock sk;
+	__be16 inet_sport;
+} __attribute__((preserve_access_index));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536); /* set by the loader */
 	__type(key, struct tcf_proc_key);
 	__type(value, struct tcf_proc_owner);
 } owners SEC(".maps");
+
+/*
+ * TCP sockets in SYN_SENT, by address, and the task that called connect():
+ * the source port may still be unset when the socket enters SYN_SENT
+ * (tcp_v4_connect picks it after), so the owner waits here until the socket
+ * leaves SYN_SENT with its full tuple (established, refused, timed out or
+ * closed).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct tcf_proc_owner);
+} connecting SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -95,6 +116,9 @@ static __always_inline void local_of(struct sock *sk, struct tcf_proc_key *k)
 	__u16 ethertype = ETH_P_IP;
 
 	k->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	/* A TCP socket entering CLOSE has left the bind table: skc_num is 0 there. */
+	if (!k->local_port)
+		k->local_port = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	if (family == AF_INET6) {
 		struct tcf_in6 a = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
 
@@ -122,6 +146,26 @@ static __always_inline void tuple_of(struct sock *sk, __u8 proto, struct tcf_pro
 	k->remote[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 }
 
+/* The current task, as the owner of a socket it uses now. */
+static __always_inline void current_owner(struct tcf_proc_owner *o)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	o->tgid = pid_tgid >> 32;
+	o->tid = (__u32)pid_tgid;
+	o->cgroup_id = bpf_get_current_cgroup_id();
+	o->time_ns = bpf_ktime_get_boot_ns();
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+}
+
+static __always_inline void put(const struct tcf_proc_key *k, const struct tcf_proc_owner *o)
+{
+	if (bpf_map_update_elem(&owners, k, o, BPF_ANY))
+		proc_ctr_inc(TCF_PROC_CTR_MAP_FULL);
+	else
+		proc_ctr_inc(TCF_PROC_CTR_RECORDED);
+}
+
 /*
  * The current task uses the socket of `k`: it becomes the owner unless the
  * owner is of the same process already (then nothing is written, so that a
@@ -129,21 +173,13 @@ static __always_inline void tuple_of(struct sock *sk, __u8 proto, struct tcf_pro
  */
 static __always_inline void own(const struct tcf_proc_key *k)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tcf_proc_owner *old = bpf_map_lookup_elem(&owners, k);
 	struct tcf_proc_owner o = {};
 
-	if (old && old->tgid == pid_tgid >> 32)
+	if (old && old->tgid == bpf_get_current_pid_tgid() >> 32)
 		return;
-	o.tgid = pid_tgid >> 32;
-	o.tid = (__u32)pid_tgid;
-	o.cgroup_id = bpf_get_current_cgroup_id();
-	o.time_ns = bpf_ktime_get_boot_ns();
-	bpf_get_current_comm(o.comm, sizeof(o.comm));
-	if (bpf_map_update_elem(&owners, k, &o, BPF_ANY))
-		proc_ctr_inc(TCF_PROC_CTR_MAP_FULL);
-	else
-		proc_ctr_inc(TCF_PROC_CTR_RECORDED);
+	current_owner(&o);
+	put(k, &o);
 }
 
 /*
@@ -186,5 +222,39 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tcf_sock_recv, struct sock *sk, int ret, int flags)
 {
 	used(sk, ret);
+	return 0;
+}
+
+/*
+ * A TCP socket's state changed. Entering SYN_SENT happens in connect(), in
+ * the caller's context: the caller is remembered. Leaving it (in softirq
+ * context, or in close()) the socket has its tuple: the caller becomes its
+ * owner, so that connections that never carry data (refused, unanswered)
+ * have one too.
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcf_tcp_state, struct sock *sk, int oldstate, int newstate)
+{
+	__u64 id = (__u64)sk;
+	struct tcf_proc_owner *o;
+	struct tcf_proc_key k = {};
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (newstate == TCP_SYN_SENT) {
+		struct tcf_proc_owner caller = {};
+
+		current_owner(&caller);
+		bpf_map_update_elem(&connecting, &id, &caller, BPF_ANY);
+		return 0;
+	}
+	if (oldstate != TCP_SYN_SENT)
+		return 0;
+	o = bpf_map_lookup_elem(&connecting, &id);
+	if (!o)
+		return 0;
+	tuple_of(sk, IPPROTO_TCP, &k);
+	put(&k, o);
+	bpf_map_delete_elem(&connecting, &id);
 	return 0;
 }

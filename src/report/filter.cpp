@@ -48,6 +48,8 @@ const FilterField fields[] = {
     {"rtt", ValueKind::duration, "c.rtt_ns", {}, {}, "c.rtt_ns IS NOT NULL"},
     {"uid", ValueKind::text, "c.uid"},
     {"community-id", ValueKind::text, "c.community_id", {}, {}, "c.community_id IS NOT NULL"},
+    {"pid", ValueKind::count, "c.pid", {}, {}, "c.pid IS NOT NULL"},
+    {"comm", ValueKind::text, "c.comm", {}, {}, "c.comm IS NOT NULL"},
 };
 
 // Protocol words that stand alone ("tcp") or qualify the primitive after

@@ -43,7 +43,7 @@ std::string conn_sql(const ReportOptions &options, const FilterSql &o) {
   std::string sql = o.uses_hours ? hours_sql : "";
   sql += "SELECT id, uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan, start_ns, "
          "end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history, close_reason, "
-         "rtt_ns, orig_guessed, community_id FROM connections c "
+         "rtt_ns, orig_guessed, community_id, pid, comm, cgroup FROM connections c "
          "WHERE c.end_ns >= :since AND c.start_ns < :until" +
          filters_sql(o) + " ORDER BY " + order + ", id LIMIT :top";
   return sql;

@@ -9,12 +9,18 @@ own, without the cgroup mounts), prints `port N` for servers once
 listening, plays ROLE and exits 0.
 
     tcp-server PORT MODE        accept one connection: `talk` (read to EOF,
-                                answer), `greet` (send, then wait for EOF),
-                                `quiet` (no send or receive, wait for EOF)
+                                answer), `greet FILE` (once FILE exists,
+                                send, then wait for EOF), `quiet` (no send
+                                or receive, wait for EOF)
     tcp-client HOST PORT MODE   `talk` (send, read the answer), `quiet`
                                 (connect and close, no send or receive),
-                                `fork CHILD` (connect, then a child named
-                                CHILD talks on the socket; prints `child N`)
+                                `refused` (no server: the connect fails),
+                                `hold FILE` (connect, print `connected`,
+                                close once FILE exists; no send or receive),
+                                `fork CHILD FILE` (connect, print
+                                `connected`; once FILE exists a child
+                                named CHILD talks on the socket; prints
+                                `child N`)
     udp-server PORT             answer one datagram
     udp-client HOST PORT MODE   `connected` (connect, send) or `unconnected`
                                 (sendto); then read the answer
@@ -43,7 +49,12 @@ def wait_eof(sock):
     select.select([sock], [], [], 30)
 
 
-def tcp_server(port, mode, host="::"):
+def wait_file(path):
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
+def tcp_server(port, mode, *go, host="::"):
     listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, int(port)))
@@ -55,6 +66,7 @@ def tcp_server(port, mode, host="::"):
             pass
         conn.sendall(b"answer")
     elif mode == "greet":
+        wait_file(go[0])
         conn.sendall(b"hello")
         wait_eof(conn)
     else:
@@ -69,19 +81,30 @@ def talk(sock):
         pass
 
 
-def tcp_client(host, port, mode, *child_name):
+def tcp_client(host, port, mode, *more):
     sock = socket.socket(family(host), socket.SOCK_STREAM)
+    if mode == "refused":
+        try:
+            sock.connect((host, int(port)))
+        except ConnectionRefusedError:
+            return
+        sys.exit("connected to a port without a server")
     sock.connect((host, int(port)))
     if mode == "talk":
         talk(sock)
     elif mode == "fork":
+        print("connected 1", flush=True)
+        wait_file(more[1])
         child = os.fork()
         if child == 0:
-            set_name(child_name[0])
+            set_name(more[0])
             talk(sock)
             os._exit(0)
         print(f"child {child}", flush=True)
         os.waitpid(child, 0)
+    elif mode == "hold":
+        print("connected 1", flush=True)
+        wait_file(more[0])
     sock.close()
 
 

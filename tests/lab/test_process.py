@@ -91,8 +91,8 @@ def make_cgroup():
 
 
 def test_owners(binary):
-    """TCP and UDP, IPv4 and IPv6, connected and unconnected, a forked child,
-    an accepting server, and a connection nobody used."""
+    """TCP and UDP, IPv4 and IPv6, connected and unconnected, a client that
+    never sends nor receives, a refused connect."""
     jsonl = os.path.join(L.scratch_dir(), "records.jsonl")
     cgroup = make_cgroup()
     with L.Recorded(binary, args=["--jsonl", jsonl]) as r:
@@ -101,12 +101,10 @@ def test_owners(binary):
                             cgroup=cgroup)
         talk6, _ = exchange(lab, "tcp-client", "tcp-server", 47002, ["talk"], ["talk"],
                             host=lab.addr6["b"])
-        # The client never sends nor receives: the accepting server owns it.
-        _, greeter = exchange(lab, "tcp-client", "tcp-server", 47003, ["quiet"], ["greet"])
-        forker, _ = exchange(lab, "tcp-client", "tcp-server", 47004, ["fork", "tl-child"],
-                             ["talk"], client_name="tl-parent")
-        child = int(forker.said("child"))
-        quiet, _ = exchange(lab, "tcp-client", "tcp-server", 47005, ["quiet"], ["quiet"])
+        # The client connects but never sends nor receives: its connect() names it.
+        quiet, _ = exchange(lab, "tcp-client", "tcp-server", 47003, ["quiet"], ["quiet"])
+        refused = Role(lab.ns["a"], "tcp-client", "tl-refused", lab.addr4["b"], 47009, "refused")
+        refused.done()
         udp_c, _ = exchange(lab, "udp-client", "udp-server", 47006, ["connected"])
         udp_u, _ = exchange(lab, "udp-client", "udp-server", 47007, ["unconnected"])
         udp_u6, _ = exchange(lab, "udp-client", "udp-server", 47008, ["unconnected"],
@@ -115,20 +113,56 @@ def test_owners(binary):
         final = r.finish()["counters"]
     expect_owner(jsonl, "TCP", 47001, talk4.pid, "tl-client", cgroup[1])
     expect_owner(jsonl, "TCP", 47002, talk6.pid, "tl-client")
-    expect_owner(jsonl, "TCP", 47003, greeter.pid, "tl-server")
-    # The child did all the sending and receiving on the socket it inherited.
-    expect_owner(jsonl, "TCP", 47004, child, "tl-child")
+    expect_owner(jsonl, "TCP", 47003, quiet.pid, "tl-client")
     expect_owner(jsonl, "UDP", 47006, udp_c.pid, "tl-client")
     expect_owner(jsonl, "UDP", 47007, udp_u.pid, "tl-client")
     expect_owner(jsonl, "UDP", 47008, udp_u6.pid, "tl-client")
-    unowned = expect_owner(jsonl, "TCP", 47005, None, None)
-    L.check(unowned["cgroup"] is None, "a connection without owner has a cgroup")
+    # Refused: no data either way, but the connect() is the client's.
+    expect_owner(jsonl, "TCP", 47009, refused.pid, "tl-refused")
     print(f"  counters: proc_available {final['proc_available']} attributed "
           f"{final['proc_attributed']} unattributed {final['proc_unattributed']}")
     L.check(final["proc_available"] == 1, "the socket tracing programs were not attached")
-    L.check(final["proc_unattributed"] == 1,
-            f"proc_unattributed {final['proc_unattributed']}, want 1 (port 47005)")
+    L.check(final["proc_unattributed"] == 0,
+            f"proc_unattributed {final['proc_unattributed']}, want 0")
     L.check(final["proc_attributed"] >= 7, f"proc_attributed {final['proc_attributed']} < 7")
+
+
+def test_before_agent(binary):
+    """Connections opened before tcflows started: the one whose server sends
+    afterwards is the server's (the originator's socket is unknown: the
+    responder's is looked up); the one a parent connected and its forked
+    child talks on afterwards is the child's; the one nobody uses afterwards
+    has no owner and is counted in proc_unattributed."""
+    lab = L.new_lab()
+    lab.setup()
+    lab.link_up()
+    go = os.path.join(L.scratch_dir(), "go")
+    pairs = []
+    plays = ((27003, ["greet", go], ["hold", go], "tl-client"),
+             (27004, ["talk"], ["fork", "tl-child", go], "tl-parent"),
+             (27005, ["quiet"], ["hold", go], "tl-client"))
+    for port, server_mode, client_mode, client_name in plays:
+        server = Role(lab.ns["b"], "tcp-server", "tl-server", port, *server_mode)
+        server.said("port")
+        client = Role(lab.ns["a"], "tcp-client", client_name, lab.addr4["b"], port, *client_mode)
+        client.said("connected")
+        pairs.append((client, server))
+    jsonl = os.path.join(L.scratch_dir(), "records.jsonl")
+    agent = L.Agent(binary, lab.ns["a"], [lab.dev["a"]], args=["--jsonl", jsonl])
+    open(go, "w").close()
+    child = int(pairs[1][0].said("child"))
+    for client, server in pairs:
+        client.done()
+        server.done()
+    time.sleep(7)  # FIN both ways, then --linger (5 s): final records
+    final = agent.finish()["counters"]
+    lab.destroy()
+    expect_owner(jsonl, "TCP", 27003, pairs[0][1].pid, "tl-server")
+    expect_owner(jsonl, "TCP", 27004, child, "tl-child")
+    unowned = expect_owner(jsonl, "TCP", 27005, None, None)
+    L.check(unowned["cgroup"] is None, "a connection without owner has a cgroup")
+    L.check(final["proc_unattributed"] == 1,
+            f"proc_unattributed {final['proc_unattributed']}, want 1 (port 27005)")
 
 
 def test_exited(binary):
@@ -149,4 +183,4 @@ def test_exited(binary):
 
 
 if __name__ == "__main__":
-    L.main([test_owners, test_exited])
+    L.main([test_owners, test_before_agent, test_exited])

@@ -504,14 +504,14 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
       auto csv = parse_csv(report(options_for(path, w, f, ReportBy::conn, ReportFormat::csv)));
       REQUIRE(csv.size() == expected.size() + 1);
       CHECK(csv[0] == std::vector<std::string>{
-                          "id",          "uid",       "iface",        "proto",     "src_addr",
-                          "src_port",    "dst_addr",  "dst_port",     "vlan",      "start_ns",
-                          "end_ns",      "orig_pkts", "orig_bytes",   "resp_pkts", "resp_bytes",
-                          "state",       "history",   "close_reason", "rtt_ns",    "orig_guessed",
-                          "community_id"});
+                          "id",           "uid",       "iface",        "proto",     "src_addr",
+                          "src_port",     "dst_addr",  "dst_port",     "vlan",      "start_ns",
+                          "end_ns",       "orig_pkts", "orig_bytes",   "resp_pkts", "resp_bytes",
+                          "state",        "history",   "close_reason", "rtt_ns",    "orig_guessed",
+                          "community_id", "pid",       "comm",         "cgroup"});
       std::set<std::string> csv_uids, expected_uids;
       for (size_t i = 1; i < csv.size(); i++) {
-        CHECK(csv[i].size() == 21);
+        CHECK(csv[i].size() == 24);
         csv_uids.insert(csv[i][1]);
       }
       std::multiset<std::string> lines;
@@ -539,7 +539,7 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
           words += header[i];
       CHECK(words == std::string("PROTOCOL ORIGINATOR RESPONDER START DURATION STATE ORIG_PKTS "
                                  "ORIG_BYTES RESP_PKTS RESP_BYTES") +
-                         (ifaces.size() > 1 ? " IFACE" : "") + " COMMUNITY_ID");
+                         (ifaces.size() > 1 ? " IFACE" : "") + " COMMUNITY_ID PID COMM");
     }
 }
 
@@ -703,4 +703,56 @@ TEST_CASE("community id: stored with the record, shown by --by conn, found by it
   CHECK(json[0]["community_id"] == wanted);
   o.format = ReportFormat::table;
   CHECK(report(o).find(wanted) != std::string::npos);
+}
+
+TEST_CASE("process: stored with the record, grouped by --by process, found by --pid and --comm") {
+  TempDir dir;
+  auto path = dir.file("proc.db");
+  {
+    TestStore store(store_config(path));
+    std::vector<ConnUpdate> updates;
+    // Two connections of curl[100], one of sshd[200], one without a process.
+    std::vector<std::pair<uint32_t, const char *>> owners = {
+        {100, "curl"}, {100, "curl"}, {200, "sshd"}, {0, nullptr}};
+    for (uint16_t i = 0; i < owners.size(); i++) {
+      auto r = make_record("Cproc" + std::to_string(i), t0, t0 + sec);
+      r.src_port = uint16_t(40000 + i);
+      auto update = make_update(r, t0, t0 + interval, 1, 100, 1, 1000);
+      if (owners[i].second) {
+        update.record.process = ProcessOwner{.pid = owners[i].first, .cgroup = "/web.slice"};
+        std::strcpy(update.record.process->comm_chars.data(), owners[i].second);
+      }
+      updates.push_back(update);
+    }
+    REQUIRE(store.write(updates, {}, t0 + interval));
+  }
+  ReportOptions o;
+  o.db = path;
+  o.since_ns = 0;
+  o.by = ReportBy::process;
+  o.format = ReportFormat::json;
+  auto json = Json::parse(report(o));
+  REQUIRE(json.size() == 3);
+  CHECK(json[0] ==
+        Json{{"comm", "curl"}, {"pid", 100}, {"connections", 2}, {"packets", 4}, {"bytes", 2200}});
+  // Equal traffic: ordered by key, the row without a process (NULL) first.
+  CHECK(json[1] == Json{{"comm", nullptr},
+                        {"pid", nullptr},
+                        {"connections", 1},
+                        {"packets", 2},
+                        {"bytes", 1100}});
+  CHECK(json[2]["comm"] == "sshd");
+  o.by = ReportBy::conn;
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("pid 200"));
+  json = Json::parse(report(o));
+  REQUIRE(json.size() == 1);
+  CHECK(json[0]["uid"] == "Cproc2");
+  CHECK(json[0]["cgroup"] == "/web.slice");
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("comm curl"));
+  CHECK(Json::parse(report(o)).size() == 2);
+  // A connection without a process is not curl's: the negation keeps it.
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("not comm curl"));
+  json = Json::parse(report(o));
+  REQUIRE(json.size() == 2);
+  CHECK(json[0]["comm"].is_null() != json[1]["comm"].is_null());
 }
