@@ -289,6 +289,8 @@ void add_record_kernel(CLI::App *record, RecordOptions &o) {
           "POW2"));
   record->add_option("--tc-priority", o.tc_priority, "TC filter priority (default 1)")
       ->check(CLI::Range(uint32_t{1}, uint32_t{0xffff}));
+  record->add_flag("--no-process", o.no_process,
+                   "attach no socket tracing programs: records without pid, comm and cgroup");
 }
 
 void add_record(CLI::App &app, RecordOptions &o) {

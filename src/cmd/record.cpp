@@ -87,8 +87,10 @@ int run_record(const RecordOptions &options) {
   // The table's shared memory, and the map that waits for running programs
   // (creating a map needs CAP_BPF).
   auto table = kernel_conn_table(program);
-  // Process attribution: the socket tracing programs, if the kernel takes them.
-  std::optional<ProcProgram> proc = ProcProgram::attach(options.max_flows);
+  // Process attribution: the socket tracing programs, if asked for and the kernel takes them.
+  std::optional<ProcProgram> proc;
+  if (!options.no_process)
+    proc = ProcProgram::attach(options.max_flows);
 
   // Everything that needs more than CAP_NET_ADMIN is done: drop the rest.
   for (const auto &lock : locks)

@@ -182,5 +182,18 @@ def test_exited(binary):
     L.check(rows == [{"pid": client.pid, "comm": "tl-client"}], f"database: {rows}")
 
 
+def test_off(binary):
+    """--no-process: the same connection has no owner, and nothing is counted
+    as unattributed (proc_available says why)."""
+    jsonl = os.path.join(L.scratch_dir(), "records.jsonl")
+    with L.Recorded(binary, args=["--jsonl", jsonl, "--no-process", "--linger", "1s"]) as r:
+        exchange(r.lab, "tcp-client", "tcp-server", 47021, ["talk"], ["talk"])
+        time.sleep(3)
+        final = r.finish()["counters"]
+    expect_owner(jsonl, "TCP", 47021, None, None)
+    got = (final["proc_available"], final["proc_attributed"], final["proc_unattributed"])
+    L.check(got == (0, 0, 0), f"proc_available, attributed, unattributed: {got}, want zeros")
+
+
 if __name__ == "__main__":
-    L.main([test_owners, test_before_agent, test_exited])
+    L.main([test_owners, test_before_agent, test_exited, test_off])
