@@ -109,11 +109,13 @@ static __always_inline void set_addr(__u32 to[4], const struct tcf_in6 *from, __
 	*ethertype = ETH_P_IPV6;
 }
 
-/* The local endpoint of `sk`: its bound address (zeros when any) and port. */
+/*
+ * The local endpoint of `sk`: its bound address (zeros when any) and port,
+ * and the address's family as the key's ethertype.
+ */
 static __always_inline void local_of(struct sock *sk, struct tcf_proc_key *k)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 ethertype = ETH_P_IP;
 
 	k->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	/* A TCP socket entering CLOSE has left the bind table: skc_num is 0 there. */
@@ -122,10 +124,11 @@ static __always_inline void local_of(struct sock *sk, struct tcf_proc_key *k)
 	if (family == AF_INET6) {
 		struct tcf_in6 a = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
 
-		set_addr(k->local, &a, &ethertype);
+		set_addr(k->local, &a, &k->ethertype);
 		return;
 	}
 	k->local[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	k->ethertype = ETH_P_IP;
 }
 
 /* The socket's own tuple: a connected socket's. */
@@ -204,8 +207,15 @@ static __always_inline void used(struct sock *sk, int ret)
 	tuple_of(sk, proto, &k);
 	if (!k.local_port || (proto == IPPROTO_TCP && !k.remote_port))
 		return;
-	if (!k.remote_port)
-		__builtin_memset(k.remote, 0, sizeof(k.remote));
+	if (!k.remote_port) {
+		/* Unconnected: the local endpoint alone; bound to the any address,
+		 * of either family (an IPv6 socket takes IPv4 too). */
+		__builtin_memset(&k, 0, sizeof(k));
+		local_of(sk, &k);
+		k.proto = proto;
+		if (!(k.local[0] | k.local[1] | k.local[2] | k.local[3]))
+			k.ethertype = 0;
+	}
 	own(&k);
 }
 

@@ -20,7 +20,8 @@ struct tcf_proc_key {
 	__u32 remote[4];
 	__u16 local_port;
 	__u16 remote_port;
-	__u16 ethertype; /* ETH_P_IP or ETH_P_IPV6, as tcf_flow_key */
+	__u16 ethertype; /* ETH_P_IP or ETH_P_IPV6, as tcf_flow_key; 0: either (an
+			    unconnected socket bound to the any address) */
 	__u8 proto;	 /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad;
 };

@@ -21,7 +21,8 @@ ProcessOwner owner_of(const tcf_proc_owner &owner) {
 namespace {
 
 // Side `local` of `key` as the local socket's: exactly, or with the remote
-// end unknown (an unconnected UDP socket), the local address as given or any.
+// end unknown (an unconnected UDP socket), the local address as given or any
+// (then of either family: see tcf_proc_key).
 enum class Remote { exact, any };
 
 tcf_proc_key proc_key(const tcf_flow_key &key, int local, Remote remote, bool any_local) {
@@ -34,7 +35,7 @@ tcf_proc_key proc_key(const tcf_flow_key &key, int local, Remote remote, bool an
     ::memcpy(k.remote, key.addr[peer], sizeof(k.remote));
     k.remote_port = key.port[peer];
   }
-  k.ethertype = key.ethertype;
+  k.ethertype = any_local && remote == Remote::any ? 0 : key.ethertype;
   k.proto = key.proto;
   return k;
 }

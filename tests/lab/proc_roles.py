@@ -21,9 +21,10 @@ listening, plays ROLE and exits 0.
                                 `connected`; once FILE exists a child
                                 named CHILD talks on the socket; prints
                                 `child N`)
-    udp-server PORT             answer one datagram
+    udp-server PORT [FILE]      answer one datagram (once FILE exists)
     udp-client HOST PORT MODE   `connected` (connect, send) or `unconnected`
-                                (sendto); then read the answer
+                                (sendto); then read the answer; or `fire`
+                                (sendto, print `sent`, exit without reading)
 """
 
 import ctypes
@@ -108,11 +109,13 @@ def tcp_client(host, port, mode, *more):
     sock.close()
 
 
-def udp_server(port):
+def udp_server(port, *go):
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.bind(("::", int(port)))
     print(f"port {port}", flush=True)
     data, peer = sock.recvfrom(4096)
+    if go:
+        wait_file(go[0])
     sock.sendto(b"answer", peer)
 
 
@@ -123,6 +126,9 @@ def udp_client(host, port, mode):
         sock.send(b"question")
     else:
         sock.sendto(b"question", (host, int(port)))
+    if mode == "fire":
+        print("sent 1", flush=True)
+        return
     sock.settimeout(10)
     sock.recv(4096)
 

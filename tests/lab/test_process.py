@@ -132,7 +132,9 @@ def test_before_agent(binary):
     afterwards is the server's (the originator's socket is unknown: the
     responder's is looked up); the one a parent connected and its forked
     child talks on afterwards is the child's; the one nobody uses afterwards
-    has no owner and is counted in proc_unattributed."""
+    has no owner and is counted in proc_unattributed; a UDP server (an IPv6
+    socket bound to ::) that answers afterwards an IPv4 client which exited
+    owns that exchange."""
     lab = L.new_lab()
     lab.setup()
     lab.link_up()
@@ -147,6 +149,10 @@ def test_before_agent(binary):
         client = Role(lab.ns["a"], "tcp-client", client_name, lab.addr4["b"], port, *client_mode)
         client.said("connected")
         pairs.append((client, server))
+    udp_server = Role(lab.ns["b"], "udp-server", "tl-udpsrv", 27006, go)
+    udp_server.said("port")
+    udp_client = Role(lab.ns["a"], "udp-client", "tl-client", lab.addr4["b"], 27006, "fire")
+    udp_client.done()
     jsonl = os.path.join(L.scratch_dir(), "records.jsonl")
     agent = L.Agent(binary, lab.ns["a"], [lab.dev["a"]], args=["--jsonl", jsonl])
     open(go, "w").close()
@@ -154,11 +160,13 @@ def test_before_agent(binary):
     for client, server in pairs:
         client.done()
         server.done()
+    udp_server.done()
     time.sleep(7)  # FIN both ways, then --linger (5 s): final records
     final = agent.finish()["counters"]
     lab.destroy()
     expect_owner(jsonl, "TCP", 27003, pairs[0][1].pid, "tl-server")
     expect_owner(jsonl, "TCP", 27004, child, "tl-child")
+    expect_owner(jsonl, "UDP", 27006, udp_server.pid, "tl-udpsrv")
     unowned = expect_owner(jsonl, "TCP", 27005, None, None)
     L.check(unowned["cgroup"] is None, "a connection without owner has a cgroup")
     L.check(final["proc_unattributed"] == 1,

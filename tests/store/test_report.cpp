@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <random>
@@ -719,8 +720,11 @@ TEST_CASE("process: stored with the record, grouped by --by process, found by --
       r.src_port = uint16_t(40000 + i);
       auto update = make_update(r, t0, t0 + interval, 1, 100, 1, 1000);
       if (owners[i].second) {
-        update.record.process = ProcessOwner{.pid = owners[i].first, .cgroup = "/web.slice"};
-        std::strcpy(update.record.process->comm_chars.data(), owners[i].second);
+        ProcessOwner owner;
+        owner.pid = owners[i].first;
+        std::strcpy(owner.comm_chars.data(), owners[i].second);
+        owner.cgroup = "/web.slice";
+        update.record.process = owner;
       }
       updates.push_back(update);
     }

@@ -178,7 +178,9 @@ TEST_CASE("--by conn: the records' text, made from the binary record") {
   ping.orig_bytes = ping.resp_bytes = 84;
   ping.state = "OTH";
   std::vector<ConnRecord> conns = {test::binary(ping), test::binary(web)};
-  conns[1].process = ProcessOwner{.pid = 4242, .comm_chars = {'c', 'u', 'r', 'l'}};
+  conns[1].process.emplace();
+  conns[1].process->pid = 4242;
+  conns[1].process->comm_chars = {'c', 'u', 'r', 'l'};
   auto names = test::interfaces();
   Stats stats;
   std::string table = format_conn_table(conns, 10, stats);
