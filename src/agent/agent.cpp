@@ -27,9 +27,9 @@ constexpr std::chrono::nanoseconds min_sweep_gap = 20ms;
 
 Agent::Agent(boost::asio::io_context &io, boost::asio::signal_set &signals,
              const BpfProgram &program, ConnTable &table, const RecordOptions &options,
-             Attachments &attachments, Outputs &outputs)
+             Attachments &attachments, Outputs &outputs, std::optional<ProcProgram> proc)
     : program_(program), options_(options), attachments_(attachments), outputs_(outputs),
-      tracker_(tracker_config(options, attachments.configured()), table),
+      tracker_(tracker_config(options, attachments.configured()), table), join_(std::move(proc)),
       doorbell_(io, program.events_fd(), [this] { tick(false); }),
       live_(live_table_config(options, attachments.configured())), timer_(io),
       next_checkpoint_(std::chrono::steady_clock::now() + options.interval), signals_(signals),
@@ -86,15 +86,20 @@ void Agent::sweep(Checkpoint checkpoint, bool counters_row) {
   }
   outputs_.begin(epoch_now_ns(), interfaces());
   tracker_.follow_wall_clock(measure_boot_to_epoch_ns());
-  last_ = tracker_.sweep(boot_now_ns(), checkpoint, [this](std::span<const ConnUpdate> chunk) {
-    outputs_.add({chunk.begin(), chunk.end()});
-  });
+  last_ = tracker_.sweep(boot_now_ns(), checkpoint,
+                         [this](std::span<const ConnUpdate> chunk) { deliver(chunk); });
   Counters counters = read_counters(program_.counters_fd());
   pending_.emplace_back(outputs_.end(counters_row ? &counters : nullptr), last_.seq);
   on_durable(outputs_.durable());
   sweep_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();
+}
+
+void Agent::deliver(std::span<const ConnUpdate> chunk) {
+  std::vector<ConnUpdate> updates(chunk.begin(), chunk.end());
+  join_.annotate(updates);
+  outputs_.add(std::move(updates));
 }
 
 // The outputs made their intervals up to `sequence` durable: the slots of
@@ -116,6 +121,7 @@ Stats Agent::stats(bool for_metrics) const {
   s.open_connections = tracker_.open_count();
   s.tracker = tracker_.stats();
   s.finished_connections = s.tracker.finished;
+  s.proc = join_.stats();
   outputs_.add_to(s);
   if (for_metrics) {
     for (size_t state = 0; state < s.tracker.open_by_state.size(); state++)
@@ -138,10 +144,13 @@ void Agent::show() {
     return;
   auto names = interfaces();
   size_t rows = live_.rows();
-  if (live_.by() == LiveBy::conn)
-    live_.draw_connections(tracker_.top_open(rows), stats(), *names, epoch_now_ns());
-  else
+  if (live_.by() == LiveBy::conn) {
+    auto open = tracker_.top_open(rows);
+    join_.annotate(std::span<ConnRecord>(open));
+    live_.draw_connections(open, stats(), *names, epoch_now_ns());
+  } else {
     live_.draw_flows(tracker_.flow_totals(rows), stats(), *names, epoch_now_ns());
+  }
 }
 
 // SIGINT/SIGTERM: detach, take in what the program counted, then write every
@@ -155,9 +164,7 @@ void Agent::stop(int signal) {
   sweep(Checkpoint::all(), true);
   show(); // the final numbers, counted up to the stop
   outputs_.begin(epoch_now_ns(), interfaces());
-  tracker_.shutdown(boot_now_ns(), [this](std::span<const ConnUpdate> chunk) {
-    outputs_.add({chunk.begin(), chunk.end()});
-  });
+  tracker_.shutdown(boot_now_ns(), [this](std::span<const ConnUpdate> chunk) { deliver(chunk); });
   Counters counters = read_counters(program_.counters_fd());
   outputs_.end(&counters);
   // Let the loop end: the exporter sends what is queued, then closes.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "agent/options.h"
+#include "agent/process_join.h"
 #include "kernel/bpf_program.h"
 #include "kernel/conn_table.h"
 #include "kernel/doorbell.h"
@@ -29,8 +30,10 @@ class Attachments;
 
 class Agent {
 public:
+  // `proc`: the socket tracing programs, none when they could not be attached.
   Agent(boost::asio::io_context &io, boost::asio::signal_set &signals, const BpfProgram &program,
-        ConnTable &table, const RecordOptions &options, Attachments &attachments, Outputs &outputs);
+        ConnTable &table, const RecordOptions &options, Attachments &attachments, Outputs &outputs,
+        std::optional<ProcProgram> proc = std::nullopt);
 
   // Arms the doorbell, the timer and the signal handler. On a stop signal,
   // `detach` runs first, so that the final records hold everything counted.
@@ -47,12 +50,15 @@ private:
   // (open connections by state, the process's CPU and memory).
   Stats stats(bool for_metrics = false) const;
   InterfacesSnapshot interfaces() const;
+  // The tracker's updates, with their owners, to the outputs.
+  void deliver(std::span<const ConnUpdate> chunk);
 
   const BpfProgram &program_;
   const RecordOptions &options_;
   Attachments &attachments_;
   Outputs &outputs_;
   Tracker tracker_;
+  ProcessJoin join_;
   Doorbell doorbell_;
   LiveTable live_;
   std::optional<MetricsServer> metrics_;

@@ -37,6 +37,7 @@ struct RecordOptions {
   std::string db = "tcflows.db";                     // --db
   std::optional<std::chrono::nanoseconds> retention; // --retention; none: keep everything
   bool no_db = false;                                // --no-db: store nothing
+  bool no_process = false; // --no-process: no socket tracing programs, no owners
 };
 
 // What `tcflows read` is asked: the capture files ("-": standard input),

@@ -112,7 +112,8 @@ void add_choice(CLI::App *app, const std::string &name, T &target,
       ->type_name("WORD");
 }
 
-// --proto, --host, --port, --iface, --community-id: each the filter primitive of its name.
+// --proto, --host, --port, --iface, --community-id, --pid, --comm: each the
+// filter primitive of its name.
 void add_report_filters(CLI::App *report, ReportOptions &o) {
   struct Shortcut {
     std::string option, field, type, description;
@@ -122,7 +123,10 @@ void add_report_filters(CLI::App *report, ReportOptions &o) {
            {"--host", "host", "ADDR", "only connections with this endpoint address"},
            {"--port", "port", "N", "only connections with this port at either end"},
            {"--iface", "iface", "IF", "only connections seen on this interface"},
-           {"--community-id", "community-id", "ID", "only the connection of this Community ID"}})
+           {"--community-id", "community-id", "ID", "only the connection of this Community ID"},
+           {"--pid", "pid", "N", "only connections whose socket this process owned"},
+           {"--comm", "comm", "NAME",
+            "only connections whose socket a process of this name owned"}})
     report
         ->add_option_function<std::string>(
             s.option,
@@ -182,8 +186,10 @@ CLI::Option *add_report(CLI::App &app, ReportOptions &o, FilterText &filter, int
                         {"host", ReportBy::host},
                         {"port", ReportBy::port},
                         {"proto", ReportBy::proto},
-                        {"total", ReportBy::total}},
-                       "flow (default; total with --every), conn, host, port, proto or total");
+                        {"total", ReportBy::total},
+                        {"process", ReportBy::process}},
+                       "flow (default; total with --every), conn, host, port, proto, total or "
+                       "process");
   add_report_filters(report, o);
   add_report_expression(report, filter);
   add_report_buckets(report, o);
@@ -286,6 +292,8 @@ void add_record_kernel(CLI::App *record, RecordOptions &o) {
           "POW2"));
   record->add_option("--tc-priority", o.tc_priority, "TC filter priority (default 1)")
       ->check(CLI::Range(uint32_t{1}, uint32_t{0xffff}));
+  record->add_flag("--no-process", o.no_process,
+                   "attach no socket tracing programs: records without pid, comm and cgroup");
 }
 
 void add_record(CLI::App &app, RecordOptions &o) {

@@ -87,6 +87,10 @@ int run_record(const RecordOptions &options) {
   // The table's shared memory, and the map that waits for running programs
   // (creating a map needs CAP_BPF).
   auto table = kernel_conn_table(program);
+  // Process attribution: the socket tracing programs, if asked for and the kernel takes them.
+  std::optional<ProcProgram> proc;
+  if (!options.no_process)
+    proc = ProcProgram::attach(options.max_flows);
 
   // Everything that needs more than CAP_NET_ADMIN is done: drop the rest.
   for (const auto &lock : locks)
@@ -101,7 +105,7 @@ int run_record(const RecordOptions &options) {
   Attachments attachments({program.ingress_fd(), program.egress_fd(), tc}, ifaces, locks, adoption);
   clean_exit.attached();
   LinkMonitor links(io, [&attachments](const LinkChange &c) { attachments.on_link(c); });
-  Agent agent(io, signals, program, *table, options, attachments, outputs);
+  Agent agent(io, signals, program, *table, options, attachments, outputs, std::move(proc));
   links.start();
   agent.start([&] {
     links.stop();

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 extern "C" {
+#include "proc.h"
 #include "tcflows.h"
 }
 
@@ -27,3 +28,8 @@ static_assert(offsetof(tcf_conn, first) == 124);
 static_assert(sizeof(tcf_pool) == 16);
 static_assert(sizeof(tcf_doorbell) == 8);
 static_assert(sizeof(tcf_config) == 56);
+static_assert(sizeof(tcf_proc_key) == 40);
+static_assert(offsetof(tcf_proc_key, local_port) == 32);
+static_assert(offsetof(tcf_proc_key, ethertype) == 36);
+static_assert(sizeof(tcf_proc_owner) == 40);
+static_assert(offsetof(tcf_proc_owner, comm) == 24);

@@ -54,6 +54,8 @@ const FilterField fields[] = {
      "c.resp_ooo_pkts", "c.orig_ooo_pkts IS NOT NULL"},
     {"zero-windows", ValueKind::count, "c.orig_zero_windows + c.resp_zero_windows",
      "c.orig_zero_windows", "c.resp_zero_windows", "c.orig_zero_windows IS NOT NULL"},
+    {"pid", ValueKind::count, "c.pid", {}, {}, "c.pid IS NOT NULL"},
+    {"comm", ValueKind::text, "c.comm", {}, {}, "c.comm IS NOT NULL"},
 };
 
 // Protocol words that stand alone ("tcp") or qualify the primitive after

@@ -102,6 +102,8 @@ Table conn_table(const Rows &rows) {
   if (several_ifaces(rows))
     t.push_back(plain(column_header("iface"), rows, "iface"));
   t.push_back(plain(column_header("community_id"), rows, "community_id"));
+  t.push_back(plain(column_header("pid"), rows, "pid"));
+  t.push_back(plain(column_header("comm"), rows, "comm"));
   return t;
 }
 

@@ -13,7 +13,7 @@
 namespace tcflows {
 
 // total: one row for the window, or one per time bucket.
-enum class ReportBy { flow, conn, host, port, proto, total };
+enum class ReportBy { flow, conn, host, port, proto, total, process };
 // start, duration, retx and rtt go with --by conn.
 enum class ReportSort { bytes, packets, start, duration, retx, rtt };
 enum class ReportFormat { table, json, csv };

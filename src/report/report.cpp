@@ -61,8 +61,8 @@ std::string conn_sql(const ReportOptions &options, const FilterSql &o) {
          "end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history, close_reason, "
          "rtt_ns, orig_guessed, community_id" +
          health_columns_sql() +
-         " FROM connections c WHERE c.end_ns >= :since AND c.start_ns < :until" + filters_sql(o) +
-         " ORDER BY " + order + ", id LIMIT :top";
+         ", pid, comm, cgroup FROM connections c WHERE c.end_ns >= :since AND c.start_ns < :until" +
+         filters_sql(o) + " ORDER BY " + order + ", id LIMIT :top";
   return sql;
 }
 

@@ -21,10 +21,14 @@ namespace {
 // their ids and views of them.
 using Names = FlatIndex<std::string, std::string_view, std::hash<std::string_view>>;
 
+// The pid key of connections without a process (pids stay below 2^22).
+constexpr uint32_t no_pid = UINT32_MAX;
+
 // A connection's key fields, strings as ids in Names.
 struct Conn {
   uint32_t proto = 0, iface = 0, src = 0, dst = 0, src_port = 0, dst_port = 0;
   bool ports = false;
+  uint32_t comm = 0, pid = no_pid; // its socket's owner
 };
 
 // One traffic row's counts.
@@ -80,6 +84,8 @@ Shape shape_of(ReportBy by) {
     return {{"proto", "port"}, {true, false}, {connections, packets, bytes}};
   case ReportBy::proto:
     return {{"proto"}, {true}, {connections, packets, bytes}};
+  case ReportBy::process:
+    return {{"comm", "pid"}, {true, false}, {connections, packets, bytes}};
   case ReportBy::total:
   case ReportBy::conn:
     break;
@@ -98,7 +104,8 @@ constexpr const char *traffic_only_sql =
 // window once per connection found.
 std::string joined_sql(const FilterSql &o) {
   return "SELECT t.to_ns, t.conn_id, t.orig_pkts, t.orig_bytes, t.resp_pkts, t.resp_bytes, "
-         "c.proto, c.iface, c.src_addr, c.src_port, c.dst_addr, c.dst_port FROM traffic t "
+         "c.proto, c.iface, c.src_addr, c.src_port, c.dst_addr, c.dst_port, c.comm, c.pid "
+         "FROM traffic t "
          "CROSS JOIN connections c ON c.id = t.conn_id "
          "WHERE t.to_ns > :since AND t.to_ns <= :until" +
          filters_sql(o);
@@ -184,7 +191,8 @@ private:
       auto proto = s.text(6);
       conns_.push_back({name(proto), name(s.text(7)), name(s.text(8)), name(s.text(10)),
                         static_cast<uint32_t>(s.int64(9)), static_cast<uint32_t>(s.int64(11)),
-                        has_ports(proto)});
+                        has_ports(proto), name(s.is_null(12) ? "" : s.text(12)),
+                        s.is_null(13) ? no_pid : static_cast<uint32_t>(s.int64(13))});
     }
     return conns_[index];
   }
@@ -228,6 +236,9 @@ private:
       return;
     case ReportBy::proto:
       add_volume(at({c.proto}), n, first);
+      return;
+    case ReportBy::process:
+      add_volume(at({c.comm, c.pid}), n, first);
       return;
     case ReportBy::total:
     case ReportBy::conn:
@@ -324,11 +335,18 @@ private:
       values.insert(values.end(), {format_utc(start), start});
     }
     for (size_t i = 0; i < shape_.keys.size(); i++)
-      values.emplace_back(shape_.is_name[i] ? Value(std::string_view((*names_)[key[i]]))
-                                            : Value(int64_t{key[i]}));
+      values.push_back(key_cell(key, i));
     for (const auto &[name, member] : shape_.volumes)
       values.emplace_back(t.*member);
     return values;
+  }
+
+  // Key part i as its cell: a name, a number, or NULL for the process of
+  // connections without one.
+  Value key_cell(const Key &key, size_t i) const {
+    if (o_.by == ReportBy::process && key[1] == no_pid)
+      return {};
+    return shape_.is_name[i] ? Value(std::string_view((*names_)[key[i]])) : Value(int64_t{key[i]});
   }
 
   std::string label(const Key &key) const {
@@ -344,6 +362,8 @@ private:
       return names[key[0]];
     case ReportBy::port:
       return fmt::format("{}/{}", names[key[0]], key[1]);
+    case ReportBy::process:
+      return key[1] == no_pid ? "no process" : fmt::format("{}[{}]", names[key[0]], key[1]);
     case ReportBy::total:
     case ReportBy::conn:
       break;

@@ -8,6 +8,18 @@
 #include <nlohmann/json.hpp>
 
 namespace tcflows {
+namespace {
+
+// The owner of the connection's socket: null keys when there is none, and
+// a null cgroup when its path was not found.
+void add_process(nlohmann::json &json, const ConnRecord &r) {
+  const auto &p = r.process;
+  json["pid"] = p ? nlohmann::json(p->pid) : nlohmann::json();
+  json["comm"] = p ? nlohmann::json(p->comm()) : nlohmann::json();
+  json["cgroup"] = p && !p->cgroup.empty() ? nlohmann::json(p->cgroup) : nlohmann::json();
+}
+
+} // namespace
 
 std::string conn_json(const ConnUpdate &update, const InterfaceNames &names) {
   const ConnRecord &r = update.record;
@@ -37,6 +49,7 @@ std::string conn_json(const ConnUpdate &update, const InterfaceNames &names) {
       {"checkpoint", !update.final()},
   };
   add_tcp_health(json, r);
+  add_process(json, r);
   return json.dump();
 }
 

@@ -84,6 +84,11 @@ std::string time_of_day(uint64_t ns) {
   return fmt::format("{:02}:{:02}:{:02}", utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
+// The owner of the connection's socket as "comm[pid]", "-" when none.
+std::string process_text(const ConnRecord &c) {
+  return c.process ? fmt::format("{}[{}]", c.process->comm(), c.process->pid) : "-";
+}
+
 TextTable conn_table(const std::vector<ConnRecord> &conns, size_t top) {
   using C = ConnRecord;
   auto count = [&](std::string_view name, uint64_t C::*field, bool bytes) {
@@ -116,6 +121,7 @@ TextTable conn_table(const std::vector<ConnRecord> &conns, size_t top) {
       return std::string("-");
     return human_round_trip(std::chrono::nanoseconds(c.orig_tcp->rtt_mean_ns));
   }));
+  t.push_back(column("process", conns, top, [](const C &c) { return process_text(c); }));
   return t;
 }
 
@@ -218,7 +224,9 @@ std::string format_conn_json(uint64_t ts_ns, std::vector<ConnRecord> conns, size
                     {"orig_pkts", c.orig_pkts},
                     {"orig_bytes", c.orig_bytes},
                     {"resp_pkts", c.resp_pkts},
-                    {"resp_bytes", c.resp_bytes}});
+                    {"resp_bytes", c.resp_bytes},
+                    {"pid", c.process ? nlohmann::json(c.process->pid) : nlohmann::json()},
+                    {"comm", c.process ? nlohmann::json(c.process->comm()) : nlohmann::json()}});
     add_tcp_health(list.back(), c);
   }
   nlohmann::json snapshot = {

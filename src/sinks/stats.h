@@ -6,6 +6,7 @@
 #pragma once
 
 #include "kernel/counters.h"
+#include "kernel/proc_program.h"
 #include "sinks/ipfix_export.h"
 #include "sinks/store.h"
 #include "track/conn.h"
@@ -39,6 +40,15 @@ struct ProcessMetrics {
   uint64_t rss_bytes = 0;
 };
 
+// Process attribution (agent/process_join.h).
+struct ProcStats {
+  bool available = false;    // the socket tracing programs are attached
+  uint64_t attributed = 0;   // connections given an owner
+  uint64_t unattributed = 0; // final records of TCP and UDP connections with an address
+                             // of the agent's network namespace, and no owner found
+  ProcCounters kernel{};     // the programs' counters (enum tcf_proc_counter)
+};
+
 struct Stats {
   // The kernel's.
   uint64_t flows = 0;     // connections in the table (slots in use)
@@ -62,6 +72,7 @@ struct Stats {
   uint64_t ipfix_skipped = 0;
   // The process's; filled for the metrics only.
   ProcessMetrics process;
+  ProcStats proc;
 };
 
 // The agent's and the tracker's numbers: their JSON snapshot key, Prometheus
@@ -75,7 +86,7 @@ struct AgentCounter {
   uint64_t (*value)(const Stats &);
 };
 
-inline constexpr std::array<AgentCounter, 7> agent_counters{{
+inline constexpr std::array<AgentCounter, 11> agent_counters{{
     {"flows", "tcflows_flows", "gauge", "Connections in the kernel's table (slots in use).", "",
      [](const Stats &s) { return s.flows; }},
     {"max_flows", "tcflows_flows_max", "gauge",
@@ -96,6 +107,20 @@ inline constexpr std::array<AgentCounter, 7> agent_counters{{
      [](const Stats &s) { return s.tracker.totals_dropped; }},
     {"sweeps", "tcflows_sweeps_total", "counter", "Sweeps of the connection table.", "",
      [](const Stats &s) { return s.tracker.sweeps; }},
+    {"proc_available", "tcflows_proc_available", "gauge",
+     "1 when the socket tracing programs of process attribution are attached, else 0.", "",
+     [](const Stats &s) { return uint64_t(s.proc.available); }},
+    {"proc_attributed", "tcflows_proc_attributed_total", "counter",
+     "Connections whose local socket's owning process was found.", "",
+     [](const Stats &s) { return s.proc.attributed; }},
+    {"proc_unattributed", "tcflows_proc_unattributed_total", "counter",
+     "Final records of TCP and UDP connections with an address of the agent's network "
+     "namespace whose owning process was not found (socket unused since the agent started, "
+     "or its map entry evicted).",
+     "no process {}", [](const Stats &s) { return s.proc.unattributed; }},
+    {"proc_map_full", "tcflows_proc_map_full_total", "counter",
+     "Socket owners the kernel's owners map refused.", "proc map full {}",
+     [](const Stats &s) { return s.proc.kernel[TCF_PROC_CTR_MAP_FULL]; }},
 }};
 
 } // namespace tcflows

@@ -148,7 +148,8 @@ sql::Database open_for_writing(const StoreConfig &config) {
 }
 
 // Parameters ?1 to ?36 are the record's fields, in this order, in both:
-// ?21 to ?36 the TCP health fields (tcp_health_fields), originator's first.
+// ?21 to ?36 the TCP health fields (tcp_health_fields), originator's first;
+// ?38 to ?40 its process (pid, comm, cgroup).
 constexpr const char *insert_sql = R"(
 INSERT INTO connections (uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan,
   start_ns, end_ns, orig_pkts, orig_bytes, resp_pkts, resp_bytes, state, history,
@@ -156,9 +157,10 @@ INSERT INTO connections (uid, iface, proto, src_addr, src_port, dst_addr, dst_po
   orig_retx_pkts, orig_retx_bytes, orig_ooo_pkts, orig_zero_windows, orig_rtt_samples,
   orig_rtt_min_ns, orig_rtt_mean_ns, orig_rtt_max_ns,
   resp_retx_pkts, resp_retx_bytes, resp_ooo_pkts, resp_zero_windows, resp_rtt_samples,
-  resp_rtt_min_ns, resp_rtt_mean_ns, resp_rtt_max_ns)
+  resp_rtt_min_ns, resp_rtt_mean_ns, resp_rtt_max_ns, pid, comm, cgroup)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)
+  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36,
+  ?38, ?39, ?40)
 ON CONFLICT (uid) DO NOTHING)";
 
 // The uid stays, so its index is not touched; it is checked, since a deleted
@@ -171,7 +173,8 @@ UPDATE connections SET iface = ?2, proto = ?3, src_addr = ?4, src_port = ?5, dst
   orig_retx_pkts = ?21, orig_retx_bytes = ?22, orig_ooo_pkts = ?23, orig_zero_windows = ?24,
   orig_rtt_samples = ?25, orig_rtt_min_ns = ?26, orig_rtt_mean_ns = ?27, orig_rtt_max_ns = ?28,
   resp_retx_pkts = ?29, resp_retx_bytes = ?30, resp_ooo_pkts = ?31, resp_zero_windows = ?32,
-  resp_rtt_samples = ?33, resp_rtt_min_ns = ?34, resp_rtt_mean_ns = ?35, resp_rtt_max_ns = ?36
+  resp_rtt_samples = ?33, resp_rtt_min_ns = ?34, resp_rtt_mean_ns = ?35, resp_rtt_max_ns = ?36,
+  pid = COALESCE(?38, pid), comm = COALESCE(?39, comm), cgroup = COALESCE(?40, cgroup)
 WHERE id = ?37 AND uid = ?1)";
 constexpr int update_id_param = 37;
 
@@ -288,6 +291,16 @@ struct Store::Connection {
   IdCache ids;
 };
 
+// The owner of the connection's socket (a checkpoint without one keeps what
+// an earlier one wrote); the cgroup NULL when its path was not found.
+void bind_process(sql::Statement &s, const ConnRecord &r) {
+  if (!r.process)
+    return;
+  s.bind(38, int64_t{r.process->pid}).bind(39, r.process->comm());
+  if (!r.process->cgroup.empty())
+    s.bind(40, r.process->cgroup);
+}
+
 // The record's text is made here. What the record or a table of constants
 // holds is bound without a copy: both outlive the statement's use, which a
 // ResetGuard ends; the text made here is copied.
@@ -313,6 +326,7 @@ void bind_record(sql::Statement &s, const ConnRecord &r, const InterfaceNames &n
         s.bind(param, as_sql(*value));
       param++;
     }
+  bind_process(s, r);
 }
 
 bool Store::Connection::update_record(const ConnRecord &r, const InterfaceNames &names,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "kernel/abi.h"
+#include "track/process.h"
 #include "util/hash.h"
 
 #include <string.h>
@@ -153,6 +154,9 @@ struct ConnRecord {
   std::optional<CommunityId> community_id; // none for link-layer flows and lone fragments
   std::optional<TcpHealth> orig_tcp;       // TCP only: the originator's segments
   std::optional<TcpHealth> resp_tcp;       // and the responder's
+  // The owner of the local socket (see track/process.h); none when no socket
+  // of this host was seen using the connection (forwarded, or unattributed).
+  std::optional<ProcessOwner> process;
 
   uint32_t ifindex() const { return key.ifindex; }
   uint16_t vlan() const { return key.vlan[0]; } // outer VLAN id, 0 when untagged

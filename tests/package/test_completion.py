@@ -84,7 +84,8 @@ def test_values(binary, script):
         expect_interfaces(binary, script, line)
     expect(binary, script, "record --by ", ["flow", "conn"])
     expect(binary, script, "record --format ", ["table", "json"])
-    expect(binary, script, "report --by ", ["flow", "conn", "host", "port", "proto", "total"])
+    expect(binary, script, "report --by ",
+           ["flow", "conn", "host", "port", "proto", "total", "process"])
     expect(binary, script, "report --sort p", ["packets"])
     expect(binary, script, "report --format=", ["table", "json", "csv"])
     D.check("root" in complete(binary, script, "record --user ro"), "--user offers no root")

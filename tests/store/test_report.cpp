@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <random>
@@ -539,10 +540,13 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
                                                "resp_rtt_samples",
                                                "resp_rtt_min_ns",
                                                "resp_rtt_mean_ns",
-                                               "resp_rtt_max_ns"});
+                                               "resp_rtt_max_ns",
+                                               "pid",
+                                               "comm",
+                                               "cgroup"});
       std::set<std::string> csv_uids, expected_uids;
       for (size_t i = 1; i < csv.size(); i++) {
-        CHECK(csv[i].size() == 37);
+        CHECK(csv[i].size() == 40);
         csv_uids.insert(csv[i][1]);
       }
       std::multiset<std::string> lines;
@@ -556,8 +560,8 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
                      endpoint(r.proto, r.dst_addr, r.dst_port) + " " + utc_text(r.start_ns) + " " +
                      human_duration(std::chrono::nanoseconds(r.end_ns - r.start_ns)) + " " +
                      r.state + " " + std::to_string(r.orig_pkts) + " " + human_bytes(r.orig_bytes) +
-                     " " + std::to_string(r.resp_pkts) + " " + human_bytes(r.resp_bytes) +
-                     " - -" + (ifaces.size() > 1 ? " " + r.iface : ""));
+                     " " + std::to_string(r.resp_pkts) + " " + human_bytes(r.resp_bytes) + " - -" +
+                     (ifaces.size() > 1 ? " " + r.iface : ""));
       }
       CHECK(csv_uids == expected_uids);
       auto table = report(options_for(path, w, f, ReportBy::conn, ReportFormat::table));
@@ -570,7 +574,7 @@ TEST_CASE_FIXTURE(ReportFixture, "--by conn: the connections active in the windo
           words += header[i];
       CHECK(words == std::string("PROTOCOL ORIGINATOR RESPONDER START DURATION STATE ORIG_PKTS "
                                  "ORIG_BYTES RESP_PKTS RESP_BYTES RETX RTT") +
-                         (ifaces.size() > 1 ? " IFACE" : "") + " COMMUNITY_ID");
+                         (ifaces.size() > 1 ? " IFACE" : "") + " COMMUNITY_ID PID COMM");
     }
 }
 
@@ -791,4 +795,59 @@ TEST_CASE("tcp health: stored per side, none for other protocols, sorted and fil
   auto table = report(o);
   CHECK(table.find("3/0") != std::string::npos);
   CHECK(table.find("RETX") != std::string::npos);
+}
+
+TEST_CASE("process: stored with the record, grouped by --by process, found by --pid and --comm") {
+  TempDir dir;
+  auto path = dir.file("proc.db");
+  {
+    TestStore store(store_config(path));
+    std::vector<ConnUpdate> updates;
+    // Two connections of curl[100], one of sshd[200], one without a process.
+    std::vector<std::pair<uint32_t, const char *>> owners = {
+        {100, "curl"}, {100, "curl"}, {200, "sshd"}, {0, nullptr}};
+    for (uint16_t i = 0; i < owners.size(); i++) {
+      auto r = make_record("Cproc" + std::to_string(i), t0, t0 + sec);
+      r.src_port = uint16_t(40000 + i);
+      auto update = make_update(r, t0, t0 + interval, 1, 100, 1, 1000);
+      if (owners[i].second) {
+        ProcessOwner owner;
+        owner.pid = owners[i].first;
+        std::strcpy(owner.comm_chars.data(), owners[i].second);
+        owner.cgroup = "/web.slice";
+        update.record.process = owner;
+      }
+      updates.push_back(update);
+    }
+    REQUIRE(store.write(updates, {}, t0 + interval));
+  }
+  ReportOptions o;
+  o.db = path;
+  o.since_ns = 0;
+  o.by = ReportBy::process;
+  o.format = ReportFormat::json;
+  auto json = Json::parse(report(o));
+  REQUIRE(json.size() == 3);
+  CHECK(json[0] ==
+        Json{{"comm", "curl"}, {"pid", 100}, {"connections", 2}, {"packets", 4}, {"bytes", 2200}});
+  // Equal traffic: ordered by key, the row without a process (NULL) first.
+  CHECK(json[1] == Json{{"comm", nullptr},
+                        {"pid", nullptr},
+                        {"connections", 1},
+                        {"packets", 2},
+                        {"bytes", 1100}});
+  CHECK(json[2]["comm"] == "sshd");
+  o.by = ReportBy::conn;
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("pid 200"));
+  json = Json::parse(report(o));
+  REQUIRE(json.size() == 1);
+  CHECK(json[0]["uid"] == "Cproc2");
+  CHECK(json[0]["cgroup"] == "/web.slice");
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("comm curl"));
+  CHECK(Json::parse(report(o)).size() == 2);
+  // A connection without a process is not curl's: the negation keeps it.
+  o.filter = std::get<tcflows::Filter>(tcflows::Filter::parse("not comm curl"));
+  json = Json::parse(report(o));
+  REQUIRE(json.size() == 2);
+  CHECK(json[0]["comm"].is_null() != json[1]["comm"].is_null());
 }

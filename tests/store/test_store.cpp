@@ -470,7 +470,7 @@ TEST_CASE("migrations: a version 1 database opened by the store gets the later i
   make_v1(path);
   { TestStore store(store_config(path)); }
   RawDb db(path, true);
-  CHECK(db.integer("PRAGMA user_version") == 4);
+  CHECK(db.integer("PRAGMA user_version") == 5);
   CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'connections_open'") == 1);
   CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = "
                    "'connections_community_id'") == 1);
@@ -478,6 +478,8 @@ TEST_CASE("migrations: a version 1 database opened by the store gets the later i
   // A record written before the column existed has none, also in the view.
   CHECK(db.integer("SELECT count(*) FROM conn_log WHERE community_id IS NULL") == 1);
   CHECK(db.integer("SELECT count(*) FROM conn_log WHERE orig_retx_pkts IS NULL") == 1);
+  CHECK(db.integer("SELECT count(*) FROM conn_log WHERE pid IS NULL AND comm IS NULL AND "
+                   "cgroup IS NULL") == 1);
 }
 
 TEST_CASE("open connections are handed to a restarted agent; stale ones are closed") {

@@ -180,18 +180,21 @@ TEST_CASE("--by conn: the records' text, made from the binary record") {
   std::vector<ConnRecord> conns = {test::binary(ping), test::binary(web)};
   conns[1].orig_tcp = TcpHealth{.retx_pkts = 2, .rtt_samples = 4, .rtt_mean_ns = 1'500'000};
   conns[1].resp_tcp = TcpHealth{.retx_pkts = 1};
+  conns[1].process.emplace();
+  conns[1].process->pid = 4242;
+  conns[1].process->comm_chars = {'c', 'u', 'r', 'l'};
   auto names = test::interfaces();
   Stats stats;
   std::string table = format_conn_table(conns, 10, stats);
   // The headers `tcflows report --by conn` prints, and the database's names.
   CHECK(table.starts_with("PROTOCOL ORIGINATOR          RESPONDER         START    DURATION STATE "
-                          "ORIG_PKTS ORIG_BYTES RESP_PKTS RESP_BYTES RETX RTT\n"));
+                          "ORIG_PKTS ORIG_BYTES RESP_PKTS RESP_BYTES RETX RTT     PROCESS\n"));
   CHECK(
       table.find("TCP      [2001:db8::9]:50000 [2001:db8::1]:443 22:13:20 2.5 s    S1    10        "
-                 "2.00 KiB   8         4.00 KiB   2/1  1.50 ms\n") != std::string::npos);
+                 "2.00 KiB   8         4.00 KiB   2/1  1.50 ms curl[4242]\n") != std::string::npos);
   CHECK(
       table.find("ICMP     10.0.0.2            10.0.0.1          22:13:20 2.5 s    OTH   10        "
-                 "84         8         84         -    -\n") != std::string::npos);
+                 "84         8         84         -    -       -\n") != std::string::npos);
   auto json = nlohmann::json::parse(format_conn_json(7, conns, 10, stats, *names));
   REQUIRE(json["connections"].size() == 2);
   const auto &first = json["connections"][0]; // the larger
@@ -201,4 +204,7 @@ TEST_CASE("--by conn: the records' text, made from the binary record") {
   CHECK(first["iface"] == "eth0");
   CHECK(first["state"] == "S1");
   CHECK(first["history"] == "ShAD");
+  CHECK(first["pid"] == 4242);
+  CHECK(first["comm"] == "curl");
+  CHECK(json["connections"][1]["pid"].is_null());
 }
