@@ -135,20 +135,22 @@ def test_owners(binary):
           f"{final['proc_attributed']} unattributed {final['proc_unattributed']}")
     L.check(final["proc_available"] == 1, "the socket tracing programs were not attached")
     for port in (47031, 47032):
-        expect_owner(jsonl, "UDP", port, None, None)
+        unowned = expect_owner(jsonl, "UDP", port, None, None)
+        L.check(unowned["cgroup"] is None, "a connection without owner has a cgroup")
     L.check(final["proc_unattributed"] == 1,
             f"proc_unattributed {final['proc_unattributed']}, want 1 (port 47031)")
     L.check(final["proc_attributed"] >= 7, f"proc_attributed {final['proc_attributed']} < 7")
 
 
 def test_before_agent(binary):
-    """Connections opened before tcflows started: the one whose server sends
-    afterwards is the server's (the originator's socket is unknown: the
-    responder's is looked up); the one a parent connected and its forked
-    child talks on afterwards is the child's; the one nobody uses afterwards
-    has no owner and is counted in proc_unattributed; a UDP server (an IPv6
-    socket bound to ::) that answers afterwards an IPv4 client which exited
-    owns that exchange."""
+    """Sockets open before tcflows started, seeded from the open files at its
+    start: a client that only holds its connection, whose server sends
+    afterwards, owns it (the originator's socket comes first); so does one
+    that nobody uses afterwards; a socket a parent connected and its forked
+    child talks on afterwards is the child's; a UDP server (an IPv6 socket
+    bound to ::) that answers an IPv4 client which exited before tcflows
+    started owns that exchange (the originator's socket is gone: the
+    responder's is looked up)."""
     lab = L.new_lab()
     lab.setup()
     lab.link_up()
@@ -178,13 +180,12 @@ def test_before_agent(binary):
     time.sleep(7)  # FIN both ways, then --linger (5 s): final records
     final = agent.finish()["counters"]
     lab.destroy()
-    expect_owner(jsonl, "TCP", 27003, pairs[0][1].pid, "tl-server")
+    expect_owner(jsonl, "TCP", 27003, pairs[0][0].pid, "tl-client")
     expect_owner(jsonl, "TCP", 27004, child, "tl-child")
     expect_owner(jsonl, "UDP", 27006, udp_server.pid, "tl-udpsrv")
-    unowned = expect_owner(jsonl, "TCP", 27005, None, None)
-    L.check(unowned["cgroup"] is None, "a connection without owner has a cgroup")
-    L.check(final["proc_unattributed"] == 1,
-            f"proc_unattributed {final['proc_unattributed']}, want 1 (port 27005)")
+    expect_owner(jsonl, "TCP", 27005, pairs[2][0].pid, "tl-client")
+    L.check(final["proc_unattributed"] == 0,
+            f"proc_unattributed {final['proc_unattributed']}, want 0")
 
 
 def test_exited(binary):
