@@ -6,7 +6,8 @@
  * agent looks a connection up there when it makes the connection's record
  * (see proc.h). Off the per-packet path: a send or receive call on an IP
  * socket costs one map lookup, and an update only when another process than
- * the last one uses the socket; a TCP connect two updates.
+ * the last one uses the socket; a TCP connect two updates. An iterator over
+ * every task's open files, run once at start, seeds the sockets open then.
  *
  * Why tracepoints and not fentry/fexit on tcp_connect, inet_csk_accept and
  * udp_sendmsg: kernels may refuse BPF trampolines (the machine tcflows was
@@ -35,6 +36,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IPPROTO_TCP  6
 #define IPPROTO_UDP  17
 #define TCP_SYN_SENT 2
+#define S_IFMT	     0170000
+#define S_IFSOCK     0140000
 
 struct tcf_in6 {
 	__u32 a[4];
@@ -59,6 +62,50 @@ struct sock {
 struct inet_sock {
 	struct sock sk;
 	__be16 inet_sport;
+} __attribute__((preserve_access_index));
+
+/* What the iterator over open files reads (seed below). */
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned short i_mode;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+	void *private_data; /* the struct socket of a socket's file */
+} __attribute__((preserve_access_index));
+
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	char comm[TCF_COMM_LEN];
+	struct css_set *cgroups;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter_meta {
+	void *seq;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	__u32 fd;
+	struct file *file;
 } __attribute__((preserve_access_index));
 
 struct {
@@ -186,37 +233,43 @@ static __always_inline void own(const struct tcf_proc_key *k)
 }
 
 /*
- * A socket sent or received: record its owner if it is a TCP or UDP socket
- * with a local port. A connected socket (TCP, or UDP after connect()) is
- * keyed by its full tuple; an unconnected UDP socket by its local endpoint
- * alone (remote all zeros), which is its own within a network namespace.
+ * The key of a TCP or UDP socket with a local port (0 for others). A
+ * connected socket (TCP, or UDP after connect()) is keyed by its full
+ * tuple; an unconnected UDP socket by its local endpoint alone (remote all
+ * zeros), which is its own within a network namespace.
  */
+static __always_inline int socket_key(struct sock *sk, struct tcf_proc_key *k)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto;
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	proto = BPF_CORE_READ(sk, sk_protocol);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return 0;
+	tuple_of(sk, proto, k);
+	if (!k->local_port || (proto == IPPROTO_TCP && !k->remote_port))
+		return 0;
+	if (!k->remote_port) {
+		/* Unconnected: the local endpoint alone; bound to the any address,
+		 * of either family (an IPv6 socket takes IPv4 too). */
+		__builtin_memset(k, 0, sizeof(*k));
+		local_of(sk, k);
+		k->proto = proto;
+		if (!(k->local[0] | k->local[1] | k->local[2] | k->local[3]))
+			k->ethertype = 0;
+	}
+	return 1;
+}
+
+/* A socket sent or received: the caller owns it. */
 static __always_inline void used(struct sock *sk, int ret)
 {
 	struct tcf_proc_key k = {};
-	__u16 family, proto;
 
-	if (ret < 0)
-		return;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
-		return;
-	proto = BPF_CORE_READ(sk, sk_protocol);
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return;
-	tuple_of(sk, proto, &k);
-	if (!k.local_port || (proto == IPPROTO_TCP && !k.remote_port))
-		return;
-	if (!k.remote_port) {
-		/* Unconnected: the local endpoint alone; bound to the any address,
-		 * of either family (an IPv6 socket takes IPv4 too). */
-		__builtin_memset(&k, 0, sizeof(k));
-		local_of(sk, &k);
-		k.proto = proto;
-		if (!(k.local[0] | k.local[1] | k.local[2] | k.local[3]))
-			k.ethertype = 0;
-	}
-	own(&k);
+	if (ret >= 0 && socket_key(sk, &k))
+		own(&k);
 }
 
 /* sock_sendmsg_nosec: every send(2), sendto(2), sendmsg(2), write(2) on a socket, after it. */
@@ -266,5 +319,38 @@ int BPF_PROG(tcf_tcp_state, struct sock *sk, int oldstate, int newstate)
 	tuple_of(sk, IPPROTO_TCP, &k);
 	put(&k, o);
 	bpf_map_delete_elem(&connecting, &id);
+	return 0;
+}
+
+/*
+ * Run once by the agent at start, over every task's open files: each TCP
+ * and UDP socket open then gets the task holding it as owner, unless one
+ * is known already (the tracepoints run meanwhile; they saw it in use).
+ * Of several tasks holding one socket, the first the iterator visits (the
+ * lowest pid) is kept.
+ */
+SEC("iter/task_file")
+int tcf_seed(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct tcf_proc_owner o = {};
+	struct tcf_proc_key k = {};
+	struct socket *sock;
+	struct sock *sk;
+
+	if (!file || !task || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || !socket_key(sk, &k))
+		return 0;
+	o.tgid = BPF_CORE_READ(task, tgid);
+	o.tid = BPF_CORE_READ(task, pid);
+	BPF_CORE_READ_INTO(&o.comm, task, comm);
+	o.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	o.time_ns = bpf_ktime_get_boot_ns();
+	if (!bpf_map_update_elem(&owners, &k, &o, BPF_NOEXIST))
+		proc_ctr_inc(TCF_PROC_CTR_RECORDED);
 	return 0;
 }

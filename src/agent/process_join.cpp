@@ -37,9 +37,7 @@ std::vector<std::array<uint32_t, 4>> read_addresses() {
 } // namespace
 
 ProcessJoin::ProcessJoin(std::optional<ProcProgram> program)
-    : program_(std::move(program)), cgroups_() {
-  stats_.available = program_.has_value();
-}
+    : program_(std::move(program)), cgroups_() {}
 
 std::optional<ProcessOwner> ProcessJoin::find(const ConnRecord &record) {
   for (const tcf_proc_key &key : owner_keys(record.key, record.orig)) {
@@ -67,31 +65,21 @@ bool ProcessJoin::local(const tcf_flow_key &key) {
 void ProcessJoin::annotate(std::span<ConnUpdate> updates) {
   if (!program_)
     return;
-  for (ConnUpdate &update : updates) {
-    ConnRecord &record = update.record;
-    auto known = owners_.find(record.uid);
-    if (known != owners_.end()) {
-      record.process = known->second;
-    } else if ((record.process = find(record))) {
-      stats_.attributed++;
-      known = owners_.emplace(record.uid, *record.process).first;
-    } else if (update.final() && !owner_keys(record.key, record.orig).empty() &&
-               local(record.key)) {
-      stats_.unattributed++;
-    }
-    if (update.final() && known != owners_.end())
-      owners_.erase(known);
-  }
+  // Unattributed: a TCP or UDP connection with an address of this namespace.
+  auto counts = [this](const ConnRecord &r) {
+    return !owner_keys(r.key, r.orig).empty() && local(r.key);
+  };
+  owners_.annotate(
+      updates, [this](const ConnRecord &r) { return find(r); }, counts);
 }
 
-void ProcessJoin::annotate(std::span<ConnRecord> records) const {
-  for (ConnRecord &record : records)
-    if (auto known = owners_.find(record.uid); known != owners_.end())
-      record.process = known->second;
-}
+void ProcessJoin::annotate(std::span<ConnRecord> records) const { owners_.annotate(records); }
 
 ProcStats ProcessJoin::stats() const {
-  ProcStats s = stats_;
+  ProcStats s;
+  s.available = program_.has_value();
+  s.attributed = owners_.attributed();
+  s.unattributed = owners_.unattributed();
   if (program_)
     s.kernel = program_->counters();
   return s;

@@ -1,20 +1,19 @@
 // Joins connections to the processes that own their local sockets: the
 // owner the socket tracing programs wrote for a connection's tuple is looked
-// up when the agent makes the connection's records, and kept for the
-// connection from then on, so that a process keeps its name in the records
-// after it exits and after its map entry is gone.
+// up when the agent makes the connection's records, its cgroup's path
+// resolved, and kept for the connection (track/owner_cache.h).
 #pragma once
 
 #include "agent/cgroup.h"
 #include "kernel/proc_program.h"
 #include "sinks/stats.h"
 #include "track/conn.h"
+#include "track/owner_cache.h"
 
 #include <array>
 #include <chrono>
 #include <optional>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 namespace tcflows {
@@ -24,9 +23,7 @@ public:
   // Without a program (it could not be attached), records stay without owners.
   explicit ProcessJoin(std::optional<ProcProgram> program);
 
-  // Gives each update's record its connection's owner: the one kept, else
-  // looked up now (at every update until found). A final record's
-  // connection is forgotten.
+  // Gives each update's record its connection's owner (see OwnerCache).
   void annotate(std::span<ConnUpdate> updates);
   // The owners already known, for the live table.
   void annotate(std::span<ConnRecord> records) const;
@@ -40,10 +37,9 @@ private:
 
   std::optional<ProcProgram> program_;
   CgroupPaths cgroups_;
-  std::unordered_map<Uid, ProcessOwner, UidHash> owners_;
+  OwnerCache owners_;
   std::vector<std::array<uint32_t, 4>> addresses_; // this namespace's, as in flow keys
   std::chrono::steady_clock::time_point addresses_read_{};
-  ProcStats stats_;
 };
 
 } // namespace tcflows

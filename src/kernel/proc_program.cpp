@@ -5,10 +5,32 @@
 #include "util/error.h"
 #include "util/log.h"
 #include <bpf/bpf.h>
+#include <unistd.h>
 
 #include <vector>
 
 namespace tcflows {
+namespace {
+
+// Runs the iterator over every task's open files once: the sockets open now
+// get the tasks holding them as owners. Its output is empty; reading it to
+// the end runs it. On failure one line: recording goes on, those sockets
+// wait to be used to be attributed.
+void seed(bpf_program *program) {
+  std::unique_ptr<bpf_link, decltype(&bpf_link__destroy)> link(
+      bpf_program__attach_iter(program, nullptr), bpf_link__destroy);
+  int fd = link ? bpf_iter_create(bpf_link__fd(link.get())) : -1;
+  if (fd < 0) {
+    log::warn("process attribution: the sockets open now are not seeded: {}", errno_text(errno));
+    return;
+  }
+  char buf[64];
+  while (::read(fd, buf, sizeof buf) > 0) {
+  }
+  ::close(fd);
+}
+
+} // namespace
 
 void ProcProgram::Destroy::operator()(tcflows_proc_bpf *skel) const {
   tcflows_proc_bpf__destroy(skel);
@@ -30,15 +52,18 @@ std::optional<ProcProgram> ProcProgram::attach(uint32_t owners) {
   std::unique_ptr<tcflows_proc_bpf, Destroy> skel(tcflows_proc_bpf__open());
   if (!skel)
     return refuse("opening", errno);
-  // Configure: the size of the owners map.
+  // Configure: the size of the owners map; the seeding iterator runs once, below.
   if (int err = bpf_map__set_max_entries(skel->maps.owners, owners))
     return refuse("sizing", err);
+  bpf_program__set_autoattach(skel->progs.tcf_seed, false);
   // Load: the verifier runs here.
   if (int err = tcflows_proc_bpf__load(skel.get()))
     return refuse("loading", err);
   // Attach to the tracepoints.
   if (int err = tcflows_proc_bpf__attach(skel.get()))
     return refuse("attaching", err);
+  // Seed: the sockets open before the tracepoints were attached.
+  seed(skel->progs.tcf_seed);
   return ProcProgram(std::move(skel));
 }
 

@@ -34,5 +34,4 @@ ProcessOwner owner_of(const tcf_proc_owner &owner);
 // canonical key) first, exactly, then as an unconnected UDP socket (remote
 // any, local address as seen, then any). Empty for anything but TCP and UDP.
 std::vector<tcf_proc_key> owner_keys(const tcf_flow_key &key, int orig);
-
 } // namespace tcflows

@@ -90,12 +90,23 @@ def make_cgroup():
     return directory, "/" + name
 
 
+def socketless_datagrams(lab):
+    """Raw UDP frames from b (no socket sends them): one to a's address and
+    a port nobody listens on (local, no owner: unattributed), one between
+    two addresses of no namespace (as forwarded traffic looks: not counted)."""
+    src, dst = L.mac_of(lab, "b"), L.mac_of(lab, "a")
+    local = L.ipv4_udp(lab.addr4["b"], lab.addr4["a"], 40031, 47031, bytes(20))
+    passing = L.ipv4_udp("10.199.7.7", "10.199.8.8", 40032, 47032, bytes(20))
+    L.send_frames(lab, "b", [L.frame(src, dst, [], 0x0800, p) for p in (local, passing)])
+
+
 def test_owners(binary):
     """TCP and UDP, IPv4 and IPv6, connected and unconnected, a client that
-    never sends nor receives, a refused connect."""
+    never sends nor receives, a refused connect; datagrams no socket sent."""
     jsonl = os.path.join(L.scratch_dir(), "records.jsonl")
     cgroup = make_cgroup()
-    with L.Recorded(binary, args=["--jsonl", jsonl]) as r:
+    # UDP records final before the stop, so that the final snapshot counts them.
+    with L.Recorded(binary, args=["--jsonl", jsonl, "--udp-timeout", "2s"]) as r:
         lab = r.lab
         talk4, _ = exchange(lab, "tcp-client", "tcp-server", 47001, ["talk"], ["talk"],
                             cgroup=cgroup)
@@ -109,6 +120,7 @@ def test_owners(binary):
         udp_u, _ = exchange(lab, "udp-client", "udp-server", 47007, ["unconnected"])
         udp_u6, _ = exchange(lab, "udp-client", "udp-server", 47008, ["unconnected"],
                              host=lab.addr6["b"])
+        socketless_datagrams(lab)
         time.sleep(7)  # FIN both ways, then --linger (5 s): final records
         final = r.finish()["counters"]
     expect_owner(jsonl, "TCP", 47001, talk4.pid, "tl-client", cgroup[1])
@@ -122,19 +134,23 @@ def test_owners(binary):
     print(f"  counters: proc_available {final['proc_available']} attributed "
           f"{final['proc_attributed']} unattributed {final['proc_unattributed']}")
     L.check(final["proc_available"] == 1, "the socket tracing programs were not attached")
-    L.check(final["proc_unattributed"] == 0,
-            f"proc_unattributed {final['proc_unattributed']}, want 0")
+    for port in (47031, 47032):
+        unowned = expect_owner(jsonl, "UDP", port, None, None)
+        L.check(unowned["cgroup"] is None, "a connection without owner has a cgroup")
+    L.check(final["proc_unattributed"] == 1,
+            f"proc_unattributed {final['proc_unattributed']}, want 1 (port 47031)")
     L.check(final["proc_attributed"] >= 7, f"proc_attributed {final['proc_attributed']} < 7")
 
 
 def test_before_agent(binary):
-    """Connections opened before tcflows started: the one whose server sends
-    afterwards is the server's (the originator's socket is unknown: the
-    responder's is looked up); the one a parent connected and its forked
-    child talks on afterwards is the child's; the one nobody uses afterwards
-    has no owner and is counted in proc_unattributed; a UDP server (an IPv6
-    socket bound to ::) that answers afterwards an IPv4 client which exited
-    owns that exchange."""
+    """Sockets open before tcflows started, seeded from the open files at its
+    start: a client that only holds its connection, whose server sends
+    afterwards, owns it (the originator's socket comes first); so does one
+    that nobody uses afterwards; a socket a parent connected and its forked
+    child talks on afterwards is the child's; a UDP server (an IPv6 socket
+    bound to ::) that answers an IPv4 client which exited before tcflows
+    started owns that exchange (the originator's socket is gone: the
+    responder's is looked up)."""
     lab = L.new_lab()
     lab.setup()
     lab.link_up()
@@ -164,13 +180,12 @@ def test_before_agent(binary):
     time.sleep(7)  # FIN both ways, then --linger (5 s): final records
     final = agent.finish()["counters"]
     lab.destroy()
-    expect_owner(jsonl, "TCP", 27003, pairs[0][1].pid, "tl-server")
+    expect_owner(jsonl, "TCP", 27003, pairs[0][0].pid, "tl-client")
     expect_owner(jsonl, "TCP", 27004, child, "tl-child")
     expect_owner(jsonl, "UDP", 27006, udp_server.pid, "tl-udpsrv")
-    unowned = expect_owner(jsonl, "TCP", 27005, None, None)
-    L.check(unowned["cgroup"] is None, "a connection without owner has a cgroup")
-    L.check(final["proc_unattributed"] == 1,
-            f"proc_unattributed {final['proc_unattributed']}, want 1 (port 27005)")
+    expect_owner(jsonl, "TCP", 27005, pairs[2][0].pid, "tl-client")
+    L.check(final["proc_unattributed"] == 0,
+            f"proc_unattributed {final['proc_unattributed']}, want 0")
 
 
 def test_exited(binary):

@@ -1,5 +1,6 @@
 #include "agent/cgroup.h"
 #include "keys.h"
+#include "track/owner_cache.h"
 #include "track/process.h"
 
 #include <doctest/doctest.h>
@@ -116,4 +117,80 @@ TEST_CASE("cgroup paths: a directory's inode number is its cgroup id") {
         "/system.slice/web.service");
   CHECK(paths.resolve(inode(root), 1) == "/");
   fs::remove_all(root);
+}
+
+namespace {
+
+ConnUpdate update_of(const char *uid, bool final) {
+  ConnUpdate u;
+  u.record.uid = *Uid::from(uid);
+  u.record.close_reason = final ? CloseReason::fin : CloseReason::open;
+  return u;
+}
+
+ProcessOwner named(uint32_t pid, const char *comm) {
+  ProcessOwner owner;
+  owner.pid = pid;
+  std::strncpy(owner.comm_chars.data(), comm, owner.comm_chars.size() - 1);
+  return owner;
+}
+
+} // namespace
+
+TEST_CASE("owner cache: an owner found once stays with the connection until its final record") {
+  OwnerCache cache;
+  int asked = 0;
+  std::optional<ProcessOwner> in_map = named(7, "curl");
+  auto find = [&](const ConnRecord &) {
+    asked++;
+    return in_map;
+  };
+  auto counts = [](const ConnRecord &) { return true; };
+  std::vector<ConnUpdate> first = {update_of("Ca", false)};
+  cache.annotate(first, find, counts);
+  REQUIRE(first[0].record.process);
+  CHECK(first[0].record.process->comm() == "curl");
+  // The process exited and its map entry went: the checkpoint and the final keep it.
+  in_map.reset();
+  std::vector<ConnUpdate> later = {update_of("Ca", false), update_of("Ca", true)};
+  cache.annotate(later, find, counts);
+  CHECK(asked == 1);
+  for (const auto &u : later)
+    CHECK((u.record.process && u.record.process->pid == 7));
+  CHECK(cache.size() == 0); // forgotten with the final record
+  CHECK(cache.attributed() == 1);
+  CHECK(cache.unattributed() == 0);
+}
+
+TEST_CASE(
+    "owner cache: asked at every update until found; a final without one counted if it counts") {
+  OwnerCache cache;
+  std::optional<ProcessOwner> in_map;
+  int asked = 0;
+  auto find = [&](const ConnRecord &) {
+    asked++;
+    return in_map;
+  };
+  auto local_only = [](const ConnRecord &r) { return r.uid.view() == "Clocal"; };
+  std::vector<ConnUpdate> updates = {update_of("Clate", false), update_of("Clocal", false)};
+  cache.annotate(updates, find, local_only);
+  CHECK(!updates[0].record.process);
+  in_map = named(9, "sshd");
+  std::vector<ConnUpdate> next = {update_of("Clate", false)};
+  cache.annotate(next, find, local_only);
+  CHECK((next[0].record.process && next[0].record.process->comm() == "sshd"));
+  in_map.reset();
+  std::vector<ConnUpdate> finals = {update_of("Clocal", true), update_of("Cforwarded", true)};
+  cache.annotate(finals, find, local_only);
+  CHECK(asked == 5);
+  CHECK(cache.attributed() == 1);
+  CHECK(cache.unattributed() == 1); // Clocal; Cforwarded does not count
+  // The live table's open records get the owners kept, without asking.
+  std::vector<ConnRecord> open(2);
+  open[0].uid = *Uid::from("Clate");
+  open[1].uid = *Uid::from("Cother");
+  cache.annotate(std::span<ConnRecord>(open));
+  CHECK((open[0].process && open[0].process->pid == 9));
+  CHECK(!open[1].process);
+  CHECK(asked == 5);
 }
