@@ -15,6 +15,7 @@ conv tables print kB); a difference is a FAILED figure and a loud line.
 """
 
 import ipaddress
+import json
 import re
 import socket
 import statistics
@@ -156,6 +157,21 @@ def run_tools(bench, path, workdir, reps):
     return times
 
 
+def syscall_floor(bench, figure):
+    """bpf_cost --per-call: ns per test-run system call (one a frame), the
+    real program on a known flow and an empty one; the frames/s they allow."""
+    calls = 100_000 if bench.args.quick else 1_000_000
+    done = subprocess.run([bench.bpf_cost, "--per-call", str(calls)], capture_output=True,
+                          text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"bpf_cost exited {done.returncode}: {done.stderr.strip()}")
+    costs = json.loads(done.stdout)
+    note = f"wall clock per bpf_prog_test_run_opts call of one run, {calls} calls"
+    return [figure("read", f"one test run a frame: ns per call, {case}", costs[case], "ns",
+                   detail=note + f"; at most {1e9 / costs[case]:.0f} frames/s")
+            for case in ("tcp4_ack", "udp4_64", "empty_program")]
+
+
 def read_speed(bench, lab, workdir):
     from .hooks import figure  # hooks imports this module
     frames = 500_000 if bench.args.quick else 2_000_000
@@ -183,6 +199,7 @@ def read_speed(bench, lab, workdir):
                                 workdir))
     rows = Db(str(workdir / "read.db")).query("SELECT * FROM connections")
     figures.append(count_figure(figure, "--db", reference, tcflows_directions(rows), workdir))
+    figures += syscall_floor(bench, figure)
     if all(f.verdict != "FAILED" for f in figures):
         path.unlink()  # large; kept when something is to be looked at
     return figures
