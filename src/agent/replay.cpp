@@ -59,7 +59,8 @@ void Replay::run(const CapturedFrame &frame) {
     io_.poll();
   if (rung_ && frames_ >= next_bell_frame_)
     make_room();
-  if (run_frame(frame.outgoing ? egress_fd_ : ingress_fd_, frame.data, frame.ts_ns) != 0)
+  int fd = frame.outgoing ? egress_fd_ : ingress_fd_;
+  if (run_frame(fd, frame.data, frame.length, frame.ts_ns) != 0)
     run_errors_++;
 }
 

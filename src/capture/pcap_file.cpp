@@ -97,9 +97,10 @@ void put_made_up_header(uint8_t *header, const Link &link, size_t wire) {
 }
 
 // `frame` (its buffer reused) made the frame as Ethernet, at most
-// max_run_frame bytes; a frame the capture's snap length cut is filled with
-// zeros up to its length on the wire, so that the IP header's length holds
-// and it counts as it was.
+// max_run_frame bytes and its whole length; a frame the capture's snap
+// length cut is filled with zeros up to its length on the wire (or to
+// max_run_frame), so that its headers read as they were and the IP header's
+// length holds: it counts as it was.
 void ethernet(const pcap_pkthdr &hdr, const uint8_t *p, const Link &link, CaptureStats &stats,
               CapturedFrame &frame) {
   frame.ts_ns = uint64_t(hdr.ts.tv_sec) * 1'000'000'000 + uint64_t(hdr.ts.tv_usec); // ns precision
@@ -118,6 +119,7 @@ void ethernet(const pcap_pkthdr &hdr, const uint8_t *p, const Link &link, Captur
     stats.padded_frames++;
     std::memset(d.data() + head + copied, 0, d.size() - head - copied);
   }
+  frame.length = uint32_t(head + wire);
   if (wire > room)
     stats.cut_frames++;
 }
