@@ -17,6 +17,7 @@ conv tables print kB); a difference is a FAILED figure and a loud line.
 import ipaddress
 import json
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -35,14 +36,16 @@ CONV = re.compile(r"^(\S+):(\d+)\s+<->\s+(\S+):(\d+)\s+(\d+) \d+ \w+\s+(\d+) ")
 
 
 def timed(argv, out_path):
-    """Seconds of wall clock `argv` takes; its output kept in out_path."""
-    t0 = time.monotonic()
+    """(wall-clock seconds, CPU seconds: user + system) `argv` takes; its
+    output kept in out_path."""
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     with open(out_path, "w") as out:
         done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=3600)
-    seconds = time.monotonic() - t0
+    seconds, after = time.monotonic() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]} exited {done.returncode}: see {out_path}")
-    return seconds
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu
 
 
 def addr(text):
@@ -133,7 +136,7 @@ def count_figure(figure, what, reference, measured, workdir):
 
 
 def run_tools(bench, path, workdir, reps):
-    """{tool: [seconds, ...]} for every tool timed on `path`."""
+    """{tool: [(wall seconds, CPU seconds), ...]} for every tool timed on `path`."""
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # NetFlow goes here, unread
     sink.bind(("127.0.0.1", 0))
     port = sink.getsockname()[1]
@@ -153,7 +156,8 @@ def run_tools(bench, path, workdir, reps):
                     for suffix in ("", "-wal", "-shm"):
                         (workdir / f"read.db{suffix}").unlink(missing_ok=True)
                 times[tool].append(timed(args, workdir / f"{tool.split()[0]}-{i}-{rep}.out"))
-                bench.log(f"bench: read: {tool}: {times[tool][-1]:.2f} s")
+                bench.log(f"bench: read: {tool}: {times[tool][-1][0]:.2f} s, "
+                          f"{times[tool][-1][1]:.2f} s CPU")
     return times
 
 
@@ -180,12 +184,15 @@ def read_speed(bench, lab, workdir):
     frames, conns = gencapture.generate(path, frames)
     made = f"{frames} frames, {conns} connections (gencapture)"
     times = run_tools(bench, path, workdir, reps)
-    rates = {tool: frames / statistics.median(s) for tool, s in times.items()}
+    rates = {tool: frames / statistics.median(w for w, _ in t) for tool, t in times.items()}
     figures = []
     for tool, rate in rates.items():
-        spread = "..".join(f"{frames / s:.0f}" for s in (max(times[tool]), min(times[tool])))
+        walls = [w for w, _ in times[tool]]
+        spread = "..".join(f"{frames / s:.0f}" for s in (max(walls), min(walls)))
+        cpu = statistics.median(c for _, c in times[tool])
         fig = figure("read", f"frames/s, {tool}", rate, "/s", detail=f"{made}; median of "
-                     f"{reps}, wall clock [{spread}]")
+                     f"{reps}, wall clock [{spread}]; CPU {cpu:.2f} s, "
+                     f"{frames / cpu:.0f} frames per CPU second")
         if tool.startswith("tcflows"):
             fig = figure("read", f"frames/s, {tool}", rate, "/s", f">= {TARGET}",
                          lambda v: v >= TARGET, fig.detail)
