@@ -152,9 +152,9 @@ def run_tools(bench, path, workdir, reps):
     with sink:
         for rep in range(reps):
             for i, (tool, args) in enumerate(argv.items()):
-                if "--db" in args:  # each run writes a new database
-                    for suffix in ("", "-wal", "-shm"):
-                        (workdir / f"read.db{suffix}").unlink(missing_ok=True)
+                # each run writes a new database and JSONL (--jsonl appends)
+                for name in ("read.db", "read.db-wal", "read.db-shm", "records.jsonl"):
+                    (workdir / name).unlink(missing_ok=True)
                 times[tool].append(timed(args, workdir / f"{tool.split()[0]}-{i}-{rep}.out"))
                 bench.log(f"bench: read: {tool}: {times[tool][-1][0]:.2f} s, "
                           f"{times[tool][-1][1]:.2f} s CPU")
