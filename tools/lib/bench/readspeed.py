@@ -135,6 +135,14 @@ def count_figure(figure, what, reference, measured, workdir):
                         f"diff-{what}.txt): {diff[0]}; " + detail)
 
 
+def outputs(argv):
+    """The files a tcflows run writes: its database, its JSONL (which
+    --jsonl appends to)."""
+    if "--db" in argv:
+        return ["read.db", "read.db-wal", "read.db-shm"]
+    return ["records.jsonl"] if "--jsonl" in argv else []
+
+
 def run_tools(bench, path, workdir, reps):
     """{tool: [(wall seconds, CPU seconds), ...]} for every tool timed on `path`."""
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # NetFlow goes here, unread
@@ -152,8 +160,7 @@ def run_tools(bench, path, workdir, reps):
     with sink:
         for rep in range(reps):
             for i, (tool, args) in enumerate(argv.items()):
-                # each run writes a new database and JSONL (--jsonl appends)
-                for name in ("read.db", "read.db-wal", "read.db-shm", "records.jsonl"):
+                for name in outputs(args):  # each run writes them anew
                     (workdir / name).unlink(missing_ok=True)
                 times[tool].append(timed(args, workdir / f"{tool.split()[0]}-{i}-{rep}.out"))
                 bench.log(f"bench: read: {tool}: {times[tool][-1][0]:.2f} s, "
