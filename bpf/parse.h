@@ -90,6 +90,7 @@ struct ipv6_frag {
 struct pkt {
 	struct tcf_flow_key key; /* endpoint 0 = sender, until canonicalised */
 	__u64 bytes;		 /* IP-level bytes (frame bytes for link flows) */
+	__u32 frame_len;	 /* skb->len, or offline a cut frame's whole length */
 	__u32 hdr_len;		 /* header bytes every GSO segment repeats, from L3 on */
 	__u32 frag_id;		 /* IP identification of a fragment */
 	__u8 frag;		 /* enum pkt_frag */
@@ -300,7 +301,7 @@ static __always_inline int parse_link(struct __sk_buff *skb, struct pkt *p, __u3
 	__u16 type = bpf_ntohs(proto);
 
 	p->key.kind = TCF_KIND_LINK;
-	p->bytes = skb->len + (skb->vlan_present ? sizeof(struct vlan_tag) : 0);
+	p->bytes = p->frame_len + (skb->vlan_present ? sizeof(struct vlan_tag) : 0);
 	if (type >= ETH_P_802_3_MIN) {
 		p->key.ethertype = type;
 		return 0;
@@ -611,7 +612,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 
 static __always_inline int ip_bytes(struct __sk_buff *skb, struct pkt *p, __u32 off,
 				    __u32 len_field, __u32 min_len)
 {
-	__u32 avail = skb->len > off ? skb->len - off : 0;
+	__u32 avail = p->frame_len > off ? p->frame_len - off : 0;
 
 	if (skb_is_gso(skb) || len_field == 0) {
 		if (avail < min_len)
@@ -781,7 +782,7 @@ static __always_inline int parse_raw_link(struct __sk_buff *skb, struct pkt *p, 
 {
 	p->key.kind = TCF_KIND_LINK;
 	p->key.ethertype = bpf_ntohs(skb->protocol);
-	p->bytes = skb->len - off;
+	p->bytes = p->frame_len - off;
 	return 0;
 }
 

@@ -308,9 +308,21 @@ static __always_inline void account(struct pkt *p, __u64 pkts, __u64 bytes, __u6
 	tcf_account(&env, &tp);
 }
 
+/*
+ * The frame's length: skb->len; offline, a frame cut to the bytes a test run
+ * takes says its whole length in cb (TCF_CB_FRAME_LEN), so that its IP
+ * header's length holds.
+ */
+static __always_inline __u32 frame_len(struct __sk_buff *skb)
+{
+	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP && skb->cb[TCF_CB_FRAME_LEN] > skb->len)
+		return skb->cb[TCF_CB_FRAME_LEN];
+	return skb->len;
+}
+
 static __always_inline void handle(struct __sk_buff *skb, __u8 hook)
 {
-	struct pkt p = {};
+	struct pkt p = {.frame_len = frame_len(skb)};
 	int err;
 
 	ctr_add(TCF_CTR_FRAMES, 1);
@@ -319,7 +331,7 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 hook)
 	err = parse_frame(skb, &p);
 	if (err) {
 		ctr_add(TCF_CTR_MALFORMED, 1);
-		ctr_add(TCF_CTR_MALFORMED_BYTES, skb->len);
+		ctr_add(TCF_CTR_MALFORMED_BYTES, p.frame_len);
 		ctr_add(err, 1);
 		return;
 	}

@@ -249,6 +249,13 @@ enum tcf_cfg_flags {
 	TCF_CFG_SKB_TSTAMP = 1 << 0, /* packet clock = skb->tstamp (offline mode) */
 };
 
+/*
+ * Offline, a frame longer than a test run takes runs as its first bytes (its
+ * headers), and skb->cb[TCF_CB_FRAME_LEN] holds its whole length: the
+ * program counts that. Live, the program never reads cb.
+ */
+enum { TCF_CB_FRAME_LEN = 0 };
+
 /* Idle timeout classes, indices of tcf_config.idle_ns. */
 enum tcf_idle_class {
 	TCF_IDLE_TCP = 0,

@@ -39,6 +39,7 @@ constexpr uint32_t capture_ifindex = 1;
 Replay::Replay(boost::asio::io_context &io, const BpfProgram &program, ConnTable &table,
                const RecordOptions &options, Outputs &outputs)
     : io_(io), program_(program), options_(options), outputs_(outputs),
+      ingress_fd_(program.ingress_fd()), egress_fd_(program.egress_fd()),
       tracker_(replay_tracker_config(options), table),
       doorbell_(io, program.events_fd(), [this] { rung_ = true; }) {
   outputs_.on_durable([this](uint64_t sequence) { on_durable(sequence); });
@@ -58,8 +59,8 @@ void Replay::run(const CapturedFrame &frame) {
     io_.poll();
   if (rung_ && frames_ >= next_bell_frame_)
     make_room();
-  uint8_t hook = frame.outgoing ? TCF_HOOK_EGRESS : TCF_HOOK_INGRESS;
-  if (run_frame(program_, frame.data, frame.ts_ns, hook) != 0)
+  int fd = frame.outgoing ? egress_fd_ : ingress_fd_;
+  if (run_frame(fd, frame.data, frame.length, frame.ts_ns) != 0)
     run_errors_++;
 }
 

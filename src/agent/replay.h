@@ -50,6 +50,7 @@ private:
   const BpfProgram &program_;
   const RecordOptions &options_;
   Outputs &outputs_;
+  int ingress_fd_, egress_fd_; // the program's functions, for run_frame
   Tracker tracker_;
   Doorbell doorbell_;
   bool rung_ = false;

@@ -11,20 +11,20 @@ CaptureSet::CaptureSet(const std::vector<std::string> &paths) {
     }
     files_.push_back(std::move(std::get<PcapFile>(opened)));
     stats_.files++;
-    heads_.push_back(files_.back().next(stats_));
+    ready_.push_back(files_.back().next(stats_) != nullptr);
   }
+  taken_ = files_.size(); // none yet
 }
 
-std::optional<CapturedFrame> CaptureSet::next() {
-  size_t first = heads_.size();
-  for (size_t i = 0; i < heads_.size(); i++)
-    if (heads_[i] && (first == heads_.size() || heads_[i]->ts_ns < heads_[first]->ts_ns))
-      first = i;
-  if (first == heads_.size())
-    return std::nullopt;
-  std::optional<CapturedFrame> frame = std::move(heads_[first]);
-  heads_[first] = files_[first].next(stats_);
-  return frame;
+const CapturedFrame *CaptureSet::next() {
+  if (taken_ < files_.size()) // its frame was used: the file's next one
+    ready_[taken_] = files_[taken_].next(stats_) != nullptr;
+  taken_ = files_.size();
+  for (size_t i = 0; i < files_.size(); i++)
+    if (ready_[i] &&
+        (taken_ == files_.size() || files_[i].frame().ts_ns < files_[taken_].frame().ts_ns))
+      taken_ = i;
+  return taken_ == files_.size() ? nullptr : &files_[taken_].frame();
 }
 
 } // namespace tcflows

@@ -5,7 +5,6 @@
 #include "capture/frame.h"
 #include "capture/pcap_file.h"
 
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,9 +15,9 @@ public:
   // Opens every file; one that cannot be read is left out, its error kept.
   explicit CaptureSet(const std::vector<std::string> &paths);
 
-  // The frame with the earliest time of all the files' next ones; nullopt
-  // once every file has ended.
-  std::optional<CapturedFrame> next();
+  // The frame with the earliest time of all the files' next ones, valid
+  // until the next call; nullptr once every file has ended.
+  const CapturedFrame *next();
 
   // One line per file that could not be opened.
   const std::vector<std::string> &errors() const { return errors_; }
@@ -27,7 +26,8 @@ public:
 
 private:
   std::vector<PcapFile> files_;
-  std::vector<std::optional<CapturedFrame>> heads_; // each file's next frame
+  std::vector<bool> ready_; // whether each file's frame() is its next one
+  size_t taken_ = 0;        // the file whose frame next() returned last
   std::vector<std::string> errors_;
   CaptureStats stats_;
 };

@@ -9,12 +9,15 @@
 namespace tcflows {
 
 // What bpf_prog_test_run_opts copies into one page for an skb, less its
-// headroom and the skb_shared_info at its end: longer frames are cut.
+// headroom and the skb_shared_info at its end: longer frames run as their
+// first max_run_frame bytes (their headers), and the program is told their
+// whole length (TCF_CB_FRAME_LEN).
 inline constexpr size_t max_run_frame = 3584;
 
 struct CapturedFrame {
   uint64_t ts_ns = 0;        // capture time, Unix epoch ns
   std::vector<uint8_t> data; // Ethernet, at most max_run_frame bytes
+  uint32_t length = 0;       // the whole frame's, as Ethernet: data.size(), or more when cut
   bool outgoing = false;     // sent by the capturing host (Linux cooked captures say so)
 };
 
@@ -23,7 +26,7 @@ struct CaptureStats {
   uint64_t files = 0;         // files opened
   uint64_t frames = 0;        // frames read
   uint64_t bad_frames = 0;    // too short for their link header, or of no known network type
-  uint64_t cut_frames = 0;    // longer than a test run takes: cut (the program sees less)
+  uint64_t cut_frames = 0;    // longer than a test run takes: run as their headers and length
   uint64_t padded_frames = 0; // cut by the capture's snap length: zeros up to their length
   uint64_t read_errors = 0;   // files that ended in an error (truncated, corrupt)
 };

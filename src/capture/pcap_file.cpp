@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace tcflows {
 namespace {
@@ -86,38 +87,41 @@ bool supported(int link_type) {
 // The Ethernet header put in front of a frame of another link type: no
 // destination, the sender's MAC when known, the EtherType (for 802.2 LLC
 // the 802.3 length of the `wire` bytes that follow).
-std::vector<uint8_t> made_up_header(const Link &link, size_t wire) {
-  std::vector<uint8_t> header(ETH_HLEN);
+void put_made_up_header(uint8_t *header, const Link &link, size_t wire) {
+  std::memset(header, 0, ETH_HLEN);
   if (link.src_mac)
-    std::memcpy(header.data() + ETH_ALEN, link.src_mac, ETH_ALEN);
+    std::memcpy(header + ETH_ALEN, link.src_mac, ETH_ALEN);
   uint16_t type = link.ethertype ? link.ethertype : uint16_t(std::min<size_t>(wire, ETH_DATA_LEN));
   header[12] = uint8_t(type >> 8);
   header[13] = uint8_t(type);
-  return header;
 }
 
-// The frame as Ethernet, at most max_run_frame bytes; a frame the capture's
-// snap length cut is filled with zeros up to its length on the wire, so that
-// the IP header's length holds and it counts as it was.
-CapturedFrame ethernet(const pcap_pkthdr &hdr, const uint8_t *p, const Link &link,
-                       CaptureStats &stats) {
-  CapturedFrame frame;
+// `frame` (its buffer reused) made the frame as Ethernet, at most
+// max_run_frame bytes and its whole length; a frame the capture's snap
+// length cut is filled with zeros up to its length on the wire (or to
+// max_run_frame), so that its headers read as they were and the IP header's
+// length holds: it counts as it was.
+void ethernet(const pcap_pkthdr &hdr, const uint8_t *p, const Link &link, CaptureStats &stats,
+              CapturedFrame &frame) {
   frame.ts_ns = uint64_t(hdr.ts.tv_sec) * 1'000'000'000 + uint64_t(hdr.ts.tv_usec); // ns precision
   frame.outgoing = link.outgoing;
   size_t body = hdr.caplen - link.header;
   size_t wire = std::max<size_t>(body, hdr.len > link.header ? hdr.len - link.header : 0);
+  size_t head = link.made_up ? ETH_HLEN : 0;
+  size_t room = max_run_frame - head;
+  size_t copied = std::min(body, room);
   auto &d = frame.data;
+  d.resize(head + std::max(copied, std::min(wire, room))); // capacity kept: no allocation
   if (link.made_up)
-    d = made_up_header(link, wire);
-  size_t room = max_run_frame - d.size();
-  d.insert(d.end(), p + link.header, p + link.header + std::min(body, room));
+    put_made_up_header(d.data(), link, wire);
+  std::memcpy(d.data() + head, p + link.header, copied);
   if (wire > body && body < room) {
     stats.padded_frames++;
-    d.resize(d.size() + std::min(wire, room) - body);
+    std::memset(d.data() + head + copied, 0, d.size() - head - copied);
   }
+  frame.length = uint32_t(head + wire);
   if (wire > room)
     stats.cut_frames++;
-  return frame;
 }
 
 } // namespace
@@ -143,21 +147,23 @@ std::variant<PcapFile, std::string> PcapFile::open(const std::string &path) {
   return PcapFile(path, p, link_type);
 }
 
-std::optional<CapturedFrame> PcapFile::next(CaptureStats &stats) {
+const CapturedFrame *PcapFile::next(CaptureStats &stats) {
   pcap_pkthdr *hdr;
   const u_char *data;
   while (true) {
     int rc = pcap_next_ex(pcap_.get(), &hdr, &data);
     if (rc == PCAP_ERROR_BREAK)
-      return std::nullopt;
+      return nullptr;
     if (rc != 1) {
       stats.read_errors++;
-      return std::nullopt;
+      return nullptr;
     }
     stats.frames++;
     auto link = link_of(link_type_, data, hdr->caplen);
-    if (link)
-      return ethernet(*hdr, data, *link, stats);
+    if (link) {
+      ethernet(*hdr, data, *link, stats, frame_);
+      return &frame_;
+    }
     stats.bad_frames++;
   }
 }

@@ -7,7 +7,6 @@
 #include "capture/frame.h"
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <variant>
 
@@ -21,9 +20,13 @@ public:
   // cannot be read, or the link type that is not supported.
   static std::variant<PcapFile, std::string> open(const std::string &path);
 
-  // The next frame; nullopt at the end of the file or at an error (counted
-  // in `stats`, which also counts the frames read, bad, cut and padded).
-  std::optional<CapturedFrame> next(CaptureStats &stats);
+  // The next frame, valid until the next call (one buffer, reused: no
+  // allocation a frame); nullptr at the end of the file or at an error
+  // (counted in `stats`, which also counts the frames read, bad, cut and
+  // padded).
+  const CapturedFrame *next(CaptureStats &stats);
+  // The frame the last next() returned.
+  const CapturedFrame &frame() const { return frame_; }
 
   const std::string &path() const { return path_; }
 
@@ -36,6 +39,7 @@ private:
   std::string path_;
   std::unique_ptr<pcap, Close> pcap_;
   int link_type_;
+  CapturedFrame frame_;
 };
 
 } // namespace tcflows

@@ -38,7 +38,7 @@ std::string capture_summary(const CaptureStats &c, uint64_t run_errors) {
       line += fmt::format("  {} {}", what, value);
   };
   add(c.bad_frames, "bad frames");
-  add(c.cut_frames, "cut frames");
+  add(c.cut_frames, "long frames");
   add(c.padded_frames, "padded frames");
   add(c.read_errors, "read errors");
   add(run_errors, "run errors");

@@ -4,17 +4,16 @@
 // clock.
 #pragma once
 
-#include "kernel/bpf_program.h"
-
 #include <cstdint>
 #include <span>
 
 namespace tcflows {
 
-// Runs `frame` (Ethernet) on the ingress or egress program (`hook`, enum
-// tcf_hook) at packet time `tstamp_ns`. Returns 0, or the negative errno of
-// a run the kernel refused.
-int run_frame(const BpfProgram &program, std::span<const uint8_t> frame, uint64_t tstamp_ns,
-              uint8_t hook);
+// Runs `frame` (Ethernet) on `prog_fd`, the program's ingress or egress
+// function (BpfProgram::ingress_fd, egress_fd: looked up once, not a frame),
+// at packet time `tstamp_ns`. A frame longer than `frame` (cut to the bytes
+// a test run takes) says its whole `length` to the program. Returns 0, or
+// the negative errno of a run the kernel refused.
+int run_frame(int prog_fd, std::span<const uint8_t> frame, uint32_t length, uint64_t tstamp_ns);
 
 } // namespace tcflows

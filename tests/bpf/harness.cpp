@@ -44,6 +44,7 @@ int Harness::run(const Bytes &frame, RunOpts opts) {
   ctx.tstamp = clock_;
   ctx.gso_segs = opts.gso_segs;
   ctx.gso_size = opts.gso_size;
+  ctx.cb[TCF_CB_FRAME_LEN] = opts.frame_len;
   LIBBPF_OPTS(bpf_test_run_opts, run_opts, .data_in = frame.data(),
               .data_size_in = uint32_t(frame.size()), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
               .repeat = 1);

@@ -30,6 +30,7 @@ struct RunOpts {
   uint64_t tstamp = 0; // 0: the harness clock, 1 µs after the previous frame
   uint32_t gso_segs = 0;
   uint32_t gso_size = 0;
+  uint32_t frame_len = 0; // cb[TCF_CB_FRAME_LEN]: a cut frame's whole length (offline only)
 };
 
 // A connection in the table: its slot and what the slot holds.

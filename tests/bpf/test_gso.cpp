@@ -230,3 +230,54 @@ std::vector<Row> ip_tunnel_rows() {
 TEST_CASE("IP tunnels: every segment repeats the inner headers") { check_rows(ip_tunnel_rows()); }
 
 } // namespace
+
+namespace {
+
+// Frames a GRO capture holds, longer than a test run takes (a page): tcflows
+// read runs their first max_frame bytes and gives their whole length in cb.
+constexpr size_t max_frame = 3584;
+
+Bytes cut(Bytes frame) {
+  frame.resize(max_frame);
+  return frame;
+}
+
+std::vector<Row> long_frame_rows() {
+  Bytes tcp60k = v4().tcp(1234, 80, tf::ack).payload(60000 - eth_len - 40).build();
+  Bytes tcp9k_v6 = v6().tcp(1234, 80, tf::ack).payload(9000 - eth_len - 60).build();
+  Bytes udp9k = v4().udp(1000, 2000).payload(9000 - eth_len - 28).build();
+  Bytes tcp1k = v4().tcp(1234, 80, tf::ack).payload(1000).build();
+  return {
+      {"offline: 60 000 bytes cut to a page, their length given: counted whole",
+       {{cut(tcp60k), {.frame_len = 60000}}},
+       {fwd(tcp4(1234, 80), 60000 - eth_len)}},
+      {"offline: IPv6 TCP, 9 000 bytes",
+       {{cut(tcp9k_v6), {.frame_len = 9000}}},
+       {fwd(tcp6(1234, 80), 9000 - eth_len)}},
+      {"offline: UDP, 9 000 bytes",
+       {{cut(udp9k), {.frame_len = 9000}}},
+       {fwd(udp4(1000, 2000), 9000 - eth_len)}},
+      {"offline: cut without its length: shorter than its IP header says",
+       {{cut(tcp60k)}},
+       {},
+       malformed(TCF_CTR_MAL_IPV4, cut(tcp60k))},
+      {"offline: a length shorter than the frame is not read",
+       {{tcp1k, {.frame_len = 100}}},
+       {fwd(tcp4(1234, 80), tcp1k.size() - eth_len)}},
+  };
+}
+
+} // namespace
+
+TEST_CASE("offline, a frame cut to a page counts whole with its length") {
+  check_rows(long_frame_rows());
+}
+
+TEST_CASE("live, cb is not read: a cut frame stays short of its IP length") {
+  ProgramConfig live = test_config();
+  live.kernel.flags = 0;
+  Harness h(live);
+  Bytes frame = cut(v4().tcp(1234, 80, tf::ack).payload(60000 - eth_len - 40).build());
+  h.run(frame, {.frame_len = 60000});
+  check_state(h, {}, malformed(TCF_CTR_MAL_IPV4, frame));
+}

@@ -12,6 +12,8 @@ references tcflows did not make.
 - several files (and standard input) are read as one capture in time order;
 - --ipfix exports to a collector on this host;
 - Linux cooked (SLL, SLL2) and raw IP captures read as the Ethernet one;
+- frames longer than a test run takes (9 000 and 60 000 bytes, as a GRO
+  capture holds) count whole, as tshark counts them;
 - bad input: a missing file, a file that is not a capture, an unsupported
   link type: one line, exit 2; a truncated capture: its frames, exit 0.
 """
@@ -29,12 +31,14 @@ TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PCAPS = os.path.join(TESTS, "pcaps")
 COMMUNITY = os.path.join(TESTS, "community_id")
 # Captures whose frames are all well formed and whole: tshark's connections
-# are the reference for them. The others are malformed on purpose, cut by
-# their snap length into frames no test run takes, or tunnels and link-layer
-# protocols that tshark and tcflows key differently.
+# are the reference for them (gso-*: one GRO frame longer than a test run
+# takes). The others are malformed on purpose, cut by their snap length
+# short of their IP length, jumbograms (whose length tshark's reference here
+# does not read), or tunnels and link-layer protocols that tshark and tcflows
+# key differently.
 WELL_FORMED = ["802.1ad_QinQ.pcap", "dns_tcp.pcap", "dns_udp.pcap", "espudp1.pcap", "geneve.pcap",
                "icmpv6.pcap", "mptcp-fclose.pcap", "pppoe.pcap", "syslog_udp.pcap", "vxlan.pcap",
-               "ipv4_tcp_http_xml.pcap"]
+               "ipv4_tcp_http_xml.pcap", "gso-ipv4.pcap", "gso-ipv6.pcap"]
 
 
 def captures():
@@ -240,6 +244,52 @@ def test_ipfix(binary):
     print(f"  {len(message)} bytes of IPFIX; {p.stdout.strip().splitlines()[-1]}")
 
 
+def tcp_frame(src, dst, sport, dport, flags, payload, v6=False):
+    """An Ethernet TCP frame of `payload` zero bytes (checksums 0: not read)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 0x50, flags, 65535, 0, 0)
+    if v6:
+        ip = struct.pack("!IHBB", 6 << 28, len(tcp) + payload, 6, 64) + \
+            socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+    else:
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + payload, 0, 0x4000, 64, 6, 0,
+                         socket.inet_aton(src), socket.inet_aton(dst))
+    ethertype = b"\x86\xdd" if v6 else b"\x08\x00"
+    return bytes(6) + b"\x02\0\0\0\0\x01" + ethertype + ip + tcp + bytes(payload)
+
+
+def large_frames():
+    """Two connections whose frames a GRO capture holds: 9 000 and 60 000
+    bytes, longer than a test run takes (one page), IPv4 and IPv6."""
+    frames = []
+    for a, b, v6 in (("10.0.0.1", "10.0.0.2", False), ("fd00::1", "fd00::2", True)):
+        for i, (fwd, flags, payload) in enumerate([(1, 0x02, 0), (0, 0x12, 0), (1, 0x10, 0),
+                                                   (1, 0x18, 9000 - 54), (0, 0x10, 0),
+                                                   (0, 0x18, 60000 - 74), (1, 0x10, 0),
+                                                   (1, 0x11, 0), (0, 0x11, 0), (1, 0x10, 0)]):
+            src, dst, sport, dport = (a, b, 40000, 80) if fwd else (b, a, 80, 40000)
+            data = tcp_frame(src, dst, sport, dport, flags, payload, v6)
+            frames.append((1 + v6, i, len(data), data))
+    return frames
+
+
+def test_large_frames(binary):
+    """9 000- and 60 000-byte frames count whole, as tshark counts them: whole,
+    snapped to 128 bytes, and behind a Linux cooked header"""
+    d = L.scratch_dir()
+    frames = large_frames()
+    snapped = [(sec, usec, length, data[:128]) for sec, usec, length, data in frames]
+    for name, link_type, rows in (("whole", 1, frames), ("snapped", 1, snapped),
+                                  ("SLL", 113, relinked(frames, 113))):
+        path = os.path.join(d, f"large-{name}.pcap")
+        write_pcap(path, link_type, rows)
+        finals, _, p = read(binary, [path])
+        summary = p.stderr.strip().splitlines()
+        conns = tshark.capture_connections(tshark.read_capture(path))
+        compare.compare_records(conns, finals, f"large frames, {name}", name="read")
+        L.check("malformed 0" in summary[1], f"{name}: {summary}")
+        print(f"  {name}: {len(finals)} records equal tshark's; {summary[0]}")
+
+
 def test_bad_input(binary):
     """bad captures: one line and exit 2; a truncated one: its frames, exit 0"""
     d = L.scratch_dir()
@@ -267,4 +317,5 @@ def test_bad_input(binary):
 if __name__ == "__main__":
     L.main([test_every_capture, test_counts_equal_tshark, test_community_id_seed_0,
             test_community_id_seed_1, test_files_merged_in_time_order,
-            test_same_records_every_time, test_link_types, test_ipfix, test_bad_input])
+            test_same_records_every_time, test_link_types, test_large_frames, test_ipfix,
+            test_bad_input])

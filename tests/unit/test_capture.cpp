@@ -102,7 +102,8 @@ TEST_CASE("raw IP gets the EtherType of its version; other versions are bad fram
   CHECK(stats.frames == 2);
 }
 
-TEST_CASE("snapped frames are filled to their wire length; longer than a run, cut") {
+TEST_CASE("snapped frames are filled to their wire length; longer than a run, cut with their "
+          "length") {
   PcapOnDisk file(1, {{1, ethernet_frame(60), 100}, {2, ethernet_frame(5000)}});
   PcapFile pcap = open_file(file.path);
   CaptureStats stats;
@@ -110,9 +111,11 @@ TEST_CASE("snapped frames are filled to their wire length; longer than a run, cu
   REQUIRE(padded);
   CHECK(padded->data.size() == 100);
   CHECK(padded->data[99] == 0);
+  CHECK(padded->length == 100);
   auto cut = pcap.next(stats);
   REQUIRE(cut);
   CHECK(cut->data.size() == max_run_frame);
+  CHECK(cut->length == 5000);
   CHECK(stats.padded_frames == 1);
   CHECK(stats.cut_frames == 1);
 }

@@ -2,8 +2,12 @@
 // bpf_prog_test_run_opts runs one frame `repeat` times and reports the mean
 // run time. Not a test: a benchmark figure, printed as JSON, with
 // "empty_program": the same for a program that only returns (the floor).
+// With --per-call, each run is a system call of its own, as `tcflows read`
+// makes one a frame: wall-clock ns per call, skb allocation and copies
+// included, for the known-flow cases and the empty program.
 //
 //   bpf_cost [repeat]
+//   bpf_cost --per-call [calls]
 #include "kernel/bpf_program.h"
 #include "kernel/conn_table.h"
 #include "packet_builder.h"
@@ -15,7 +19,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -40,6 +46,21 @@ uint32_t mean_ns(int prog_fd, const Case &c, int repeat) {
   if (bpf_prog_test_run_opts(prog_fd, &opts))
     fail(exit_failure, "test run failed: {}", errno_text(errno));
   return opts.duration;
+}
+
+// Wall-clock ns per bpf_prog_test_run_opts call, `calls` calls of one run each.
+uint32_t per_call_ns(int prog_fd, const Case &c, int calls) {
+  __sk_buff ctx{};
+  ctx.gso_segs = c.gso_segs;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = c.frame.data(),
+              .data_size_in = uint32_t(c.frame.size()), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+              .repeat = 1);
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < calls; i++)
+    if (bpf_prog_test_run_opts(prog_fd, &opts))
+      fail(exit_failure, "test run failed: {}", errno_text(errno));
+  std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
+  return uint32_t(took.count() / calls + 0.5);
 }
 
 std::vector<Case> cases() {
@@ -86,32 +107,42 @@ UniqueFd load_empty_program() {
 }
 
 // The empty program's median over the cases.
-uint32_t empty_ns(int repeat) {
+template <typename Measure> auto empty_ns(Measure measure) {
   UniqueFd empty = load_empty_program();
-  std::vector<uint32_t> ns;
+  std::vector<decltype(measure(0, cases()[0]))> ns;
   for (const auto &c : cases())
-    ns.push_back(mean_ns(empty.get(), c, repeat));
+    ns.push_back(measure(empty.get(), c));
   std::sort(ns.begin(), ns.end());
   return ns[ns.size() / 2];
+}
+
+// Every case (a known flow after its first run) and the empty program,
+// measured by `measure(prog_fd, case)`, as one JSON object.
+template <typename Measure> void print_costs(const BpfProgram &program, Measure measure) {
+  fmt::print("{{");
+  bool first = true;
+  for (const auto &c : cases()) {
+    mean_ns(program.ingress_fd(), c, 1); // creates the flow: then it is known
+    fmt::print("{}\"{}\": {}", first ? "" : ", ", c.name, measure(program.ingress_fd(), c));
+    first = false;
+  }
+  // An empty program's cost on the same frames: the test-run harness itself.
+  fmt::print(", \"empty_program\": {}}}\n", empty_ns(measure));
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
-  int repeat = argc > 1 ? std::atoi(argv[1]) : 1'000'000;
+  bool per_call = argc > 1 && std::strcmp(argv[1], "--per-call") == 0;
+  const char *count = argc > 1 + per_call ? argv[1 + per_call] : nullptr;
+  int repeat = count ? std::atoi(count) : 1'000'000;
   try {
     ProgramConfig config;
     BpfProgram program = BpfProgram::load(config);
-    fmt::print("{{");
-    bool first = true;
-    for (const auto &c : cases()) {
-      mean_ns(program.ingress_fd(), c, 1); // creates the flow: then it is known
-      fmt::print("{}\"{}\": {}", first ? "" : ", ", c.name,
-                 mean_ns(program.ingress_fd(), c, repeat));
-      first = false;
-    }
-    // An empty program's cost on the same frames: the test-run harness itself.
-    fmt::print(", \"empty_program\": {}}}\n", empty_ns(repeat));
+    if (per_call)
+      print_costs(program, [&](int fd, const Case &c) { return per_call_ns(fd, c, repeat); });
+    else
+      print_costs(program, [&](int fd, const Case &c) { return mean_ns(fd, c, repeat); });
   } catch (const Fatal &e) {
     fmt::print(stderr, "bpf_cost: {}\n", e.what());
     return e.exit_code();

@@ -14,6 +14,10 @@ measured in the lab after the scenarios.
     flows100k  agent RSS with 100 k live UDP flows
     flows1m    agent RSS and sweep time with 1 M live UDP flows (--max-flows 2097152)
     cost       build/tests/bpf_cost: ns per run through bpf_prog_test_run
+    read       tcflows read on a generated capture (2 M frames, quick 500 k)
+               against softflowd -r and tshark -z conv,tcp: frames/s, and
+               the records' packets and bytes against tshark's; the floor of
+               one test-run system call a frame (bpf_cost --per-call)
 
 A hook returns Figures; one that fails gives a FAILED figure saying why.
 No number is ever filled in: what was not measured says so.
@@ -31,7 +35,7 @@ from collections import namedtuple
 from tcflows_lab.capture import Tcpdump
 from tcflows_lab.proc import stop_process, wait_for
 
-from . import bpfstats, exactness, procstat, udpflows
+from . import bpfstats, exactness, procstat, readspeed, udpflows
 from .agent import Agent
 from .lab import RCV, RCV_ADDR, RCV_IF, SND, SND_ADDR, ns_argv, python_env
 from .report import align, write_csv
@@ -307,7 +311,7 @@ def program_cost(bench, lab, workdir):
 
 ALL = {"record": record_shorttcp, "reuse": record_reuse, "reuse64k": record_reuse64k,
        "store": store_bench, "flows100k": rss_100k_flows, "flows1m": rss_1m_flows,
-       "cost": program_cost}
+       "cost": program_cost, "read": readspeed.read_speed}
 
 
 def run_all(bench, lab, names):
