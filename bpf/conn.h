@@ -423,11 +423,11 @@ TCF_INLINE void tcf_untracked(struct tcf_env *env, struct tcf_packet *p)
  * entry that ends it.
  */
 struct tcf_place {
-	__u64 value;	  /* the entry as read */
-	__u32 position;	  /* of the entry */
-	__u32 dist;	  /* its distance from the key's home */
-	__u32 slot;	  /* the slot it names */
-	__u32 found;	  /* 1: it names the key's slot; 0: a tombstone or the empty entry */
+	__u64 value;	/* the entry as read */
+	__u32 position; /* of the entry */
+	__u32 dist;	/* its distance from the key's home */
+	__u32 slot;	/* the slot it names */
+	__u32 found;	/* 1: it names the key's slot; 0: a tombstone or the empty entry */
 };
 
 /*
@@ -493,7 +493,8 @@ TCF_SUBPROG int tcf_lookup(struct tcf_env *env, struct tcf_packet *p, __u64 dige
  * the packet is counted, -TCF_EAGAIN when the entry changed meanwhile.
  */
 TCF_INLINE int tcf_start(struct tcf_env *env, struct tcf_packet *p, __u64 digest, __u64 *entry,
-			 const struct tcf_place *at, struct tcf_conn *old, __u32 state, __u32 reason)
+			 const struct tcf_place *at, struct tcf_conn *old, __u32 state,
+			 __u32 reason)
 {
 	struct tcf_conn *c;
 	__u32 fresh;

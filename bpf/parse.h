@@ -101,7 +101,7 @@ struct pkt {
 	__u32 tcp_payload;	 /* its payload bytes (all segments of a super-packet) */
 	__u32 tcp_tsval;	 /* its timestamp option, when has_ts */
 	__u32 tcp_tsecr;
-	__u16 tcp_window;	 /* the window field, unscaled */
+	__u16 tcp_window; /* the window field, unscaled */
 	__u8 tcp_flags;
 	__u8 has_ts;
 	__u8 has_data;
@@ -350,8 +350,10 @@ static __always_inline void tcp_timestamps(struct __sk_buff *skb, struct pkt *p,
 		p->tcp_tsecr = bpf_ntohl(*(__u32 *)(opt + 8));
 		p->has_ts = 1;
 	} else if (opt[0] == TCPOPT_TIMESTAMP && opt[1] == TCPOLEN_TIMESTAMP) {
-		p->tcp_tsval = (__u32)opt[2] << 24 | (__u32)opt[3] << 16 | (__u32)opt[4] << 8 | opt[5];
-		p->tcp_tsecr = (__u32)opt[6] << 24 | (__u32)opt[7] << 16 | (__u32)opt[8] << 8 | opt[9];
+		p->tcp_tsval =
+		    (__u32)opt[2] << 24 | (__u32)opt[3] << 16 | (__u32)opt[4] << 8 | opt[5];
+		p->tcp_tsecr =
+		    (__u32)opt[6] << 24 | (__u32)opt[7] << 16 | (__u32)opt[8] << 8 | opt[9];
 		p->has_ts = 1;
 	}
 }

@@ -211,26 +211,26 @@ static __always_inline void track_fragments(const struct __sk_buff *skb, struct 
  * The environment conn.h runs in: this program's maps, clocks and counters,
  * and the BPF atomics.
  */
-#define TCF_INLINE static __always_inline
+#define TCF_INLINE  static __always_inline
 #define TCF_SUBPROG __noinline
 
 struct tcf_env {
 	__u64 tstamp; /* the frame's, for the offline clock */
 };
 
-#define tcf_cfg_of(env)		 (&tcf_cfg)
-#define tcf_load32(p)		 (*(volatile __u32 *)(p))
-#define tcf_load64(p)		 (*(volatile __u64 *)(p))
-#define tcf_cas32(p, old, new)	 __sync_val_compare_and_swap((p), (old), (new))
-#define tcf_cas64(p, old, new)	 __sync_val_compare_and_swap((p), (old), (new))
-#define tcf_xchg32(p, v)	 __sync_lock_test_and_set((p), (v))
-#define tcf_or32(p, v)		 __sync_fetch_and_or((p), (v))
-#define tcf_or64(p, v)		 __sync_fetch_and_or((p), (v))
-#define tcf_add32(p, v)		 __sync_fetch_and_add((p), (v))
-#define tcf_add64(p, v)		 __sync_fetch_and_add((p), (v))
-#define tcf_adds64(p, v)	 __sync_fetch_and_add((p), (v))
-#define tcf_adds32(p, v)	 __sync_fetch_and_add((p), (v))
-#define env_count(env, idx, n)	 ctr_add((idx), (n))
+#define tcf_cfg_of(env)	       (&tcf_cfg)
+#define tcf_load32(p)	       (*(volatile __u32 *)(p))
+#define tcf_load64(p)	       (*(volatile __u64 *)(p))
+#define tcf_cas32(p, old, new) __sync_val_compare_and_swap((p), (old), (new))
+#define tcf_cas64(p, old, new) __sync_val_compare_and_swap((p), (old), (new))
+#define tcf_xchg32(p, v)       __sync_lock_test_and_set((p), (v))
+#define tcf_or32(p, v)	       __sync_fetch_and_or((p), (v))
+#define tcf_or64(p, v)	       __sync_fetch_and_or((p), (v))
+#define tcf_add32(p, v)	       __sync_fetch_and_add((p), (v))
+#define tcf_add64(p, v)	       __sync_fetch_and_add((p), (v))
+#define tcf_adds64(p, v)       __sync_fetch_and_add((p), (v))
+#define tcf_adds32(p, v)       __sync_fetch_and_add((p), (v))
+#define env_count(env, idx, n) ctr_add((idx), (n))
 
 static __always_inline __u64 *env_index(struct tcf_env *env, __u32 position)
 {

@@ -67,7 +67,6 @@ enum tcf_seen {
 	TCF_SEEN_RST = 1 << 7,	   /* TCP RST: 'r' */
 };
 
-
 /*
  * TCP health of one direction of a connection: what the segments sent that
  * way show, seen where the program runs (see tcf_tcp_health in conn.h).
@@ -101,7 +100,7 @@ enum tcf_health_letter {
 	TCF_HEALTH_RETX = 0, /* Zeek's 't' */
 	TCF_HEALTH_ZWIN = 1, /* Zeek's 'w' */
 };
-#define TCF_HEALTH_RANK(order, letter, dir, tenth)                                              \
+#define TCF_HEALTH_RANK(order, letter, dir, tenth)                                                 \
 	(((order) >> (8 * (2 * (letter) + (dir)) + 4 * (tenth))) & 0xf)
 
 /*
@@ -194,14 +193,14 @@ enum tcf_end_reason {
  * (again a compare-and-swap: only if it still names the slot it removes), or
  * a tombstone back to empty (at the end of a run, so that no probe breaks).
  */
-#define TCF_PROBES		 16
-#define TCF_INDEX_TOMB		 0xffffffff00000000ULL
-#define TCF_INDEX_SLOT(e)	 ((__u32)(e))
-#define TCF_INDEX_DIST(e)	 ((__u32)((e) >> 32) & 0xff)
-#define TCF_INDEX_TAG(e)	 ((__u32)((e) >> 40))
-#define TCF_INDEX_ENTRY(tag, dist, slot)                                                   \
+#define TCF_PROBES	  16
+#define TCF_INDEX_TOMB	  0xffffffff00000000ULL
+#define TCF_INDEX_SLOT(e) ((__u32)(e))
+#define TCF_INDEX_DIST(e) ((__u32)((e) >> 32) & 0xff)
+#define TCF_INDEX_TAG(e)  ((__u32)((e) >> 40))
+#define TCF_INDEX_ENTRY(tag, dist, slot)                                                           \
 	((__u64)(tag) << 40 | (__u64)(dist) << 32 | (__u64)((slot) + 1))
-#define TCF_DIGEST_TAG(digest)	 ((__u32)((digest) >> 40))
+#define TCF_DIGEST_TAG(digest) ((__u32)((digest) >> 40))
 
 /*
  * Shared by the program and user space: the one entry of the `pool` map.
