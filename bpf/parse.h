@@ -30,12 +30,12 @@
 /* In-band VLAN tags followed (the flow key keeps the outer two ids). */
 #define TCF_MAX_VLAN_TAGS 4
 
-/* IPv6 extension headers with the hop-by-hop layout (linux/in6.h has only the first). */
 /* TCP options (net/tcp.h is not UAPI). */
 #define TCPOPT_NOP	  1
 #define TCPOPT_TIMESTAMP  8
 #define TCPOLEN_TIMESTAMP 10
 
+/* IPv6 extension headers with the hop-by-hop layout (linux/in6.h has only the first). */
 #define IPV6_MOBILITY 135
 #define IPV6_HIP      139
 #define IPV6_SHIM6    140
