@@ -200,13 +200,17 @@ TCF_INLINE void tcf_mark_first(struct tcf_env *env, struct tcf_conn *c, struct t
 /* Zeek repeats a health letter at 1, 10, 100, ... occurrences: the first two keep their place. */
 TCF_INLINE void tcf_health_letter(struct tcf_conn *c, __u32 letter, __u32 d, __u32 old, __u32 n)
 {
-	__u32 rank = tcf_popcount16(tcf_load32(&c->marks)), shift = 8 * (2 * letter + d);
+	__u32 first = old == 0, tenth = old < 10 && old + n >= 10, shift = 8 * (2 * letter + d);
+	__u32 rank;
 
+	if (!first && !tenth)
+		return; /* a stalled receiver's zero windows come with every ACK */
+	rank = tcf_popcount16(tcf_load32(&c->marks));
 	if (rank > 15)
 		rank = 15;
-	if (old == 0)
+	if (first)
 		tcf_or32(&c->health_order, rank << shift);
-	if (old < 10 && old + n >= 10)
+	if (tenth)
 		tcf_or32(&c->health_order, rank << (shift + 4));
 }
 
