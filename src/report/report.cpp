@@ -28,9 +28,8 @@ constexpr const char *hours_sql =
 // ", orig_retx_pkts, ..., resp_rtt_max_ns": the TCP health columns.
 std::string health_columns_sql() {
   std::string sql;
-  for (std::string_view side : {"orig_", "resp_"})
-    for (const auto &field : tcp_health_fields)
-      sql += ", " + std::string(side) + std::string(field.name);
+  for (const auto &column : tcp_health_columns())
+    sql += ", " + column;
   return sql;
 }
 

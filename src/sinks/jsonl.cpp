@@ -54,12 +54,10 @@ std::string conn_json(const ConnUpdate &update, const InterfaceNames &names) {
 }
 
 void add_tcp_health(nlohmann::json &object, const ConnRecord &r) {
-  for (auto [side, prefix] : {std::pair{&r.orig_tcp, "orig_"}, std::pair{&r.resp_tcp, "resp_"}})
-    for (const auto &field : tcp_health_fields) {
-      auto value = health_value(*side, field);
-      object[std::string(prefix) + std::string(field.name)] =
-          value ? nlohmann::json(*value) : nlohmann::json();
-    }
+  const auto &columns = tcp_health_columns();
+  auto values = tcp_health_values(r);
+  for (size_t i = 0; i < tcp_health_count; i++)
+    object[columns[i]] = values[i] ? nlohmann::json(*values[i]) : nlohmann::json();
 }
 
 void JsonlWriter::Close::operator()(std::FILE *file) const { std::fclose(file); }

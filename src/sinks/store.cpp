@@ -148,7 +148,7 @@ sql::Database open_for_writing(const StoreConfig &config) {
 }
 
 // Parameters ?1 to ?36 are the record's fields, in this order, in both:
-// ?21 to ?36 the TCP health fields (tcp_health_fields), originator's first;
+// ?21 to ?36 the TCP health fields (tcp_health_columns()), in their order;
 // ?38 to ?40 its process (pid, comm, cgroup).
 constexpr const char *insert_sql = R"(
 INSERT INTO connections (uid, iface, proto, src_addr, src_port, dst_addr, dst_port, vlan,
@@ -320,12 +320,11 @@ void bind_record(sql::Statement &s, const ConnRecord &r, const InterfaceNames &n
   if (r.community_id)
     s.bind(20, community_id_text(*r.community_id));
   int param = 21;
-  for (const auto *side : {&r.orig_tcp, &r.resp_tcp})
-    for (const auto &field : tcp_health_fields) {
-      if (auto value = health_value(*side, field))
-        s.bind(param, as_sql(*value));
-      param++;
-    }
+  for (const auto &value : tcp_health_values(r)) {
+    if (value)
+      s.bind(param, as_sql(*value));
+    param++;
+  }
   bind_process(s, r);
 }
 

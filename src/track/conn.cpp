@@ -17,6 +17,24 @@ constexpr std::array<std::string_view, 6> close_reason_names = {
 };
 static_assert(close_reason_names.size() == size_t(CloseReason::eof) + 1);
 
+// One side's health field: its name after "orig_" or "resp_", its member,
+// and whether it describes round trips (none without a sample).
+struct TcpHealthField {
+  std::string_view name;
+  uint64_t TcpHealth::*member;
+  bool rtt;
+};
+constexpr std::array<TcpHealthField, tcp_health_count / 2> tcp_health_fields{{
+    {"retx_pkts", &TcpHealth::retx_pkts, false},
+    {"retx_bytes", &TcpHealth::retx_bytes, false},
+    {"ooo_pkts", &TcpHealth::ooo_pkts, false},
+    {"zero_windows", &TcpHealth::zero_windows, false},
+    {"rtt_samples", &TcpHealth::rtt_samples, false},
+    {"rtt_min_ns", &TcpHealth::rtt_min_ns, true},
+    {"rtt_mean_ns", &TcpHealth::rtt_mean_ns, true},
+    {"rtt_max_ns", &TcpHealth::rtt_max_ns, true},
+}};
+
 template <typename Enum, size_t N>
 std::optional<Enum> find(const std::array<std::string_view, N> &names, std::string_view text) {
   auto it = std::find(names.begin(), names.end(), text);
@@ -51,6 +69,30 @@ std::optional<Uid> Uid::from(std::string_view text) {
   Uid uid;
   std::memcpy(uid.chars.data(), text.data(), text.size());
   return uid;
+}
+
+const std::array<std::string, tcp_health_count> &tcp_health_columns() {
+  static const auto columns = [] {
+    std::array<std::string, tcp_health_count> names;
+    size_t i = 0;
+    for (std::string_view side : {"orig_", "resp_"})
+      for (const auto &field : tcp_health_fields)
+        names[i++] = std::string(side) + std::string(field.name);
+    return names;
+  }();
+  return columns;
+}
+
+std::array<std::optional<uint64_t>, tcp_health_count> tcp_health_values(const ConnRecord &r) {
+  std::array<std::optional<uint64_t>, tcp_health_count> values;
+  size_t i = 0;
+  for (const auto *side : {&r.orig_tcp, &r.resp_tcp})
+    for (const auto &field : tcp_health_fields) {
+      if (*side && !(field.rtt && !(*side)->rtt_samples))
+        values[i] = (**side).*field.member;
+      i++;
+    }
+  return values;
 }
 
 } // namespace tcflows

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace tcflows {
@@ -100,32 +101,6 @@ struct TcpHealth {
   bool operator==(const TcpHealth &) const = default;
 };
 
-// The TCP health fields as sinks name them, each side's prefixed "orig_" or
-// "resp_". The round trips' (`rtt`) are none when rtt_samples is 0.
-struct TcpHealthField {
-  std::string_view name;
-  uint64_t TcpHealth::*member;
-  bool rtt;
-};
-inline constexpr std::array<TcpHealthField, 8> tcp_health_fields{{
-    {"retx_pkts", &TcpHealth::retx_pkts, false},
-    {"retx_bytes", &TcpHealth::retx_bytes, false},
-    {"ooo_pkts", &TcpHealth::ooo_pkts, false},
-    {"zero_windows", &TcpHealth::zero_windows, false},
-    {"rtt_samples", &TcpHealth::rtt_samples, false},
-    {"rtt_min_ns", &TcpHealth::rtt_min_ns, true},
-    {"rtt_mean_ns", &TcpHealth::rtt_mean_ns, true},
-    {"rtt_max_ns", &TcpHealth::rtt_max_ns, true},
-}};
-
-// A health field's value, none for other protocols and absent round trips.
-inline std::optional<uint64_t> health_value(const std::optional<TcpHealth> &h,
-                                            const TcpHealthField &f) {
-  if (!h || (f.rtt && !h->rtt_samples))
-    return std::nullopt;
-  return (*h).*f.member;
-}
-
 // The record of one connection, in the shape of Zeek's conn.log. The
 // originator (key side `orig`, what sinks print as src_*) is who sent the SYN
 // (or the echo request); for flows first seen mid-stream it is guessed from
@@ -163,6 +138,15 @@ struct ConnRecord {
   int resp() const { return 1 - orig; }
   bool final() const { return close_reason != CloseReason::open; }
 };
+
+// The TCP health fields as the sinks name them, the originator's first:
+// "orig_retx_pkts", ..., "orig_rtt_max_ns", "resp_retx_pkts", ...: the
+// database's columns, the JSON keys, in this order.
+constexpr size_t tcp_health_count = 16;
+const std::array<std::string, tcp_health_count> &tcp_health_columns();
+// A record's values of them, in that order: none for other protocols, and
+// none for the minimum, mean and maximum of a side without a round trip.
+std::array<std::optional<uint64_t>, tcp_health_count> tcp_health_values(const ConnRecord &r);
 
 // Traffic of one connection in one interval [from_ns, to_ns).
 struct TrafficDelta {
