@@ -5,10 +5,12 @@
  * IPv6 (extension header chain, fragments), transport headers, and the inner
  * headers every segment of a tunnel's super-packet repeats.
  *
- * Parsing works on offsets from skb->data, never on pointers kept across
- * calls, so that pkt_ptr() may pull non-linear data at any point. Every
- * header access goes through pkt_ptr() and is bounds-checked there. A parse
- * function returns 0, or the index of the malformed-frame counter to bump.
+ * The same parser reads a live packet's skb and, offline, a capture's frames
+ * in the read_frames array (struct frame). Parsing works on offsets from the
+ * frame's start, never on pointers kept across calls, so that pkt_ptr() may
+ * pull non-linear data at any point. Every header access goes through
+ * frame_ptr() and is bounds-checked there. A parse function returns 0, or the
+ * index of the malformed-frame counter to bump.
  */
 #ifndef TCFLOWS_PARSE_H
 #define TCFLOWS_PARSE_H
@@ -240,6 +242,49 @@ static __always_inline int moved_net_header(struct __sk_buff *skb, __u32 eth_end
 	    &np, eth_end + 1, np.headlen <= TCF_MAX_LINK_HDR ? np.headlen - 1 : TCF_MAX_LINK_HDR);
 }
 
+/*
+ * The frame a parse reads: a packet's skb (live, or one test run), or a
+ * frame of a capture in the read_frames array. Each entry point sets one of
+ * the two as a constant, which the compiler folds: each accessor below
+ * compiles to the skb's code or to the array's, not both.
+ */
+struct frame {
+	struct __sk_buff *skb;
+	struct tcf_read_frame *rf;
+};
+
+/* Pointer to `size` bytes at `off` in a frame of the read_frames array, or NULL. */
+static __always_inline void *read_ptr(struct tcf_read_frame *rf, __u32 off, __u32 size)
+{
+	__u32 caplen = rf->caplen;
+
+	if (off > TCF_MAX_HDR_OFF)
+		return NULL;
+	/* The bounded offset is the one added: the verifier checks that one. */
+	asm volatile("" : "+r"(off));
+	if (off + size > caplen || off + size > TCF_READ_FRAME_BYTES)
+		return NULL;
+	return rf->data + off;
+}
+
+/* Pointer to `size` bytes at `off` in the frame, or NULL (see pkt_ptr). */
+static __always_inline void *frame_ptr(const struct frame *f, __u32 off, __u32 size)
+{
+	return f->rf ? read_ptr(f->rf, off, size) : pkt_ptr(f->skb, off, size);
+}
+
+/* A super-packet (a capture's frames are what was captured: one each). */
+static __always_inline int frame_is_gso(const struct frame *f)
+{
+	return f->rf ? 0 : skb_is_gso(f->skb);
+}
+
+/* Whether the driver took a VLAN tag out of the frame (never in a capture). */
+static __always_inline int frame_has_vlan_tag(const struct frame *f)
+{
+	return f->rf ? 0 : f->skb->vlan_present;
+}
+
 /* Keeps the first two VLAN ids of a frame, outermost first. */
 static __always_inline void keep_vlan(struct pkt *p, int *tags, __u16 tci)
 {
@@ -255,10 +300,10 @@ static __always_inline void keep_vlan(struct pkt *p, int *tags, __u16 tci)
  * Ethernet header and up to TCF_MAX_VLAN_TAGS in-band VLAN tags, of which the
  * outer two ids are kept; *proto is network order.
  */
-static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32 *off,
+static __always_inline int parse_eth(const struct frame *f, struct pkt *p, __u32 *off,
 				     __be16 *proto)
 {
-	struct ethhdr *eth = pkt_ptr(skb, 0, sizeof(*eth));
+	struct ethhdr *eth = frame_ptr(f, 0, sizeof(*eth));
 	int tags = 0;
 
 	if (!eth)
@@ -273,8 +318,8 @@ static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32
 	 * of the two tags followed: a frame reads the same on ingress (outer tag
 	 * in metadata) as on egress (all tags in the frame).
 	 */
-	if (skb->vlan_present)
-		keep_vlan(p, &tags, skb->vlan_tci);
+	if (frame_has_vlan_tag(f))
+		keep_vlan(p, &tags, f->skb->vlan_tci);
 
 #pragma unroll
 	for (int i = 0; i < TCF_MAX_VLAN_TAGS; i++) {
@@ -282,7 +327,7 @@ static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32
 
 		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
 			break;
-		tag = pkt_ptr(skb, *off, sizeof(*tag));
+		tag = frame_ptr(f, *off, sizeof(*tag));
 		if (!tag)
 			return TCF_CTR_MAL_L2;
 		keep_vlan(p, &tags, bpf_ntohs(tag->tci));
@@ -296,17 +341,17 @@ static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p, __u32
  * A non-IP frame: a link-layer flow keyed by MAC addresses and EtherType
  * (or the 802.2 LLC SAPs and SNAP protocol id of an 802.3 frame).
  */
-static __always_inline int parse_link(struct __sk_buff *skb, struct pkt *p, __u32 off, __be16 proto)
+static __always_inline int parse_link(const struct frame *f, struct pkt *p, __u32 off, __be16 proto)
 {
 	__u16 type = bpf_ntohs(proto);
 
 	p->key.kind = TCF_KIND_LINK;
-	p->bytes = p->frame_len + (skb->vlan_present ? sizeof(struct vlan_tag) : 0);
+	p->bytes = p->frame_len + (frame_has_vlan_tag(f) ? sizeof(struct vlan_tag) : 0);
 	if (type >= ETH_P_802_3_MIN) {
 		p->key.ethertype = type;
 		return 0;
 	}
-	struct llc_snap *llc = pkt_ptr(skb, off, 3);
+	struct llc_snap *llc = frame_ptr(f, off, 3);
 
 	if (!llc)
 		return TCF_CTR_MAL_L2;
@@ -314,7 +359,7 @@ static __always_inline int parse_link(struct __sk_buff *skb, struct pkt *p, __u3
 	p->key.port[0] = p->key.port[1] = llc->dsap << 8 | llc->ssap;
 	if (llc->dsap != 0xaa || llc->ssap != 0xaa)
 		return 0;
-	llc = pkt_ptr(skb, off, sizeof(*llc));
+	llc = frame_ptr(f, off, sizeof(*llc));
 	if (!llc)
 		return TCF_CTR_MAL_L2;
 	p->key.ethertype = bpf_ntohs(llc->pid);
@@ -334,14 +379,14 @@ static __always_inline int is_echo(__u8 proto, __u8 type)
  * (SYNs put it after MSS and SACK-permitted) it is not looked for: a scan of
  * every option would cost each packet more than the round trips gain.
  */
-static __always_inline void tcp_timestamps(struct __sk_buff *skb, struct pkt *p, __u32 off,
+static __always_inline void tcp_timestamps(const struct frame *f, struct pkt *p, __u32 off,
 					   __u32 doff)
 {
 	__u8 *opt;
 
 	if (doff < sizeof(struct tcphdr) + 12)
 		return;
-	opt = pkt_ptr(skb, off + sizeof(struct tcphdr), 12);
+	opt = frame_ptr(f, off + sizeof(struct tcphdr), 12);
 	if (!opt)
 		return;
 	if (opt[0] == TCPOPT_NOP && opt[1] == TCPOPT_NOP && opt[2] == TCPOPT_TIMESTAMP &&
@@ -358,9 +403,9 @@ static __always_inline void tcp_timestamps(struct __sk_buff *skb, struct pkt *p,
 	}
 }
 
-static __always_inline int parse_tcp(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+static __always_inline int parse_tcp(const struct frame *f, struct pkt *p, __u32 off, __u32 l4_len)
 {
-	struct tcphdr *th = pkt_ptr(skb, off, sizeof(*th));
+	struct tcphdr *th = frame_ptr(f, off, sizeof(*th));
 	__u32 doff;
 
 	if (!th || l4_len < sizeof(*th))
@@ -377,13 +422,13 @@ static __always_inline int parse_tcp(struct __sk_buff *skb, struct pkt *p, __u32
 	p->tcp_payload = l4_len - doff;
 	p->has_data = l4_len > doff;
 	p->hdr_len += doff;
-	tcp_timestamps(skb, p, off, doff);
+	tcp_timestamps(f, p, off, doff);
 	return 0;
 }
 
-static __always_inline int parse_udp(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+static __always_inline int parse_udp(const struct frame *f, struct pkt *p, __u32 off, __u32 l4_len)
 {
-	struct udphdr *uh = pkt_ptr(skb, off, sizeof(*uh));
+	struct udphdr *uh = frame_ptr(f, off, sizeof(*uh));
 	__u32 ulen;
 
 	if (!uh || l4_len < sizeof(*uh))
@@ -393,7 +438,7 @@ static __always_inline int parse_udp(struct __sk_buff *skb, struct pkt *p, __u32
 	 * A super-packet's or jumbogram's length field is not the datagram's,
 	 * and a first fragment holds only the start of the datagram.
 	 */
-	if (p->key.proto == IPPROTO_UDP && !skb_is_gso(skb) && ulen &&
+	if (p->key.proto == IPPROTO_UDP && !frame_is_gso(f) && ulen &&
 	    (ulen < sizeof(*uh) || (ulen > l4_len && p->frag != PKT_FRAG_FIRST)))
 		return TCF_CTR_MAL_L4;
 	p->key.port[0] = bpf_ntohs(uh->source);
@@ -404,10 +449,10 @@ static __always_inline int parse_udp(struct __sk_buff *skb, struct pkt *p, __u32
 }
 
 /* SCTP (12-byte common header) and DCCP (ports first, data offset at byte 4). */
-static __always_inline int parse_ports_only(struct __sk_buff *skb, struct pkt *p, __u32 off,
+static __always_inline int parse_ports_only(const struct frame *f, struct pkt *p, __u32 off,
 					    __u32 l4_len)
 {
-	__be16 *ports = pkt_ptr(skb, off, 12);
+	__be16 *ports = frame_ptr(f, off, 12);
 	__u32 hlen = 12;
 
 	if (!ports || l4_len < 12)
@@ -423,10 +468,10 @@ static __always_inline int parse_ports_only(struct __sk_buff *skb, struct pkt *p
 	return 0;
 }
 
-static __always_inline int parse_icmp(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+static __always_inline int parse_icmp(const struct frame *f, struct pkt *p, __u32 off, __u32 l4_len)
 {
 	/* Type, code, checksum and the 4-byte rest: identifier and sequence. */
-	__u8 *icmp = pkt_ptr(skb, off, 8);
+	__u8 *icmp = frame_ptr(f, off, 8);
 
 	if (!icmp || l4_len < 8)
 		return TCF_CTR_MAL_L4;
@@ -445,21 +490,21 @@ static __always_inline int parse_icmp(struct __sk_buff *skb, struct pkt *p, __u3
 }
 
 /* The transport header at `off`; `l4_len` bytes of transport data follow. */
-static __always_inline int parse_transport(struct __sk_buff *skb, struct pkt *p, __u32 off,
+static __always_inline int parse_transport(const struct frame *f, struct pkt *p, __u32 off,
 					   __u32 l4_len)
 {
 	switch (p->key.proto) {
 	case IPPROTO_TCP:
-		return parse_tcp(skb, p, off, l4_len);
+		return parse_tcp(f, p, off, l4_len);
 	case IPPROTO_UDP:
 	case IPPROTO_UDPLITE:
-		return parse_udp(skb, p, off, l4_len);
+		return parse_udp(f, p, off, l4_len);
 	case IPPROTO_SCTP:
 	case IPPROTO_DCCP:
-		return parse_ports_only(skb, p, off, l4_len);
+		return parse_ports_only(f, p, off, l4_len);
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		return parse_icmp(skb, p, off, l4_len);
+		return parse_icmp(f, p, off, l4_len);
 	default:
 		p->key.kind = TCF_KIND_IP;
 		return 0;
@@ -484,7 +529,7 @@ static __always_inline int inner_of_type(__be16 type)
 }
 
 /* A UDP tunnel: VXLAN (8-byte header, Ethernet inside) or Geneve (options, a type). */
-static __always_inline int udp_tunnel(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 *inner)
+static __always_inline int udp_tunnel(const struct frame *f, struct pkt *p, __u32 off, __u32 *inner)
 {
 	__u16 port = p->key.port[1];
 	__u8 *h;
@@ -495,7 +540,7 @@ static __always_inline int udp_tunnel(struct __sk_buff *skb, struct pkt *p, __u3
 	}
 	if (port != GENEVE_PORT)
 		return INNER_NONE;
-	h = pkt_ptr(skb, off + sizeof(struct udphdr), 4);
+	h = frame_ptr(f, off + sizeof(struct udphdr), 4);
 	if (!h || h[0] >> 6) /* version 0 only */
 		return INNER_NONE;
 	*inner = off + sizeof(struct udphdr) + 8 + (h[0] & 0x3f) * 4;
@@ -503,9 +548,9 @@ static __always_inline int udp_tunnel(struct __sk_buff *skb, struct pkt *p, __u3
 }
 
 /* GRE version 0: 4 bytes, and 4 more for each of checksum, key and sequence. */
-static __always_inline int gre_tunnel(struct __sk_buff *skb, __u32 off, __u32 *inner)
+static __always_inline int gre_tunnel(const struct frame *f, __u32 off, __u32 *inner)
 {
-	__u8 *h = pkt_ptr(skb, off, 4);
+	__u8 *h = frame_ptr(f, off, 4);
 
 	if (!h || (h[1] & 0x07))
 		return INNER_NONE;
@@ -514,15 +559,15 @@ static __always_inline int gre_tunnel(struct __sk_buff *skb, __u32 off, __u32 *i
 }
 
 /* The tunnel whose payload starts at the transport header `off`, if any. */
-static __always_inline int tunnel_inner(struct __sk_buff *skb, struct pkt *p, __u32 off,
+static __always_inline int tunnel_inner(const struct frame *f, struct pkt *p, __u32 off,
 					__u32 *inner)
 {
 	*inner = off;
 	switch (p->key.proto) {
 	case IPPROTO_UDP:
-		return udp_tunnel(skb, p, off, inner);
+		return udp_tunnel(f, p, off, inner);
 	case IPPROTO_GRE:
-		return gre_tunnel(skb, off, inner);
+		return gre_tunnel(f, off, inner);
 	case IPPROTO_IPIP:
 		return INNER_IPV4;
 	case IPPROTO_IPV6:
@@ -532,17 +577,17 @@ static __always_inline int tunnel_inner(struct __sk_buff *skb, struct pkt *p, __
 }
 
 /* The inner network header at `off`: its length and transport protocol, or 0. */
-static __always_inline __u32 inner_ip_len(struct __sk_buff *skb, int type, __u32 off, __u8 *proto)
+static __always_inline __u32 inner_ip_len(const struct frame *f, int type, __u32 off, __u8 *proto)
 {
 	if (type == INNER_IPV4) {
-		struct iphdr *ip = pkt_ptr(skb, off, sizeof(*ip));
+		struct iphdr *ip = frame_ptr(f, off, sizeof(*ip));
 
 		if (!ip || ip->version != 4 || ip->ihl < 5)
 			return 0;
 		*proto = ip->protocol;
 		return ip->ihl * 4;
 	}
-	struct ipv6hdr *ip6 = pkt_ptr(skb, off, sizeof(*ip6));
+	struct ipv6hdr *ip6 = frame_ptr(f, off, sizeof(*ip6));
 
 	if (!ip6 || ip6->version != 6)
 		return 0;
@@ -555,13 +600,13 @@ static __always_inline __u32 inner_ip_len(struct __sk_buff *skb, int type, __u32
  * tunnel carries, or 0 when they cannot be read (the super-packet is then
  * counted with its outer headers per segment only).
  */
-static __always_inline __u32 inner_headers(struct __sk_buff *skb, int type, __u32 off)
+static __always_inline __u32 inner_headers(const struct frame *f, int type, __u32 off)
 {
 	__u32 start = off, len;
 	__u8 proto = 0;
 
 	if (type == INNER_ETH) {
-		struct ethhdr *eth = pkt_ptr(skb, off, sizeof(*eth));
+		struct ethhdr *eth = frame_ptr(f, off, sizeof(*eth));
 
 		if (!eth)
 			return 0;
@@ -570,13 +615,13 @@ static __always_inline __u32 inner_headers(struct __sk_buff *skb, int type, __u3
 	}
 	if (type != INNER_IPV4 && type != INNER_IPV6)
 		return 0;
-	len = inner_ip_len(skb, type, off, &proto);
+	len = inner_ip_len(f, type, off, &proto);
 	if (!len)
 		return 0;
 	off += len;
 	if (proto == IPPROTO_UDP)
 		return off + sizeof(struct udphdr) - start;
-	struct tcphdr *th = pkt_ptr(skb, off, sizeof(*th));
+	struct tcphdr *th = frame_ptr(f, off, sizeof(*th));
 
 	if (proto != IPPROTO_TCP || !th || th->doff < 5)
 		return 0;
@@ -588,18 +633,18 @@ static __always_inline __u32 inner_headers(struct __sk_buff *skb, int type, __u3
  * every segment repeats besides the outer ones: the tunnel's, and those of
  * the packet inside it (VXLAN, Geneve, GRE, IPIP, IPv6 in IP).
  */
-static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_len)
+static __always_inline int parse_l4(const struct frame *f, struct pkt *p, __u32 off, __u32 l4_len)
 {
-	int err = parse_transport(skb, p, off, l4_len);
+	int err = parse_transport(f, p, off, l4_len);
 	__u32 inner, extra;
 	int type;
 
-	if (err || !skb_is_gso(skb))
+	if (err || !frame_is_gso(f))
 		return err;
-	type = tunnel_inner(skb, p, off, &inner);
+	type = tunnel_inner(f, p, off, &inner);
 	if (type == INNER_NONE)
 		return 0;
-	extra = inner_headers(skb, type, inner);
+	extra = inner_headers(f, type, inner);
 	if (extra)
 		p->hdr_len +=
 		    inner - off - (p->key.proto == IPPROTO_UDP ? sizeof(struct udphdr) : 0) + extra;
@@ -611,12 +656,12 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 
  * super-packet (whose length field may be stale) and for a length field of 0
  * (`len_field` is 0 only for BIG TCP and jumbograms).
  */
-static __always_inline int ip_bytes(struct __sk_buff *skb, struct pkt *p, __u32 off,
+static __always_inline int ip_bytes(const struct frame *f, struct pkt *p, __u32 off,
 				    __u32 len_field, __u32 min_len)
 {
 	__u32 avail = p->frame_len > off ? p->frame_len - off : 0;
 
-	if (skb_is_gso(skb) || len_field == 0) {
+	if (frame_is_gso(f) || len_field == 0) {
 		if (avail < min_len)
 			return -1;
 		p->bytes = avail;
@@ -628,9 +673,9 @@ static __always_inline int ip_bytes(struct __sk_buff *skb, struct pkt *p, __u32 
 	return 0;
 }
 
-static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p, __u32 off)
+static __always_inline int parse_ipv4(const struct frame *f, struct pkt *p, __u32 off)
 {
-	struct iphdr *ip = pkt_ptr(skb, off, sizeof(*ip));
+	struct iphdr *ip = frame_ptr(f, off, sizeof(*ip));
 	__u32 ihl, frag_off;
 
 	if (!ip || ip->version != 4 || ip->ihl < 5)
@@ -644,9 +689,9 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p, __u3
 	__builtin_memset(&p->key.addr[1][1], 0, 3 * sizeof(__u32));
 	p->frag_id = bpf_ntohs(ip->id);
 	frag_off = bpf_ntohs(ip->frag_off);
-	if (!ip->tot_len && !skb_is_gso(skb))
+	if (!ip->tot_len && !frame_is_gso(f))
 		return TCF_CTR_MAL_IPV4;
-	if (ip_bytes(skb, p, off, bpf_ntohs(ip->tot_len), ihl))
+	if (ip_bytes(f, p, off, bpf_ntohs(ip->tot_len), ihl))
 		return TCF_CTR_MAL_IPV4;
 	p->hdr_len = ihl;
 
@@ -659,14 +704,14 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p, __u3
 	}
 	if (frag_off & IPV4_MF)
 		p->frag = PKT_FRAG_FIRST;
-	return parse_l4(skb, p, off + ihl, p->bytes - ihl);
+	return parse_l4(f, p, off + ihl, p->bytes - ihl);
 }
 
 /* One IPv6 extension header at *off: advances *off and *nexthdr, or fails. */
-static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, struct pkt *p, __u32 *off,
+static __always_inline int parse_ipv6_ext(const struct frame *f, struct pkt *p, __u32 *off,
 					  __u8 *nexthdr)
 {
-	__u8 *h = pkt_ptr(skb, *off, 2);
+	__u8 *h = frame_ptr(f, *off, 2);
 
 	if (!h)
 		return TCF_CTR_MAL_IPV6_EXT;
@@ -686,7 +731,7 @@ static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, struct pkt *p, 
 		return 0;
 	}
 	/* IPPROTO_FRAGMENT */
-	struct ipv6_frag *fh = pkt_ptr(skb, *off, sizeof(*fh));
+	struct ipv6_frag *fh = frame_ptr(f, *off, sizeof(*fh));
 
 	if (!fh)
 		return TCF_CTR_MAL_IPV6_EXT;
@@ -719,9 +764,9 @@ static __always_inline int is_ipv6_ext(__u8 nexthdr)
 	return 0;
 }
 
-static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u32 off)
+static __always_inline int parse_ipv6(const struct frame *f, struct pkt *p, __u32 off)
 {
-	struct ipv6hdr *ip6 = pkt_ptr(skb, off, sizeof(*ip6));
+	struct ipv6hdr *ip6 = frame_ptr(f, off, sizeof(*ip6));
 	__u32 l3_off = off, len_field;
 	__u8 nexthdr;
 	int err;
@@ -736,14 +781,14 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u3
 	len_field = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
 	if (!ip6->payload_len && nexthdr == IPPROTO_HOPOPTS)
 		len_field = 0;
-	if (ip_bytes(skb, p, off, len_field, sizeof(*ip6)))
+	if (ip_bytes(f, p, off, len_field, sizeof(*ip6)))
 		return TCF_CTR_MAL_IPV6;
 	off += sizeof(*ip6);
 
 	for (int i = 0; i < TCF_MAX_EXT_HDRS; i++) {
 		if (!is_ipv6_ext(nexthdr) || p->frag == PKT_FRAG_LATER)
 			break;
-		err = parse_ipv6_ext(skb, p, &off, &nexthdr);
+		err = parse_ipv6_ext(f, p, &off, &nexthdr);
 		if (err)
 			return err;
 	}
@@ -757,10 +802,10 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u3
 		p->has_data = p->bytes > p->hdr_len;
 		return 0;
 	}
-	/* A transport header deeper than pkt_ptr() reaches: an over-long chain. */
+	/* A transport header deeper than frame_ptr() reaches: an over-long chain. */
 	if (off > TCF_MAX_HDR_OFF)
 		return TCF_CTR_MAL_IPV6_EXT;
-	return parse_l4(skb, p, off, p->bytes - p->hdr_len);
+	return parse_l4(f, p, off, p->bytes - p->hdr_len);
 }
 
 /*
@@ -771,9 +816,22 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p, __u3
 __attribute__((noinline)) int tcf_parse_ip(struct __sk_buff *skb, struct pkt *p, __u32 off,
 					   int ipv6)
 {
+	struct frame f = {.skb = skb};
+
 	if (!p)
 		return TCF_CTR_MAL_L2;
-	return ipv6 ? parse_ipv6(skb, p, off) : parse_ipv4(skb, p, off);
+	return ipv6 ? parse_ipv6(&f, p, off) : parse_ipv4(&f, p, off);
+}
+
+/* The same for a frame of the read_frames array. */
+__attribute__((noinline)) int tcf_parse_read_ip(struct tcf_read_frame *rf, struct pkt *p, __u32 off,
+						int ipv6)
+{
+	struct frame f = {.rf = rf};
+
+	if (!rf || !p)
+		return TCF_CTR_MAL_L2;
+	return ipv6 ? parse_ipv6(&f, p, off) : parse_ipv4(&f, p, off);
 }
 
 /*
@@ -827,11 +885,12 @@ static __always_inline int may_not_be_ethernet(struct __sk_buff *skb, __u32 off,
 /* The whole frame; the key's ifindex and direction are the caller's. */
 static __always_inline int parse_frame(struct __sk_buff *skb, struct pkt *p)
 {
+	struct frame f = {.skb = skb};
 	/* Set before every use, but clang must see it set: it may spill an
 	 * undefined value from a register the verifier knows is unset. */
 	__be16 proto = 0;
 	__u32 off = ETH_HLEN;
-	int err = parse_eth(skb, p, &off, &proto);
+	int err = parse_eth(&f, p, &off, &proto);
 	int moved = err || may_not_be_ethernet(skb, off, proto) ? moved_net_header(skb, off) : -1;
 
 	if (moved >= 0) {
@@ -845,7 +904,25 @@ static __always_inline int parse_frame(struct __sk_buff *skb, struct pkt *p)
 		return err;
 	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
 		return tcf_parse_ip(skb, p, off, proto == bpf_htons(ETH_P_IPV6));
-	return moved >= 0 ? parse_raw_link(skb, p, off) : parse_link(skb, p, off, proto);
+	return moved >= 0 ? parse_raw_link(skb, p, off) : parse_link(&f, p, off, proto);
+}
+
+/*
+ * A frame of a capture in the read_frames array: Ethernet, always (user
+ * space gives other link types an Ethernet header).
+ */
+static __always_inline int parse_read_frame(struct tcf_read_frame *rf, struct pkt *p)
+{
+	struct frame f = {.rf = rf};
+	__be16 proto = 0;
+	__u32 off = ETH_HLEN;
+	int err = parse_eth(&f, p, &off, &proto);
+
+	if (err)
+		return err;
+	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
+		return tcf_parse_read_ip(rf, p, off, proto == bpf_htons(ETH_P_IPV6));
+	return parse_link(&f, p, off, proto);
 }
 
 #endif /* TCFLOWS_PARSE_H */

@@ -60,6 +60,19 @@ struct {
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
+/*
+ * Offline, the frames of a capture that one run of tcflows_read counts
+ * (user space writes them through a mapping). Sized by the loader: one
+ * entry when live.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, TCF_READ_BATCH);
+	__type(key, __u32);
+	__type(value, struct tcf_read_frame);
+} read_frames SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TCF_CTR_MAX);
@@ -169,7 +182,8 @@ static __always_inline void frag_key_of(struct frag_key *fk, const struct pkt *p
 	fk->proto = p->frag_proto;
 }
 
-static __always_inline void track_fragments(const struct __sk_buff *skb, struct pkt *p)
+/* `tstamp`: the frame's, the packet clock offline. */
+static __always_inline void track_fragments(struct pkt *p, __u64 tstamp)
 {
 	struct frag_key fk = {};
 	struct frag_val *first, val = {};
@@ -178,7 +192,7 @@ static __always_inline void track_fragments(const struct __sk_buff *skb, struct 
 	if (p->frag == PKT_NOT_FRAG)
 		return;
 	/* The packet clock, read here for fragments only (they are few). */
-	now = (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP) ? skb->tstamp : bpf_ktime_get_boot_ns();
+	now = (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP) ? tstamp : bpf_ktime_get_boot_ns();
 	frag_key_of(&fk, p);
 	if (p->frag == PKT_FRAG_FIRST) {
 		val.first_ns = now;
@@ -320,24 +334,52 @@ static __always_inline __u32 frame_len(struct __sk_buff *skb)
 	return skb->len;
 }
 
+/* Counts a frame that could not be parsed (err, a malformed counter); 1 if so. */
+static __always_inline int malformed(const struct pkt *p, int err)
+{
+	if (!err)
+		return 0;
+	ctr_add(TCF_CTR_MALFORMED, 1);
+	ctr_add(TCF_CTR_MALFORMED_BYTES, p->frame_len);
+	ctr_add(err, 1);
+	return 1;
+}
+
 static __always_inline void handle(struct __sk_buff *skb, __u8 hook)
 {
 	struct pkt p = {.frame_len = frame_len(skb)};
-	int err;
 
 	ctr_add(TCF_CTR_FRAMES, 1);
 	if (skb_is_gso(skb))
 		ctr_add(TCF_CTR_GSO_FRAMES, 1);
-	err = parse_frame(skb, &p);
-	if (err) {
-		ctr_add(TCF_CTR_MALFORMED, 1);
-		ctr_add(TCF_CTR_MALFORMED_BYTES, p.frame_len);
-		ctr_add(err, 1);
+	if (malformed(&p, parse_frame(skb, &p)))
 		return;
-	}
 	p.key.ifindex = skb->ifindex;
-	track_fragments(skb, &p);
+	track_fragments(&p, skb->tstamp);
 	account(&p, wire_packets(skb, &p), wire_bytes(skb, &p), skb->tstamp, hook);
+}
+
+/* A frame of a capture: one wire packet, as it was captured. */
+static __always_inline void handle_read(struct tcf_read_frame *rf)
+{
+	struct pkt p = {.frame_len = rf->len > rf->caplen ? rf->len : rf->caplen};
+
+	ctr_add(TCF_CTR_FRAMES, 1);
+	if (malformed(&p, parse_read_frame(rf, &p)))
+		return;
+	p.key.ifindex = rf->ifindex;
+	track_fragments(&p, rf->tstamp);
+	account(&p, 1, p.bytes, rf->tstamp, rf->hook);
+}
+
+static long read_one(__u32 index, void *ctx)
+{
+	struct tcf_read_frame *rf = bpf_map_lookup_elem(&read_frames, &index);
+
+	if (!rf)
+		return 1;
+	handle_read(rf);
+	return 0;
 }
 
 /*
@@ -355,5 +397,18 @@ SEC("tc")
 int tcflows_egress(struct __sk_buff *skb)
 {
 	handle(skb, TCF_HOOK_EGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+/*
+ * Offline only: counts the first skb->cb[TCF_CB_READ_FRAMES] frames of
+ * read_frames, in order, in one test run (whose own frame it does not
+ * read). Live, the loader's configuration leaves the loop out.
+ */
+SEC("tc")
+int tcflows_read(struct __sk_buff *skb)
+{
+	if (tcf_cfg.flags & TCF_CFG_SKB_TSTAMP)
+		bpf_loop(skb->cb[TCF_CB_READ_FRAMES], read_one, NULL, 0);
 	return TC_ACT_UNSPEC;
 }

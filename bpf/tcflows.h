@@ -255,6 +255,32 @@ enum tcf_cfg_flags {
  */
 enum { TCF_CB_FRAME_LEN = 0 };
 
+/* tcflows_read's skb->cb[TCF_CB_READ_FRAMES]: frames of read_frames to run. */
+enum { TCF_CB_READ_FRAMES = 1 };
+
+/*
+ * Offline, user space writes the frames of a capture into the read_frames
+ * array (mmapped) and runs tcflows_read once for as many as it wrote: one
+ * test run for a batch of frames, not one for each. A frame is Ethernet
+ * (user space gives other link types an Ethernet header); a longer one keeps
+ * its first TCF_READ_FRAME_BYTES bytes (its headers), and `len` says its
+ * whole length.
+ */
+#define TCF_READ_FRAME_BYTES 3584 /* also what a test run's skb takes */
+
+struct tcf_read_frame {
+	__u64 tstamp; /* the packet clock: capture time, ns */
+	__u32 len;    /* the whole frame's length */
+	__u32 caplen; /* bytes in data: at most TCF_READ_FRAME_BYTES */
+	__u8 hook;    /* TCF_HOOK_*: the way it went */
+	__u8 pad[3];
+	__u32 ifindex; /* the flow key's interface */
+	__u8 data[TCF_READ_FRAME_BYTES];
+};
+
+/* Frames one run of tcflows_read takes: the size of the read_frames array. */
+#define TCF_READ_BATCH 256
+
 /* Idle timeout classes, indices of tcf_config.idle_ns. */
 enum tcf_idle_class {
 	TCF_IDLE_TCP = 0,

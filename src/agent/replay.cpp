@@ -9,10 +9,10 @@
 namespace tcflows {
 namespace {
 
+static_assert(max_run_frame == TCF_READ_FRAME_BYTES, "a captured frame fits a read_frames entry");
+
 using namespace std::chrono_literals;
 
-// The doorbell is looked for this often (in frames): a poll of the loop.
-constexpr uint64_t poll_every = 64;
 // How long a sweep the doorbell asked for waits for the store to make
 // earlier records durable, so that their slots go back to the program.
 constexpr auto durable_wait = 5s;
@@ -38,8 +38,7 @@ constexpr uint32_t capture_ifindex = 1;
 
 Replay::Replay(boost::asio::io_context &io, const BpfProgram &program, ConnTable &table,
                const RecordOptions &options, Outputs &outputs)
-    : io_(io), program_(program), options_(options), outputs_(outputs),
-      ingress_fd_(program.ingress_fd()), egress_fd_(program.egress_fd()),
+    : io_(io), program_(program), options_(options), outputs_(outputs), batch_(program),
       tracker_(replay_tracker_config(options), table),
       doorbell_(io, program.events_fd(), [this] { rung_ = true; }) {
   outputs_.on_durable([this](uint64_t sequence) { on_durable(sequence); });
@@ -53,15 +52,29 @@ void Replay::run(const CapturedFrame &frame) {
     next_sweep_ns_ = now_ns_ + sweep_period(options_).count();
     next_checkpoint_ns_ = now_ns_ + options_.interval.count();
   }
-  if (now_ns_ >= next_sweep_ns_)
+  if (now_ns_ >= next_sweep_ns_) {
+    run_batch();
     timed_sweep();
-  if (++frames_ % poll_every == 0)
-    io_.poll();
+  }
+  batch_.add(frame.data, frame.length, frame.ts_ns,
+             frame.outgoing ? TCF_HOOK_EGRESS : TCF_HOOK_INGRESS, capture_ifindex);
+  if (batch_.full())
+    run_batch();
+}
+
+// Runs the frames added since the last batch, then looks for the doorbell:
+// a batch takes at most as many new slots as it has frames, fewer than the
+// free slots left when the program rings.
+void Replay::run_batch() {
+  if (batch_.empty())
+    return;
+  uint32_t frames = batch_.size();
+  if (batch_.run() != 0)
+    run_errors_ += frames;
+  frames_ += frames;
+  io_.poll();
   if (rung_ && frames_ >= next_bell_frame_)
     make_room();
-  int fd = frame.outgoing ? egress_fd_ : ingress_fd_;
-  if (run_frame(fd, frame.data, frame.length, frame.ts_ns) != 0)
-    run_errors_++;
 }
 
 // As the agent's timer, in capture time: a sweep every sweep_period (it
@@ -91,9 +104,10 @@ void Replay::make_room() {
   wait_durable(durable_wait);
   sweep(Checkpoint{}, false);
   bool room = last_.free > program_.kernel_config().bell_below;
-  bell_gap_ = room ? poll_every
-                   : std::min<uint64_t>(std::max(bell_gap_, poll_every) * 2,
-                                        program_.kernel_config().slots);
+  uint64_t batch = program_.read_batch();
+  bell_gap_ =
+      room ? batch
+           : std::min<uint64_t>(std::max(bell_gap_, batch) * 2, program_.kernel_config().slots);
   next_bell_frame_ = frames_ + bell_gap_;
 }
 
@@ -126,7 +140,7 @@ void Replay::wait_durable(std::chrono::nanoseconds limit) {
 }
 
 void Replay::finish() {
-  io_.poll();
+  run_batch();
   // Two sweeps: the second takes the finals of what the first sealed.
   sweep(Checkpoint{}, false);
   wait_durable(durable_wait);

@@ -11,6 +11,7 @@
 #include "kernel/bpf_program.h"
 #include "kernel/conn_table.h"
 #include "kernel/doorbell.h"
+#include "kernel/test_run.h"
 #include "sinks/outputs.h"
 #include "sinks/stats.h"
 #include "track/tracker.h"
@@ -29,17 +30,19 @@ public:
   Replay(boost::asio::io_context &io, const BpfProgram &program, ConnTable &table,
          const RecordOptions &options, Outputs &outputs);
 
-  // Runs one frame; sweeps first when its time has passed the next sweep's.
+  // Takes one frame; sweeps first when its time has passed the next
+  // sweep's (after running the frames before it). Frames run a batch at a time.
   void run(const CapturedFrame &frame);
   // The end of the input: a last sweep, then every connection final.
   void finish();
 
-  // Frames the kernel refused to run (never expected): not counted anywhere else.
+  // Frames of batches the kernel refused to run (never expected): not counted anywhere else.
   uint64_t run_errors() const { return run_errors_; }
   Stats stats() const;
 
 private:
   void sweep(Checkpoint checkpoint, bool counters_row);
+  void run_batch();
   void timed_sweep();
   void make_room();
   void on_durable(uint64_t sequence);
@@ -50,11 +53,11 @@ private:
   const BpfProgram &program_;
   const RecordOptions &options_;
   Outputs &outputs_;
-  int ingress_fd_, egress_fd_; // the program's functions, for run_frame
+  FrameBatch batch_;
   Tracker tracker_;
   Doorbell doorbell_;
   bool rung_ = false;
-  uint64_t next_bell_frame_ = 0; // doorbells before this frame wait (see run())
+  uint64_t next_bell_frame_ = 0; // doorbells before this frame wait (see make_room())
   uint64_t bell_gap_ = 0;
   bool finished_ = false;
   uint64_t now_ns_ = 0;        // capture time: the latest frame's

@@ -9,9 +9,10 @@
 namespace tcflows {
 
 // What bpf_prog_test_run_opts copies into one page for an skb, less its
-// headroom and the skb_shared_info at its end: longer frames run as their
-// first max_run_frame bytes (their headers), and the program is told their
-// whole length (TCF_CB_FRAME_LEN).
+// headroom and the skb_shared_info at its end, and what a frame of the
+// program's read_frames array holds (TCF_READ_FRAME_BYTES, asserted where
+// both meet): longer frames run as their first max_run_frame bytes (their
+// headers), and the program is told their whole length.
 inline constexpr size_t max_run_frame = 3584;
 
 struct CapturedFrame {

@@ -1,11 +1,15 @@
 #include "capture/pcap_file.h"
 
+#include "util/error.h"
+
 #include <fmt/format.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <pcap/pcap.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
@@ -128,14 +132,27 @@ void ethernet(const pcap_pkthdr &hdr, const uint8_t *p, const Link &link, Captur
 
 void PcapFile::Close::operator()(pcap *p) const { pcap_close(p); }
 
-PcapFile::PcapFile(std::string path, pcap *p, int link_type)
-    : path_(std::move(path)), pcap_(p), link_type_(link_type) {}
+PcapFile::PcapFile(std::string path, std::unique_ptr<char[]> buffer, pcap *p, int link_type)
+    : path_(std::move(path)), buffer_(std::move(buffer)), pcap_(p), link_type_(link_type) {}
 
 std::variant<PcapFile, std::string> PcapFile::open(const std::string &path) {
+  // Opened here for a larger buffer than stdio's page: libpcap reads a frame
+  // with two freads, a read(2) a page without it.
+  std::FILE *file = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (!file)
+    return fmt::format("{}: {}", path, errno_text(errno));
+  std::unique_ptr<char[]> buffer;
+  if (file != stdin) { // stdin outlives this file: it keeps its own buffer
+    buffer = std::make_unique<char[]>(read_buffer);
+    std::setvbuf(file, buffer.get(), _IOFBF, read_buffer);
+  }
   char err[PCAP_ERRBUF_SIZE] = "";
-  pcap *p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  if (!p) // libpcap names the file in some of its messages
+  pcap *p = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, err);
+  if (!p) { // libpcap names the file in some of its messages
+    if (file != stdin)
+      std::fclose(file);
     return std::string_view(err).starts_with(path) ? err : fmt::format("{}: {}", path, err);
+  }
   int link_type = pcap_datalink(p);
   if (!supported(link_type)) {
     const char *name = pcap_datalink_val_to_name(link_type);
@@ -144,7 +161,7 @@ std::variant<PcapFile, std::string> PcapFile::open(const std::string &path) {
                        "SLL2) and raw IP are",
                        path, name ? name : "unknown", link_type);
   }
-  return PcapFile(path, p, link_type);
+  return PcapFile(path, std::move(buffer), p, link_type);
 }
 
 const CapturedFrame *PcapFile::next(CaptureStats &stats) {

@@ -34,9 +34,13 @@ private:
   struct Close {
     void operator()(pcap *p) const;
   };
-  PcapFile(std::string path, pcap *p, int link_type);
+  PcapFile(std::string path, std::unique_ptr<char[]> buffer, pcap *p, int link_type);
+
+  // The file's stdio buffer: read_buffer bytes, freed after pcap_ closes the file.
+  static constexpr size_t read_buffer = 1 << 20;
 
   std::string path_;
+  std::unique_ptr<char[]> buffer_;
   std::unique_ptr<pcap, Close> pcap_;
   int link_type_;
   CapturedFrame frame_;

@@ -18,6 +18,7 @@ static_assert(offsetof(tcf_flow_key, kind) == 47);
 static_assert(sizeof(tcf_tcp_dir) == 64);
 static_assert(sizeof(tcf_conn) == 256); // 16 slots a page
 static_assert(offsetof(tcf_conn, tcp) == 128);
+static_assert(offsetof(tcf_read_frame, data) == 24);
 static_assert(offsetof(tcf_conn, pkts) == 48);
 static_assert(offsetof(tcf_conn, first_ns) == 80);
 static_assert(offsetof(tcf_conn, order) == 96);

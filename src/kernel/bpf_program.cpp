@@ -18,6 +18,11 @@ uint32_t index_capacity(uint32_t max_flows) {
 
 namespace {
 
+// Frames in the read_frames array: a batch offline, one (unused) live.
+uint32_t frames_read_at_once(const tcf_config &kernel) {
+  return (kernel.flags & TCF_CFG_SKB_TSTAMP) ? TCF_READ_BATCH : 1;
+}
+
 // The option that sets a map's size, for the one line that says what to use.
 const char *size_option(const std::string &map) {
   if (map == "conns" || map == "free_slots" || map == "conn_index")
@@ -93,8 +98,11 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
   err = err ? err : bpf_map__set_max_entries(skel->maps.free_slots, slots);
   err = err ? err : bpf_map__set_max_entries(skel->maps.conn_index, entries);
   err = err ? err : bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes);
+  err = err ? err : bpf_map__set_max_entries(skel->maps.read_frames, frames_read_at_once(kernel));
   if (err)
     fail(exit_usage, "cannot size the BPF maps: {}", errno_text(err));
+  bpf_program__set_autoload(skel->progs.tcflows_ingress, config.hooks);
+  bpf_program__set_autoload(skel->progs.tcflows_egress, config.hooks);
   // Adopt the maps of the program left in the filters, if any.
   if (config.adopt)
     reuse_maps(skel->obj, *config.adopt);
@@ -113,6 +121,9 @@ BpfProgram BpfProgram::load(const ProgramConfig &config) {
 
 int BpfProgram::ingress_fd() const { return bpf_program__fd(skel_->progs.tcflows_ingress); }
 int BpfProgram::egress_fd() const { return bpf_program__fd(skel_->progs.tcflows_egress); }
+int BpfProgram::read_fd() const { return bpf_program__fd(skel_->progs.tcflows_read); }
+int BpfProgram::read_frames_fd() const { return bpf_map__fd(skel_->maps.read_frames); }
+uint32_t BpfProgram::read_batch() const { return frames_read_at_once(kernel_); }
 int BpfProgram::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
 int BpfProgram::free_slots_fd() const { return bpf_map__fd(skel_->maps.free_slots); }
 int BpfProgram::index_fd() const { return bpf_map__fd(skel_->maps.conn_index); }

@@ -16,6 +16,9 @@ struct ProgramConfig {
   uint32_t max_flows = 65536;
   uint32_t ringbuf_bytes = 16u << 10; // a power of two, at least a page
   tcf_config kernel{};                // idle timeouts and flags for .rodata
+  // Whether the TC hooks (ingress_fd, egress_fd) are loaded; reading a
+  // capture in batches runs tcflows_read alone.
+  bool hooks = true;
   // The maps of the program a killed agent left in the filters: reused, so
   // that a restarted agent adopts the counts of the one before. Null: new maps.
   const ProgramMaps *adopt = nullptr;
@@ -37,8 +40,12 @@ public:
   BpfProgram &operator=(BpfProgram &&) noexcept;
   ~BpfProgram();
 
-  int ingress_fd() const;
+  int ingress_fd() const; // -1 without ProgramConfig::hooks
   int egress_fd() const;
+  // Offline: tcflows_read, which runs the frames of read_frames (read_batch() of them).
+  int read_fd() const;
+  int read_frames_fd() const;
+  uint32_t read_batch() const;
   int conns_fd() const;
   int free_slots_fd() const;
   int index_fd() const;

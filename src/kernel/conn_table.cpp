@@ -1,6 +1,7 @@
 #include "kernel/conn_table.h"
 
 #include "kernel/bpf_program.h"
+#include "kernel/mapping.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -18,25 +19,6 @@ namespace {
 // (2 MiB), not the whole array.
 constexpr uint32_t window_slots = 16384;
 constexpr uint32_t slots_per_page = 4096 / sizeof(tcf_conn);
-
-// A run of the conns array mapped into memory, unmapped when it goes.
-class Mapping {
-public:
-  Mapping(int fd, size_t offset, size_t length) : length_(length) {
-    void *at = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset));
-    if (at == MAP_FAILED)
-      fail(exit_failure, "cannot map the connection table: {}", errno_text(errno));
-    at_ = at;
-  }
-  ~Mapping() { ::munmap(at_, length_); }
-  Mapping(const Mapping &) = delete;
-  Mapping &operator=(const Mapping &) = delete;
-  void *get() const { return at_; }
-
-private:
-  void *at_ = nullptr;
-  size_t length_;
-};
 
 // An RCU grace period on request: updating an array of maps waits for every
 // running BPF program to finish (the kernel's maybe_wait_bpf_programs).
@@ -68,8 +50,9 @@ public:
       : conns_fd_(program.conns_fd()), free_fd_(program.free_slots_fd()),
         capacity_(program.kernel_config().slots), mask_(program.kernel_config().digest_mask),
         entries_(size_t(program.kernel_config().index_mask) + 1),
-        pool_map_(program.pool_fd(), 0, 4096),
-        index_map_(program.index_fd(), 0, std::max<size_t>(entries_ * sizeof(uint64_t), 4096)) {}
+        pool_map_(program.pool_fd(), 0, 4096, "connection table"),
+        index_map_(program.index_fd(), 0, std::max<size_t>(entries_ * sizeof(uint64_t), 4096),
+                   "connection table") {}
 
   uint32_t capacity() const override { return capacity_; }
   uint32_t used() const override {
@@ -81,7 +64,8 @@ public:
     for (uint32_t first = 0; first < end; first += window_slots) {
       uint32_t count = std::min(window_slots, end - first);
       uint32_t pages = (count + slots_per_page - 1) / slots_per_page;
-      Mapping window(conns_fd_, size_t(first) * sizeof(tcf_conn), size_t(pages) * 4096);
+      Mapping window(conns_fd_, size_t(first) * sizeof(tcf_conn), size_t(pages) * 4096,
+                     "connection table");
       visit(first, {static_cast<tcf_conn *>(window.get()), count});
     }
   }
@@ -90,7 +74,7 @@ public:
     if (index >= used())
       return;
     uint32_t page = index / slots_per_page;
-    Mapping window(conns_fd_, size_t(page) * 4096, 4096);
+    Mapping window(conns_fd_, size_t(page) * 4096, 4096, "connection table");
     visit(static_cast<tcf_conn *>(window.get())[index % slots_per_page]);
   }
 

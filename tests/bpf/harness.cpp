@@ -12,6 +12,7 @@
 #include <linux/pkt_cls.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace tcflows::test {
@@ -24,8 +25,14 @@ ProgramConfig test_config(uint32_t max_flows) {
   return config;
 }
 
+Entry entry_from_environment() {
+  const char *entry = std::getenv("TCF_TEST_ENTRY");
+  return entry && std::string_view(entry) == "read" ? Entry::read : Entry::hooks;
+}
+
 Harness::Harness(const ProgramConfig &config)
-    : program_(BpfProgram::load(config)), table_(kernel_conn_table(program_)) {
+    : program_(BpfProgram::load(config)), entry_(entry_from_environment()), batch_(program_),
+      table_(kernel_conn_table(program_)) {
   auto on_doorbell = [](void *ctx, void *, size_t size) {
     REQUIRE(size == sizeof(tcf_doorbell));
     (*static_cast<size_t *>(ctx))++;
@@ -38,10 +45,30 @@ Harness::Harness(const ProgramConfig &config)
 
 Harness::~Harness() { ring_buffer__free(ring_); }
 
+Entry Harness::entry_for(const RunOpts &opts) const {
+  bool offline = program_.kernel_config().flags & TCF_CFG_SKB_TSTAMP;
+  bool capturable = offline && !opts.gso_segs && !opts.gso_size;
+  return capturable ? entry_ : Entry::hooks;
+}
+
 int Harness::run(const Bytes &frame, RunOpts opts) {
   clock_ = opts.tstamp ? opts.tstamp : clock_ + 1000;
+  opts.tstamp = clock_;
+  uint32_t retval = 0;
+  int err = run_unchecked(frame, opts, retval);
+  REQUIRE_MESSAGE(err == 0, "bpf_prog_test_run_opts failed: ", std::string(strerror(-err)));
+  CHECK(int(retval) == TC_ACT_UNSPEC);
+  return err;
+}
+
+int Harness::run_unchecked(const Bytes &frame, const RunOpts &opts, uint32_t &retval) {
+  if (entry_for(opts) == Entry::read) {
+    uint32_t length = std::max<uint32_t>(opts.frame_len, uint32_t(frame.size()));
+    batch_.add(frame, length, opts.tstamp, opts.hook, test_ifindex);
+    return batch_.run(&retval);
+  }
   __sk_buff ctx{};
-  ctx.tstamp = clock_;
+  ctx.tstamp = opts.tstamp;
   ctx.gso_segs = opts.gso_segs;
   ctx.gso_size = opts.gso_size;
   ctx.cb[TCF_CB_FRAME_LEN] = opts.frame_len;
@@ -50,8 +77,7 @@ int Harness::run(const Bytes &frame, RunOpts opts) {
               .repeat = 1);
   int fd = opts.hook == TCF_HOOK_INGRESS ? program_.ingress_fd() : program_.egress_fd();
   int err = bpf_prog_test_run_opts(fd, &run_opts);
-  REQUIRE_MESSAGE(err == 0, "bpf_prog_test_run_opts failed: ", std::string(strerror(-err)));
-  CHECK(int(run_opts.retval) == TC_ACT_UNSPEC);
+  retval = run_opts.retval;
   return err;
 }
 

@@ -6,6 +6,7 @@
 #include "kernel/bpf_program.h"
 #include "kernel/conn_table.h"
 #include "kernel/maps.h"
+#include "kernel/test_run.h"
 #include "packet_builder.h"
 
 #include <memory>
@@ -40,6 +41,15 @@ struct SlotEntry {
   tcf_conn val;
 };
 
+// The entry frames run through: the TC hooks (a test run of tcflows_ingress
+// or tcflows_egress each), or tcflows_read as `tcflows read` runs captures
+// (the frame written into read_frames, a test run of tcflows_read for it).
+// TCF_TEST_ENTRY=read in the environment takes tcflows_read wherever a
+// capture could have given the frame: a program loaded for offline reading
+// (TCF_CFG_SKB_TSTAMP) and no GSO metadata.
+enum class Entry { hooks, read };
+Entry entry_from_environment();
+
 // A small program: the skb timestamp as packet clock, a page of ring
 // buffer, few flows.
 ProgramConfig test_config(uint32_t max_flows = 256);
@@ -54,6 +64,13 @@ public:
   // Runs one frame; fails the test when test_run fails or the verdict is not
   // TC_ACT_UNSPEC. Returns the test_run error (0).
   int run(const Bytes &frame, RunOpts opts = {});
+  // Runs one frame at opts.tstamp as it is, without checks: the test run's
+  // error, and its verdict in `retval`.
+  int run_unchecked(const Bytes &frame, const RunOpts &opts, uint32_t &retval);
+  // The entry run() and run_unchecked() take for a frame with `opts`.
+  Entry entry_for(const RunOpts &opts) const;
+  // Sets the entry (the environment's at first); returns the one before.
+  Entry set_entry(Entry entry) { return std::exchange(entry_, entry); }
 
   // The connections ACTIVE in the table: the current one of each key.
   std::vector<SlotEntry> flows() const;
@@ -78,6 +95,8 @@ private:
   std::vector<SlotEntry> slots_in(uint32_t kind) const;
 
   BpfProgram program_;
+  Entry entry_;
+  FrameBatch batch_;
   std::unique_ptr<ConnTable> table_;
   ring_buffer *ring_ = nullptr;
   size_t doorbells_ = 0;

@@ -295,26 +295,15 @@ void check_must(const FuzzFrame &f, const Outcome &out, Problems &bad) {
 // ---------------------------------------------------------------- running
 
 // Frames the kernel refuses before the program runs (see test_parser.cpp):
-// shorter than Ethernet, or an IP EtherType without a whole IP header.
-bool refused_by_test_run(const Bytes &f) {
-  if (f.size() < 14)
+// shorter than Ethernet, or an IP EtherType without a whole IP header. The
+// read entry takes them all (they are in captures).
+bool refused_by_test_run(const Harness &h, const FuzzFrame &f) {
+  if (h.entry_for(f.opts) == Entry::read)
+    return false;
+  if (f.data.size() < 14)
     return true;
-  uint16_t type = uint16_t(f[12] << 8 | f[13]);
-  return (type == 0x0800 && f.size() < 14 + 20) || (type == 0x86dd && f.size() < 14 + 40);
-}
-
-int run_frame(Harness &h, const FuzzFrame &f, uint32_t &retval) {
-  __sk_buff ctx{};
-  ctx.tstamp = f.opts.tstamp;
-  ctx.gso_segs = f.opts.gso_segs;
-  ctx.gso_size = f.opts.gso_size;
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data.data(),
-              .data_size_in = uint32_t(f.data.size()), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
-              .repeat = 1);
-  int fd = f.opts.hook == TCF_HOOK_INGRESS ? h.program().ingress_fd() : h.program().egress_fd();
-  int err = bpf_prog_test_run_opts(fd, &opts);
-  retval = opts.retval;
-  return err;
+  uint16_t type = uint16_t(f.data[12] << 8 | f.data[13]);
+  return (type == 0x0800 && f.data.size() < 14 + 20) || (type == 0x86dd && f.data.size() < 14 + 40);
 }
 
 bool same_state(const State &a, const State &b) {
@@ -340,8 +329,8 @@ const char *must_name(Must m) {
 State step(Harness &h, const FuzzFrame &f, const State &before, const L4Readings &l4, Stats &stats,
            Problems &bad) {
   uint32_t retval = 0;
-  int err = run_frame(h, f, retval);
-  bool refused = refused_by_test_run(f.data);
+  int err = h.run_unchecked(f.data, f.opts, retval);
+  bool refused = refused_by_test_run(h, f);
   if (err != (refused ? -EINVAL : 0))
     bad.push_back(fmt::format("test_run returned {} ({})", err,
                               refused ? "refusal expected" : "ok expected"));

@@ -1,4 +1,4 @@
-// Verifier complexity of both programs under the configurations the loader
+// Verifier complexity of the three programs under the configurations the loader
 // uses: the instructions the verifier processed must stay well below the
 // kernel's limit, so that a parser change that explodes the state space fails
 // here rather than on a user's machine. `--summary` prints the figures.
@@ -40,15 +40,16 @@ void check_complexity(const char *name, const tcf_config &config) {
   REQUIRE(skel != nullptr);
   skel->rodata->tcf_cfg = config;
   REQUIRE(bpf_map__set_max_entries(skel->maps.conns, 1024) == 0);
-  bpf_program *progs[] = {skel->progs.tcflows_ingress, skel->progs.tcflows_egress};
-  std::vector<char> logs[2];
-  for (int i = 0; i < 2; i++) {
+  bpf_program *progs[] = {skel->progs.tcflows_ingress, skel->progs.tcflows_egress,
+                          skel->progs.tcflows_read};
+  std::vector<char> logs[3];
+  for (int i = 0; i < 3; i++) {
     logs[i].assign(64 * 1024, 0);
     REQUIRE(bpf_program__set_log_level(progs[i], 4) == 0); // statistics only
     REQUIRE(bpf_program__set_log_buf(progs[i], logs[i].data(), logs[i].size()) == 0);
   }
   REQUIRE(tcflows_bpf__load(skel.get()) == 0);
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     Stats stats = parse_stats(logs[i].data());
     CHECK(stats.insns > 0);
     CHECK(stats.insns < budget);
