@@ -2,9 +2,10 @@
 // bpf_prog_test_run_opts runs one frame `repeat` times and reports the mean
 // run time. Not a test: a benchmark figure, printed as JSON, with
 // "empty_program": the same for a program that only returns (the floor).
-// With --per-call, each run is a system call of its own, as `tcflows read`
-// makes one a frame: wall-clock ns per call, skb allocation and copies
-// included, for the known-flow cases and the empty program.
+// With --per-call, each run is a system call of its own: wall-clock ns per
+// call, skb allocation and copies included, for the known-flow cases and the
+// empty program (what `tcflows read` would cost with one call a frame; it
+// makes one for a batch of frames).
 //
 //   bpf_cost [repeat]
 //   bpf_cost --per-call [calls]

@@ -16,8 +16,9 @@ measured in the lab after the scenarios.
     cost       build/tests/bpf_cost: ns per run through bpf_prog_test_run
     read       tcflows read on a generated capture (2 M frames, quick 500 k)
                against softflowd -r and tshark -z conv,tcp: frames/s, and
-               the records' packets and bytes against tshark's; the floor of
-               one test-run system call a frame (bpf_cost --per-call)
+               the records' packets and bytes against tshark's; the cost of
+               one test-run system call (bpf_cost --per-call), what one call
+               a frame would allow
 
 A hook returns Figures; one that fails gives a FAILED figure saying why.
 No number is ever filled in: what was not measured says so.

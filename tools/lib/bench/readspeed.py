@@ -169,8 +169,9 @@ def run_tools(bench, path, workdir, reps):
 
 
 def syscall_floor(bench, figure):
-    """bpf_cost --per-call: ns per test-run system call (one a frame), the
-    real program on a known flow and an empty one; the frames/s they allow."""
+    """bpf_cost --per-call: ns per test-run system call, the real program on
+    a known flow and an empty one; the frames/s one call a frame would allow
+    (tcflows read makes one for a batch of frames)."""
     calls = 100_000 if bench.args.quick else 1_000_000
     done = subprocess.run([bench.bpf_cost, "--per-call", str(calls)], capture_output=True,
                           text=True, timeout=600)
@@ -179,7 +180,7 @@ def syscall_floor(bench, figure):
     costs = json.loads(done.stdout)
     note = f"wall clock per bpf_prog_test_run_opts call of one run, {calls} calls"
     return [figure("read", f"one test run a frame: ns per call, {case}", costs[case], "ns",
-                   detail=note + f"; at most {1e9 / costs[case]:.0f} frames/s")
+                   detail=note + f"; one a frame: at most {1e9 / costs[case]:.0f} frames/s")
             for case in ("tcp4_ack", "udp4_64", "empty_program")]
 
 
