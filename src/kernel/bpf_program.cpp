@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <string_view>
 
 namespace tcflows {
 
@@ -57,11 +58,13 @@ void reuse_map(bpf_map *map, const ProgramMaps &left) {
          errno_text(err));
 }
 
-// Every map but the internal ones (.rodata: each program has its own config).
+// Every map but the internal ones (.rodata: each program has its own config)
+// and read_frames, which only tcflows_read uses: the hooks left in the
+// filters do not hold it, and a live agent never runs it.
 void reuse_maps(bpf_object *object, const ProgramMaps &left) {
   bpf_map *map;
   bpf_object__for_each_map(map, object) {
-    if (!bpf_map__is_internal(map))
+    if (!bpf_map__is_internal(map) && std::string_view(bpf_map__name(map)) != "read_frames")
       reuse_map(map, left);
   }
 }
