@@ -7,6 +7,7 @@
 #include "kernel/abi.h"
 #include "track/process.h"
 #include "util/hash.h"
+#include "util/shared_value.h"
 
 #include <string.h>
 
@@ -127,11 +128,14 @@ struct ConnRecord {
   bool orig_guessed = false;      // originator from the port heuristic
   bool orig_ingress = false; // the originator's packets arrive at TC ingress (else leave at egress)
   std::optional<CommunityId> community_id; // none for link-layer flows and lone fragments
-  std::optional<TcpHealth> orig_tcp;       // TCP only: the originator's segments
-  std::optional<TcpHealth> resp_tcp;       // and the responder's
-  // The owner of the local socket (see track/process.h); none when no socket
-  // of this host was seen using the connection (forwarded, or unattributed).
-  std::optional<ProcessOwner> process;
+  // The fields below are kept behind pointers (SharedValue): the checkpoint
+  // of a million open connections is a million records in flight.
+  SharedValue<TcpHealth> orig_tcp; // TCP only: the originator's segments
+  SharedValue<TcpHealth> resp_tcp; // and the responder's
+  // The owner of the local socket (see track/process.h), shared by the
+  // records of every connection of the process; none when no socket of this
+  // host was seen using the connection (forwarded, or unattributed).
+  SharedValue<ProcessOwner> process;
 
   uint32_t ifindex() const { return key.ifindex; }
   uint16_t vlan() const { return key.vlan[0]; } // outer VLAN id, 0 when untagged

@@ -31,9 +31,18 @@ public:
   uint64_t attributed() const { return attributed_; }     // connections given an owner
   uint64_t unattributed() const { return unattributed_; } // final, counted, without one
   size_t size() const { return owners_.size(); }          // connections kept
+  size_t interned() const { return interned_.size(); }    // owners kept, shared by those
 
 private:
-  std::unordered_map<Uid, ProcessOwner, UidHash> owners_;
+  // The one shared owner of every connection of a process.
+  SharedValue<ProcessOwner> intern(const ProcessOwner &owner);
+
+  struct OwnerHash {
+    size_t operator()(const ProcessOwner &o) const;
+  };
+  std::unordered_map<Uid, SharedValue<ProcessOwner>, UidHash> owners_;
+  std::unordered_map<ProcessOwner, SharedValue<ProcessOwner>, OwnerHash> interned_;
+  size_t interned_limit_ = 64; // when to drop the owners no connection holds
   uint64_t attributed_ = 0;
   uint64_t unattributed_ = 0;
 };

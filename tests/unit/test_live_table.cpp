@@ -180,9 +180,7 @@ TEST_CASE("--by conn: the records' text, made from the binary record") {
   std::vector<ConnRecord> conns = {test::binary(ping), test::binary(web)};
   conns[1].orig_tcp = TcpHealth{.retx_pkts = 2, .rtt_samples = 4, .rtt_mean_ns = 1'500'000};
   conns[1].resp_tcp = TcpHealth{.retx_pkts = 1};
-  conns[1].process.emplace();
-  conns[1].process->pid = 4242;
-  conns[1].process->comm_chars = {'c', 'u', 'r', 'l'};
+  conns[1].process = ProcessOwner{.pid = 4242, .comm_chars = {'c', 'u', 'r', 'l'}};
   auto names = test::interfaces();
   Stats stats;
   std::string table = format_conn_table(conns, 10, stats);

@@ -4,6 +4,7 @@
 #include "track/process.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -193,4 +194,38 @@ TEST_CASE(
   CHECK((open[0].process && open[0].process->pid == 9));
   CHECK(!open[1].process);
   CHECK(asked == 5);
+}
+
+TEST_CASE("owner cache: the connections of one process share one owner, others have their own") {
+  OwnerCache cache;
+  std::optional<ProcessOwner> in_map;
+  auto find = [&](const ConnRecord &) { return in_map; };
+  auto counts = [](const ConnRecord &) { return true; };
+  auto owner_of = [&](const char *uid, std::optional<ProcessOwner> owner) {
+    in_map = std::move(owner);
+    std::vector<ConnUpdate> updates = {update_of(uid, false)};
+    cache.annotate(updates, find, counts);
+    REQUIRE(updates[0].record.process);
+    return updates[0].record.process;
+  };
+  auto a = owner_of("Ca", named(7, "curl"));
+  auto b = owner_of("Cb", named(7, "curl"));
+  auto c = owner_of("Cc", named(8, "curl"));
+  auto d = owner_of("Cd", named(7, "wget")); // the same pid after an exec
+  CHECK(&*a == &*b);
+  CHECK(&*a != &*c);
+  CHECK(&*a != &*d);
+  CHECK(d->comm() == "wget");
+  // Many processes, each with one connection that ends: the owners of ended
+  // connections go, those of open ones stay.
+  for (uint32_t pid = 100; pid < 400; pid++) {
+    std::string uid = fmt::format("Cx{}", pid);
+    owner_of(uid.c_str(), named(pid, "worker"));
+    std::vector<ConnUpdate> final = {update_of(uid.c_str(), true)};
+    cache.annotate(final, find, counts);
+  }
+  CHECK(cache.size() == 4);
+  CHECK(cache.interned() < 300); // those no connection holds were dropped
+  CHECK(&*owner_of("Ce", named(7, "curl")) == &*a);
+  CHECK(cache.attributed() == 305);
 }
