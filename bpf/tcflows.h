@@ -249,9 +249,11 @@ enum tcf_cfg_flags {
 };
 
 /*
- * Offline, a frame longer than a test run takes runs as its first bytes (its
- * headers), and skb->cb[TCF_CB_FRAME_LEN] holds its whole length: the
- * program counts that. Live, the program never reads cb.
+ * A test run of the hooks on a program loaded for offline use (the tests'
+ * and bpf_cost's; `tcflows read` runs tcflows_read) may cut a frame longer
+ * than a test run takes to its first bytes (its headers), as read_frames
+ * does: skb->cb[TCF_CB_FRAME_LEN] then holds its whole length, which the
+ * program counts. Live, the program never reads cb.
  */
 enum { TCF_CB_FRAME_LEN = 0 };
 
