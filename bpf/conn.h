@@ -64,14 +64,11 @@ struct tcf_packet {
 	__u32 tcp_seq;
 	__u32 tcp_ack;
 	__u32 tcp_payload; /* payload bytes */
-	__u32 tcp_tsval;   /* the timestamp option, when has_ts */
-	__u32 tcp_tsecr;
-	__u16 tcp_window; /* unscaled */
-	__u8 has_ts;
-	__u8 dir;	/* enum tcf_dir against the canonical key */
-	__u8 egress;	/* seen at TC egress */
-	__u8 bits;	/* enum tcf_seen this packet shows in its direction */
-	__u8 tcp_flags; /* the TCP flags byte, 0 for other protocols */
+	__u16 tcp_window;  /* unscaled */
+	__u8 dir;	   /* enum tcf_dir against the canonical key */
+	__u8 egress;	   /* seen at TC egress */
+	__u8 bits;	   /* enum tcf_seen this packet shows in its direction */
+	__u8 tcp_flags;	   /* the TCP flags byte, 0 for other protocols */
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 tcp; /* TCP with ports: the SYN rules apply */
@@ -226,32 +223,30 @@ TCF_INLINE void tcf_rtt_sample(struct tcf_tcp_dir *t, __u64 rtt)
 }
 
 /*
- * A round trip of the peer's: this segment echoes the TSval it waits for (or
- * a later one), or, without timestamps, acknowledges the sequence end.
+ * A round trip of the peer's: this segment acknowledges the end of the one
+ * it times, as Wireshark's ack_rtt. Timestamps are not used: their clock
+ * ticks in milliseconds, so an echo of a TSval can answer an earlier segment
+ * sent in the same tick.
  */
-TCF_INLINE void tcf_rtt_echo(struct tcf_tcp_dir *peer, struct tcf_packet *p, __u64 now)
+TCF_INLINE void tcf_rtt_ack(struct tcf_tcp_dir *peer, struct tcf_packet *p, __u64 now)
 {
 	__u64 mark_ns = tcf_load64(&peer->rtt_mark_ns);
-	__u32 mark;
 
-	if (!mark_ns || !(p->tcp_flags & TCF_TCP_ACK))
-		return;
-	mark = tcf_load32(&peer->rtt_mark);
-	if (mark_ns & 1 ? !p->has_ts || !p->tcp_tsecr || (__s32)(p->tcp_tsecr - mark) < 0
-			: (__s32)(p->tcp_ack - mark) < 0)
+	if (!mark_ns || !(p->tcp_flags & TCF_TCP_ACK) ||
+	    (__s32)(p->tcp_ack - tcf_load32(&peer->rtt_mark)) < 0)
 		return;
 	peer->rtt_mark_ns = 0;
-	if (now >= (mark_ns & ~1ULL))
-		tcf_rtt_sample(peer, now - (mark_ns & ~1ULL));
+	if (now >= mark_ns)
+		tcf_rtt_sample(peer, now - mark_ns);
 }
 
-/* New data in a direction that waits for no echo: time its round trip. */
-TCF_INLINE void tcf_rtt_mark(struct tcf_tcp_dir *me, struct tcf_packet *p, __u32 end, __u64 now)
+/* New data in a direction that waits for no ACK: time its round trip. */
+TCF_INLINE void tcf_rtt_mark(struct tcf_tcp_dir *me, __u32 end, __u64 now)
 {
-	if (tcf_load64(&me->rtt_mark_ns) || now < 2)
+	if (tcf_load64(&me->rtt_mark_ns) || !now)
 		return;
-	me->rtt_mark = p->has_ts ? p->tcp_tsval : end;
-	me->rtt_mark_ns = p->has_ts ? now | 1 : now & ~1ULL;
+	me->rtt_mark = end;
+	me->rtt_mark_ns = now;
 }
 
 /*
@@ -274,7 +269,7 @@ TCF_INLINE void tcf_tcp_sequence(struct tcf_conn *c, struct tcf_packet *p, struc
 		me->seq_hi_ns = now;
 	}
 	if (!hi_ns || (__s32)(p->tcp_seq - hi) >= 0) {
-		tcf_rtt_mark(me, p, end, now);
+		tcf_rtt_mark(me, end, now);
 		return;
 	}
 	if (!p->tcp_payload)
@@ -282,6 +277,12 @@ TCF_INLINE void tcf_tcp_sequence(struct tcf_conn *c, struct tcf_packet *p, struc
 	if (len <= 1 && !(p->tcp_flags & (TCF_TCP_SYN | TCF_TCP_FIN | TCF_TCP_RST)) &&
 	    p->tcp_seq == hi - 1)
 		return; /* a keep-alive */
+	/*
+	 * Karn: an ACK no longer tells which copy it answers, and the ACK of a
+	 * hole's filling would time the wait for it too, for a segment sent
+	 * again or out of order alike.
+	 */
+	me->rtt_mark_ns = 0;
 	ooo_ns = c->ack_dt ? c->ack_dt : TCF_OOO_NS;
 	if (now >= hi_ns && now - hi_ns < ooo_ns && end != hi) {
 		tcf_add32(&me->ooo_pkts, p->pkts);
@@ -290,11 +291,6 @@ TCF_INLINE void tcf_tcp_sequence(struct tcf_conn *c, struct tcf_packet *p, struc
 	old = tcf_adds32(&me->retx_pkts, p->pkts);
 	tcf_add64(&me->retx_bytes, p->bytes);
 	tcf_health_letter(c, TCF_HEALTH_RETX, d, old, p->pkts);
-	/*
-	 * Karn: an ACK no longer tells which copy it answers, and an echo of
-	 * the copy's later TSval would time the wait for it too.
-	 */
-	me->rtt_mark_ns = 0;
 }
 
 /* Retransmissions, out-of-order segments, zero windows and round trips. */
@@ -302,7 +298,7 @@ TCF_INLINE void tcf_tcp_health(struct tcf_conn *c, struct tcf_packet *p, __u64 n
 {
 	__u32 d = p->dir & 1, flags = p->tcp_flags, len, old;
 
-	tcf_rtt_echo(&c->tcp[1 - d], p, now);
+	tcf_rtt_ack(&c->tcp[1 - d], p, now);
 	if (!p->tcp_window && !(flags & (TCF_TCP_SYN | TCF_TCP_FIN | TCF_TCP_RST))) {
 		old = tcf_adds32(&c->tcp[d].zero_win, p->pkts);
 		tcf_health_letter(c, TCF_HEALTH_ZWIN, d, old, p->pkts);

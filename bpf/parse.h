@@ -32,11 +32,6 @@
 /* In-band VLAN tags followed (the flow key keeps the outer two ids). */
 #define TCF_MAX_VLAN_TAGS 4
 
-/* TCP options (net/tcp.h is not UAPI). */
-#define TCPOPT_NOP	  1
-#define TCPOPT_TIMESTAMP  8
-#define TCPOLEN_TIMESTAMP 10
-
 /* IPv6 extension headers with the hop-by-hop layout (linux/in6.h has only the first). */
 #define IPV6_MOBILITY 135
 #define IPV6_HIP      139
@@ -101,11 +96,8 @@ struct pkt {
 	__u32 tcp_seq;		 /* sequence number of a TCP segment */
 	__u32 tcp_ack;		 /* its acknowledgement number */
 	__u32 tcp_payload;	 /* its payload bytes (all segments of a super-packet) */
-	__u32 tcp_tsval;	 /* its timestamp option, when has_ts */
-	__u32 tcp_tsecr;
-	__u16 tcp_window; /* the window field, unscaled */
+	__u16 tcp_window;	 /* the window field, unscaled */
 	__u8 tcp_flags;
-	__u8 has_ts;
 	__u8 has_data;
 	__u8 icmp_type;
 	__u8 icmp_code;
@@ -373,36 +365,6 @@ static __always_inline int is_echo(__u8 proto, __u8 type)
 	return type == ICMPV6_ECHO_REQUEST || type == ICMPV6_ECHO_REPLY;
 }
 
-/*
- * The timestamp option where TCP stacks put it on segments after the
- * handshake: first, after two NOPs (RFC 7323, appendix A) or alone. Elsewhere
- * (SYNs put it after MSS and SACK-permitted) it is not looked for: a scan of
- * every option would cost each packet more than the round trips gain.
- */
-static __always_inline void tcp_timestamps(const struct frame *f, struct pkt *p, __u32 off,
-					   __u32 doff)
-{
-	__u8 *opt;
-
-	if (doff < sizeof(struct tcphdr) + 12)
-		return;
-	opt = frame_ptr(f, off + sizeof(struct tcphdr), 12);
-	if (!opt)
-		return;
-	if (opt[0] == TCPOPT_NOP && opt[1] == TCPOPT_NOP && opt[2] == TCPOPT_TIMESTAMP &&
-	    opt[3] == TCPOLEN_TIMESTAMP) {
-		p->tcp_tsval = bpf_ntohl(*(__u32 *)(opt + 4));
-		p->tcp_tsecr = bpf_ntohl(*(__u32 *)(opt + 8));
-		p->has_ts = 1;
-	} else if (opt[0] == TCPOPT_TIMESTAMP && opt[1] == TCPOLEN_TIMESTAMP) {
-		p->tcp_tsval =
-		    (__u32)opt[2] << 24 | (__u32)opt[3] << 16 | (__u32)opt[4] << 8 | opt[5];
-		p->tcp_tsecr =
-		    (__u32)opt[6] << 24 | (__u32)opt[7] << 16 | (__u32)opt[8] << 8 | opt[9];
-		p->has_ts = 1;
-	}
-}
-
 static __always_inline int parse_tcp(const struct frame *f, struct pkt *p, __u32 off, __u32 l4_len)
 {
 	struct tcphdr *th = frame_ptr(f, off, sizeof(*th));
@@ -422,7 +384,6 @@ static __always_inline int parse_tcp(const struct frame *f, struct pkt *p, __u32
 	p->tcp_payload = l4_len - doff;
 	p->has_data = l4_len > doff;
 	p->hdr_len += doff;
-	tcp_timestamps(f, p, off, doff);
 	return 0;
 }
 

@@ -310,9 +310,6 @@ static __always_inline void account(struct pkt *p, __u64 pkts, __u64 bytes, __u6
 	tp.tcp_ack = p->tcp_ack;
 	tp.tcp_payload = p->tcp_payload;
 	tp.tcp_window = p->tcp_window;
-	tp.has_ts = p->has_ts;
-	tp.tcp_tsval = p->tcp_tsval;
-	tp.tcp_tsecr = p->tcp_tsecr;
 	tp.egress = hook == TCF_HOOK_EGRESS;
 	tp.tcp = p->key.proto == IPPROTO_TCP && p->key.kind == TCF_KIND_PORTS;
 	tp.tcp_flags = tp.tcp ? p->tcp_flags : 0;

@@ -76,9 +76,9 @@ enum tcf_seen {
  */
 struct tcf_tcp_dir {
 	__u32 seq_hi;	   /* the highest sequence number sent, plus one */
-	__u32 rtt_mark;	   /* the TSval, or the sequence end, whose echo or ACK is awaited */
+	__u32 rtt_mark;	   /* the sequence end whose ACK is awaited */
 	__u64 seq_hi_ns;   /* when seq_hi last advanced; 0 before the first segment */
-	__u64 rtt_mark_ns; /* when rtt_mark was sent, bit 0 set for a TSval; 0: none */
+	__u64 rtt_mark_ns; /* when rtt_mark was sent; 0: none */
 	__u64 retx_bytes;  /* IP-level bytes of retx_pkts */
 	__u64 rtt_sum_ns;  /* the sum of the rtt_n round trips */
 	__u32 retx_pkts;   /* segments starting below seq_hi: retransmissions */

@@ -93,8 +93,8 @@ struct TcpHealth {
   uint64_t retx_bytes = 0;   // their IP-level bytes
   uint64_t ooo_pkts = 0;     // segments out of order
   uint64_t zero_windows = 0; // segments advertising a zero window
-  // Round trips from this side's segment to the peer's echo of its timestamp
-  // (or, without timestamps, the ACK of its data); 0 ns when none.
+  // Round trips from this side's segment to the peer's ACK of its end; 0 ns
+  // when none.
   uint64_t rtt_samples = 0;
   uint64_t rtt_min_ns = 0;
   uint64_t rtt_mean_ns = 0;

@@ -152,8 +152,10 @@ def compare_side(rec, prefix, theirs, peer, problems, split):
             if not low <= rec[f"{prefix}_{k}"] <= high:
                 problems.add(f"{what}: {k} {rec[f'{prefix}_{k}']} outside tshark's ack_rtt "
                              f"[{low}, {high}]")
+    acks = f"{min(peer['acks'])}..{max(peer['acks'])}" if peer["acks"] else "none"
     print(f"  {what}: {got} rtt {rec[f'{prefix}_rtt_samples']} samples "
-          f"{rec[f'{prefix}_rtt_min_ns']}..{rec[f'{prefix}_rtt_max_ns']} ns")
+          f"{rec[f'{prefix}_rtt_min_ns']}..{rec[f'{prefix}_rtt_max_ns']} ns "
+          f"(tshark's ack_rtt {acks} ns)")
 
 
 def test_health_against_tshark(binary):

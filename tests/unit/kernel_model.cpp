@@ -230,9 +230,6 @@ tcf_packet to_packet(const Packet &packet) {
   p.tcp_ack = packet.ack;
   p.tcp_payload = packet.data ? packet.payload : 0;
   p.tcp_window = packet.window;
-  p.has_ts = packet.has_ts;
-  p.tcp_tsval = packet.tsval;
-  p.tcp_tsecr = packet.tsecr;
   p.egress = packet.egress;
   p.tcp = p.key.proto == 6 && p.key.kind == TCF_KIND_PORTS;
   p.tcp_flags = p.tcp ? packet.tcp_flags : 0;

@@ -45,9 +45,6 @@ struct Packet {
   uint32_t ack = 0;
   uint32_t payload = 100;  // payload bytes, when data
   uint16_t window = 65535; // unscaled
-  bool has_ts = false;     // a timestamp option
-  uint32_t tsval = 0;
-  uint32_t tsecr = 0;
 };
 
 // A simulated CPU: runs one packet at a time on a thread of its own, which

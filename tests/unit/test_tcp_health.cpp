@@ -39,6 +39,27 @@ Packet client_data(Conversation &c, uint32_t payload, uint32_t seq = Conversatio
   return c.client(ACK | PSH, 40 + payload, true, seq);
 }
 
+// New client data, acknowledged `rtt` later.
+void round_trip(Kernel &k, Conversation &c, uint64_t rtt) {
+  k.send(client_data(c, 100));
+  k.advance(rtt);
+  k.send(c.server(ACK));
+}
+
+// Round trips measured: how many, the shortest and the longest.
+void check_round_trips(const TcpHealth &t, uint64_t samples, uint64_t min_ns, uint64_t max_ns) {
+  CHECK(t.rtt_samples == samples);
+  CHECK(t.rtt_min_ns == min_ns);
+  CHECK(t.rtt_max_ns == max_ns);
+}
+
+// A pure ACK from the server acknowledging the client's sequence `ack`.
+Packet server_ack(Conversation &c, uint32_t ack) {
+  Packet p = c.server(ACK);
+  p.ack = ack;
+  return p;
+}
+
 } // namespace
 
 TEST_CASE("tcp health: a data segment sent again is a retransmission of its sender") {
@@ -144,34 +165,41 @@ TEST_CASE("tcp health: letters repeat at the 1st, 10th and 100th occurrence, as 
   CHECK(history(r) == "ShADTdTFfT");
 }
 
-TEST_CASE("tcp health: round trips from timestamps echoed, per direction") {
+TEST_CASE("tcp health: round trips from acknowledgements, per direction") {
   Rig rig;
   Conversation c("10.0.0.1", 40000, "10.0.0.2", 80);
-  handshake(rig.k, c); // without timestamps: the SYN's and the SYN/ACK's round trips
-  for (uint32_t i = 0, rtt = 3; i < 3; i++, rtt += 3) {
-    Packet data = client_data(c, 100);
-    data.has_ts = true;
-    data.tsval = 100 + i;
-    rig.k.send(data);
-    rig.k.advance(rtt * ms);
-    Packet echo = c.server(ACK);
-    echo.has_ts = true;
-    echo.tsval = 900 + i;
-    echo.tsecr = 100 + i;
-    rig.k.send(echo);
+  handshake(rig.k, c); // the SYN's and the SYN/ACK's round trips
+  for (uint32_t rtt = 3; rtt <= 9; rtt += 3) {
+    round_trip(rig.k, c, rtt * ms);
     rig.k.advance(10 * ms);
   }
   auto r = close_and_record(rig, c);
   REQUIRE(r.orig_tcp);
-  // The SYN acknowledged after 1 ms, the echoes after 3, 6 and 9 ms, the FIN after 1.
-  CHECK(r.orig_tcp->rtt_samples == 5);
-  CHECK(r.orig_tcp->rtt_min_ns == 1 * ms);
-  CHECK(r.orig_tcp->rtt_max_ns == 9 * ms);
+  // The SYN acknowledged after 1 ms, the data after 3, 6 and 9 ms, the FIN after 1.
+  check_round_trips(*r.orig_tcp, 5, 1 * ms, 9 * ms);
   CHECK(r.orig_tcp->rtt_mean_ns == (1 + 3 + 6 + 9 + 1) * ms / 5);
   // The SYN/ACK and the FIN, each acknowledged 1 ms later; pure ACKs are not timed.
-  CHECK(r.resp_tcp->rtt_samples == 2);
-  CHECK(r.resp_tcp->rtt_min_ns == 1 * ms);
-  CHECK(r.resp_tcp->rtt_max_ns == 1 * ms);
+  check_round_trips(*r.resp_tcp, 2, 1 * ms, 1 * ms);
+}
+
+TEST_CASE("tcp health: an ACK times the segment it reaches, not one sent before it") {
+  Rig rig;
+  Conversation c("10.0.0.1", 40000, "10.0.0.2", 80);
+  handshake(rig.k, c);
+  rig.k.send(client_data(c, 100)); // timed
+  rig.k.advance(100 * us);
+  rig.k.send(client_data(c, 100)); // in flight behind it
+  rig.k.advance(900 * us);
+  rig.k.send(server_ack(c, c.next_seq[0] - 100)); // the first only: 1 ms
+  rig.k.send(client_data(c, 100));                // timed
+  rig.k.advance(50 * us);
+  rig.k.send(server_ack(c, c.next_seq[0] - 100)); // the second's, not this one's
+  rig.k.advance(2 * ms);
+  rig.k.send(c.server(ACK)); // 2.05 ms
+  auto r = close_and_record(rig, c);
+  REQUIRE(r.orig_tcp);
+  // The SYN (1 ms), the two timed segments and the FIN (1 ms).
+  check_round_trips(*r.orig_tcp, 4, 1 * ms, 2050 * us);
 }
 
 TEST_CASE("tcp health: round trips from acknowledgements, none across a retransmission") {
@@ -184,16 +212,36 @@ TEST_CASE("tcp health: round trips from acknowledgements, none across a retransm
   rig.k.send(client_data(c, 100, seq)); // sent again: the ACK no longer tells which
   rig.k.advance(1 * ms);
   rig.k.send(c.server(ACK));
-  rig.k.send(client_data(c, 100)); // timed again
-  rig.k.advance(5 * ms);
-  rig.k.send(c.server(ACK));
+  round_trip(rig.k, c, 5 * ms); // timed again
   auto r = close_and_record(rig, c);
   REQUIRE(r.orig_tcp);
   CHECK(r.orig_tcp->retx_pkts == 1);
   // The SYN (2 ms), the second segment (5 ms) and the FIN (1 ms).
-  CHECK(r.orig_tcp->rtt_samples == 3);
-  CHECK(r.orig_tcp->rtt_min_ns == 1 * ms);
-  CHECK(r.orig_tcp->rtt_max_ns == 5 * ms);
+  check_round_trips(*r.orig_tcp, 3, 1 * ms, 5 * ms);
+}
+
+TEST_CASE("tcp health: no round trip across a hole filled soon") {
+  Rig rig;
+  Conversation c("10.0.0.1", 40000, "10.0.0.2", 80);
+  handshake(rig.k, c); // the SYN acknowledged after 1 ms
+  uint32_t a = c.next_seq[0], b = a + 100, d = b + 100;
+  rig.k.send(client_data(c, 100, a)); // timed
+  rig.k.send(client_data(c, 100, b)); // lost on the way
+  rig.k.advance(1 * ms);
+  rig.k.send(server_ack(c, b));       // a's round trip: 1 ms
+  rig.k.send(client_data(c, 100, d)); // timed, behind the hole
+  rig.k.advance(200 * us);
+  rig.k.send(server_ack(c, b));       // a duplicate ACK: the hole
+  rig.k.send(client_data(c, 100, b)); // b again, soon: out of order
+  rig.k.advance(5 * ms);
+  rig.k.send(server_ack(c, d + 100)); // the wait for the hole, not a round trip
+  c.next_seq[0] = d + 100;
+  round_trip(rig.k, c, 2 * ms); // timed again
+  auto r = close_and_record(rig, c);
+  REQUIRE(r.orig_tcp);
+  CHECK(r.orig_tcp->ooo_pkts == 1);
+  // The SYN (1 ms), a (1 ms), the segment after the hole's (2 ms) and the FIN (1 ms).
+  check_round_trips(*r.orig_tcp, 4, 1 * ms, 2 * ms);
 }
 
 TEST_CASE("tcp health: none for other protocols") {
